@@ -1,0 +1,1 @@
+//! prozess-consumer (being built).

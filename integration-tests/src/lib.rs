@@ -1,0 +1,1 @@
+//! Test harness: starts a real broker (Tansu) or uses PROZESS_BOOTSTRAP.

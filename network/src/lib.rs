@@ -1,0 +1,1 @@
+//! prozess-network (being built).

@@ -1,0 +1,1 @@
+//! prozess-producer (being built).

@@ -1,0 +1,8 @@
+//! prozess: a pure-Rust Apache Kafka client.
+//!
+//! This facade re-exports the workspace crates so applications depend on one package.
+
+pub use prozess_consumer as consumer;
+pub use prozess_network as network;
+pub use prozess_producer as producer;
+pub use prozess_protocol as protocol;
