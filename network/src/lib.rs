@@ -1,1 +1,21 @@
-//! prozess-network (being built).
+//! prozess-network: one mio-driven `NetworkClient` per consumer or producer,
+//! with connections, in-flight tracking, metadata and a scripted `MockClient`.
+//!
+//! Nothing here calls into user code: [`KafkaClient::poll`] returns events and
+//! the caller acts on them.
+
+pub mod backoff;
+pub mod config;
+pub mod error;
+pub mod topic_partition;
+pub mod wakeup;
+
+pub use backoff::{ExponentialBackoff, XorShiftRng};
+pub use config::{NetworkConfig, SecurityProtocol};
+pub use error::NetworkError;
+pub use topic_partition::TopicPartition;
+pub use wakeup::WakeupHandle;
+
+/// A broker's node id. Bootstrap servers, before the first metadata response,
+/// are pseudo-nodes with negative ids (-1, -2, ...), as in the Java client.
+pub type NodeId = i32;
