@@ -13,3 +13,5 @@ pub mod primitives;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use primitives::{RawTaggedField, Uuid};
+pub mod error_code;
+pub use error_code::ErrorCode;
