@@ -1,0 +1,957 @@
+//! `RecordAccumulator`: records wait here, batched per partition, until the
+//! sender drains them.
+//!
+//! - One open batch per partition, closed at `batch.size` (estimated encoded
+//!   size before compression) or when drained; a record larger than
+//!   `batch.size` gets a batch of its own.
+//! - A partition is ready to send when its first batch is full, has waited
+//!   `linger.ms`, a flush or close is in progress, or a `send` is blocked on
+//!   memory. Retried batches wait `retry.backoff.ms` (doubling up to
+//!   `retry.backoff.max.ms`) before they are ready again.
+//! - `buffer.memory` bounds the bytes of all records not yet completed:
+//!   `append` blocks up to `max.block.ms` for room (BufferPool's job in the
+//!   Java client) and then fails with [`Error::BufferExhausted`].
+//! - A drained partition is muted until its batch completes or comes back
+//!   for a retry, so at most one batch per partition is in flight: batches of
+//!   a partition are written in order, also across retries.
+//!
+//! Thread use: `append` and `flush` run on application threads; everything
+//! else on the sender thread. One mutex guards the state; no callback runs
+//! under it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prozess_network::{NodeId, TopicPartition};
+
+use crate::delivery::{Callback, DeliveryFuture};
+use crate::error::{Error, Result};
+use crate::record::{Header, RecordMetadata};
+
+/// Size of a record batch header (magic 2), as Kafka's
+/// `RECORD_BATCH_OVERHEAD`.
+pub const RECORD_BATCH_OVERHEAD: usize = 61;
+
+fn varint_size(v: i64) -> usize {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    let mut n = 1;
+    while z >= 0x80 {
+        z >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// An upper bound of one record's encoded size inside a batch, as Kafka's
+/// `DefaultRecord.sizeInUpperBound` (worst-case varints for the deltas).
+pub fn record_size_upper_bound(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> usize {
+    let len = |b: Option<&[u8]>| b.map_or(1, |b| varint_size(b.len() as i64) + b.len());
+    let mut body = 1 /* attributes */ + 10 /* timestamp delta */ + 5 /* offset delta */;
+    body += len(key) + len(value);
+    body += varint_size(headers.len() as i64);
+    for h in headers {
+        body += varint_size(h.key.len() as i64) + h.key.len();
+        body += len(h.value.as_deref());
+    }
+    body + 5 /* length prefix */
+}
+
+/// The largest a batch holding only this record can be (Kafka's
+/// `estimateSizeInBytesUpperBound`), checked against `max.request.size`.
+pub fn batch_size_upper_bound(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> usize {
+    RECORD_BATCH_OVERHEAD + record_size_upper_bound(key, value, headers)
+}
+
+/// A record as it waits in a batch: serialized, with its timestamp fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Create time, ms since the epoch.
+    pub timestamp: i64,
+    /// Serialized key.
+    pub key: Option<Bytes>,
+    /// Serialized value.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<Header>,
+}
+
+/// How one record's completion is reported: its future and, optionally, a
+/// user callback.
+pub struct Thunk {
+    pub(crate) future: DeliveryFuture,
+    pub(crate) callback: Option<Callback>,
+}
+
+impl Thunk {
+    /// A thunk that completes `future` (and runs `callback`).
+    pub fn new(future: DeliveryFuture, callback: Option<Callback>) -> Thunk {
+        Thunk { future, callback }
+    }
+}
+
+/// Signals when a batch completed (for `flush`).
+#[derive(Default)]
+pub(crate) struct BatchDone {
+    done: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl BatchDone {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits until done or `deadline`; true if done.
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            match deadline {
+                None => done = self.cond.wait(done).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    done = self
+                        .cond
+                        .wait_timeout(done, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The records of one partition sent together as one record batch.
+pub struct ProducerBatch {
+    /// The partition.
+    pub tp: TopicPartition,
+    pub(crate) records: Vec<StoredRecord>,
+    thunks: Vec<(Thunk, i32, i32)>,
+    /// When the first record was appended.
+    pub created: Instant,
+    /// When the batch was last sent or put back for a retry.
+    pub last_attempt: Option<Instant>,
+    /// How many times it was sent.
+    pub attempts: u32,
+    /// Whether it came back for a retry (then it waits out the backoff).
+    pub(crate) retry: bool,
+    size: usize,
+    reserved: usize,
+    closed: bool,
+    /// Producer id, epoch and base sequence it was (or will be) sent with;
+    /// -1 while not set.
+    pub producer_id: i64,
+    /// See `producer_id`.
+    pub producer_epoch: i16,
+    /// See `producer_id`.
+    pub base_sequence: i32,
+    /// The last retriable error, reported if the batch then expires.
+    pub(crate) last_error: Option<Error>,
+    id: u64,
+    done: Arc<BatchDone>,
+}
+
+impl fmt::Debug for ProducerBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProducerBatch")
+            .field("tp", &self.tp)
+            .field("records", &self.records.len())
+            .field("size", &self.size)
+            .field("attempts", &self.attempts)
+            .field("base_sequence", &self.base_sequence)
+            .finish()
+    }
+}
+
+impl ProducerBatch {
+    fn new(tp: TopicPartition, id: u64, now: Instant) -> ProducerBatch {
+        ProducerBatch {
+            tp,
+            records: Vec::new(),
+            thunks: Vec::new(),
+            created: now,
+            last_attempt: None,
+            attempts: 0,
+            retry: false,
+            size: RECORD_BATCH_OVERHEAD,
+            reserved: 0,
+            closed: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            last_error: None,
+            id,
+            done: Arc::new(BatchDone::default()),
+        }
+    }
+
+    /// Number of records.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The records, in order.
+    pub fn records(&self) -> &[StoredRecord] {
+        &self.records
+    }
+
+    /// Estimated encoded size (uncompressed upper bound).
+    pub fn estimated_size(&self) -> usize {
+        self.size
+    }
+
+    fn push(&mut self, record: StoredRecord, record_size: usize, thunk: Thunk) {
+        let key_size = record.key.as_ref().map_or(-1, |k| k.len() as i32);
+        let value_size = record.value.as_ref().map_or(-1, |v| v.len() as i32);
+        self.records.push(record);
+        self.thunks.push((thunk, key_size, value_size));
+        self.size += record_size;
+        self.reserved += record_size;
+    }
+
+    /// Whether the producer may have written it (a response was lost): then
+    /// its sequence numbers are in doubt.
+    pub fn has_been_sent(&self) -> bool {
+        self.attempts > 0
+    }
+
+    /// Completes every record: `Ok(base_offset, log_append_time)` or an
+    /// error. Runs the callbacks on this thread.
+    fn finish(mut self, result: std::result::Result<(i64, i64), Error>) {
+        let topic = self.tp.topic.clone();
+        let partition = self.tp.partition;
+        for (i, ((thunk, key_size, value_size), record)) in
+            self.thunks.drain(..).zip(self.records.iter()).enumerate()
+        {
+            let r = match &result {
+                Ok((base_offset, log_append_time)) => Ok(RecordMetadata {
+                    topic: topic.clone(),
+                    partition,
+                    offset: if *base_offset >= 0 {
+                        base_offset + i as i64
+                    } else {
+                        -1
+                    },
+                    timestamp: if *log_append_time >= 0 {
+                        *log_append_time
+                    } else {
+                        record.timestamp
+                    },
+                    serialized_key_size: key_size,
+                    serialized_value_size: value_size,
+                }),
+                Err(e) => Err(e.clone()),
+            };
+            if let Some(cb) = thunk.callback {
+                // A panicking user callback must not take the I/O thread down.
+                let r2 = &r;
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r2))).is_err() {
+                    tracing::error!(%self.tp, "a producer callback panicked");
+                }
+            }
+            thunk.future.complete(r);
+        }
+        self.done.set();
+    }
+}
+
+/// Settings of the accumulator (from `ProducerConfig`).
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    /// `batch.size`.
+    pub batch_size: usize,
+    /// `buffer.memory`.
+    pub buffer_memory: usize,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `delivery.timeout.ms`.
+    pub delivery_timeout: Duration,
+}
+
+/// What `append` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The batch the record went into is full (or more batches wait): the
+    /// sender should be woken.
+    pub batch_is_full: bool,
+    /// A new batch was created for the record.
+    pub new_batch_created: bool,
+}
+
+/// Which nodes have something to send, and when to check again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadyCheckResult {
+    /// Leaders with at least one sendable batch.
+    pub ready_nodes: HashSet<NodeId>,
+    /// When the next not-yet-ready batch becomes ready.
+    pub next_ready_check_delay: Duration,
+    /// Topics with batches whose partition has no known leader.
+    pub unknown_leader_topics: HashSet<String>,
+}
+
+struct Inner {
+    batches: HashMap<TopicPartition, VecDeque<ProducerBatch>>,
+    muted: HashSet<TopicPartition>,
+    /// Completion signals of every batch not yet completed, by batch id.
+    incomplete: HashMap<u64, Arc<BatchDone>>,
+    used_memory: usize,
+    memory_waiters: usize,
+    flushes_in_progress: usize,
+    closed: bool,
+    next_batch_id: u64,
+    drain_index: usize,
+}
+
+type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// Batches records per partition for the sender.
+pub struct RecordAccumulator {
+    config: AccumulatorConfig,
+    inner: Mutex<Inner>,
+    memory_freed: Condvar,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl fmt::Debug for RecordAccumulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordAccumulator")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl RecordAccumulator {
+    /// An empty accumulator.
+    pub fn new(config: AccumulatorConfig) -> RecordAccumulator {
+        RecordAccumulator {
+            config,
+            inner: Mutex::new(Inner {
+                batches: HashMap::new(),
+                muted: HashSet::new(),
+                incomplete: HashMap::new(),
+                used_memory: 0,
+                memory_waiters: 0,
+                flushes_in_progress: 0,
+                closed: false,
+                next_batch_id: 0,
+                drain_index: 0,
+            }),
+            memory_freed: Condvar::new(),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AccumulatorConfig {
+        &self.config
+    }
+
+    /// Sets what wakes the sender (the network client's wakeup handle).
+    pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(waker));
+    }
+
+    fn wake_sender(&self) {
+        if let Some(w) = self
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            w();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a record to the open batch of `tp` (or a new one). Blocks up to
+    /// `max_block` while `buffer.memory` is used up.
+    pub fn append(
+        &self,
+        tp: &TopicPartition,
+        record: StoredRecord,
+        thunk: Thunk,
+        max_block: Duration,
+        now: Instant,
+    ) -> Result<AppendResult> {
+        let size = record_size_upper_bound(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+        if size > self.config.buffer_memory {
+            return Err(Error::RecordTooLarge {
+                size,
+                max: self.config.buffer_memory,
+                limit: "buffer.memory",
+            });
+        }
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(Error::Closed);
+        }
+        if inner.used_memory + size > self.config.buffer_memory {
+            let started = Instant::now();
+            let deadline = started + max_block;
+            inner.memory_waiters += 1;
+            // Full batches get sent sooner while someone waits for memory.
+            drop(inner);
+            self.wake_sender();
+            inner = self.lock();
+            while inner.used_memory + size > self.config.buffer_memory && !inner.closed {
+                let t = Instant::now();
+                if t >= deadline {
+                    inner.memory_waiters -= 1;
+                    return Err(Error::BufferExhausted {
+                        waited: max_block,
+                        buffer_memory: self.config.buffer_memory,
+                    });
+                }
+                inner = self
+                    .memory_freed
+                    .wait_timeout(inner, deadline - t)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            inner.memory_waiters -= 1;
+            if inner.closed {
+                return Err(Error::Closed);
+            }
+        }
+        inner.used_memory += size;
+        let batch_size = self.config.batch_size;
+        let id = inner.next_batch_id;
+        let deque = inner.batches.entry(tp.clone()).or_default();
+        let fits = deque
+            .back()
+            .is_some_and(|b| !b.closed && b.size + size <= batch_size);
+        let mut new_batch_created = false;
+        if !fits {
+            if let Some(last) = deque.back_mut() {
+                last.closed = true;
+            }
+            let batch = ProducerBatch::new(tp.clone(), id, now);
+            deque.push_back(batch);
+            new_batch_created = true;
+        }
+        let last = deque.back_mut().expect("a batch was just ensured");
+        last.push(record, size, thunk);
+        if last.size >= batch_size {
+            last.closed = true;
+        }
+        let batch_is_full = deque.len() > 1 || deque.back().is_some_and(|b| b.closed);
+        let done = deque.back().map(|b| (b.id, b.done.clone()));
+        if new_batch_created {
+            inner.next_batch_id += 1;
+            if let Some((id, done)) = done {
+                inner.incomplete.insert(id, done);
+            }
+        }
+        drop(inner);
+        if batch_is_full || new_batch_created {
+            self.wake_sender();
+        }
+        Ok(AppendResult {
+            batch_is_full,
+            new_batch_created,
+        })
+    }
+
+    fn backoff_for(&self, attempts: u32) -> Duration {
+        let shift = attempts.saturating_sub(1).min(16);
+        let b = self.config.retry_backoff.saturating_mul(1u32 << shift);
+        b.min(self.config.retry_backoff_max.max(self.config.retry_backoff))
+    }
+
+    /// Which leaders have sendable batches (`leader_for` maps a partition to
+    /// its leader from metadata).
+    pub fn ready(
+        &self,
+        now: Instant,
+        leader_for: &dyn Fn(&TopicPartition) -> Option<NodeId>,
+    ) -> ReadyCheckResult {
+        let inner = self.lock();
+        let mut result = ReadyCheckResult {
+            next_ready_check_delay: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let exhausted = inner.memory_waiters > 0;
+        let flushing = inner.flushes_in_progress > 0 || inner.closed;
+        for (tp, deque) in &inner.batches {
+            let Some(first) = deque.front() else { continue };
+            let Some(leader) = leader_for(tp) else {
+                result.unknown_leader_topics.insert(tp.topic.clone());
+                continue;
+            };
+            if result.ready_nodes.contains(&leader) || inner.muted.contains(tp) {
+                continue;
+            }
+            let (since, wait) = if first.retry {
+                (
+                    first.last_attempt.unwrap_or(first.created),
+                    self.backoff_for(first.attempts),
+                )
+            } else {
+                (first.created, self.config.linger)
+            };
+            let waited = now.saturating_duration_since(since);
+            let backing_off = first.retry && waited < wait;
+            let full = deque.len() > 1 || first.closed;
+            let sendable = full || waited >= wait || exhausted || flushing;
+            if sendable && !backing_off {
+                result.ready_nodes.insert(leader);
+            } else {
+                let left = wait.saturating_sub(waited);
+                result.next_ready_check_delay = result.next_ready_check_delay.min(left);
+            }
+        }
+        result
+    }
+
+    /// Takes the first batch of each unmuted partition led by `node`, up to
+    /// `max_size` bytes in total (at least one batch), and mutes those
+    /// partitions. Batches backing off for a retry stay.
+    pub fn drain_node(
+        &self,
+        node: NodeId,
+        max_size: usize,
+        now: Instant,
+        leader_for: &dyn Fn(&TopicPartition) -> Option<NodeId>,
+    ) -> Vec<ProducerBatch> {
+        let mut inner = self.lock();
+        let mut tps: Vec<TopicPartition> = inner
+            .batches
+            .iter()
+            .filter(|(tp, d)| !d.is_empty() && leader_for(tp) == Some(node))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if tps.is_empty() {
+            return Vec::new();
+        }
+        tps.sort();
+        // Start where the last drain stopped, so no partition starves when
+        // requests fill up.
+        let start = inner.drain_index % tps.len();
+        tps.rotate_left(start);
+        let mut size = 0;
+        let mut out = Vec::new();
+        let mut taken = 0;
+        for tp in tps {
+            taken += 1;
+            if inner.muted.contains(&tp) {
+                continue;
+            }
+            let backoff = {
+                let first = inner.batches.get(&tp).and_then(|d| d.front());
+                match first {
+                    Some(b) if b.retry => {
+                        let since = b.last_attempt.unwrap_or(b.created);
+                        now.saturating_duration_since(since) < self.backoff_for(b.attempts)
+                    }
+                    Some(_) => false,
+                    None => true,
+                }
+            };
+            if backoff {
+                continue;
+            }
+            let first_size = inner.batches[&tp].front().map_or(0, |b| b.size);
+            if !out.is_empty() && size + first_size > max_size {
+                taken -= 1;
+                break;
+            }
+            let Some(mut batch) = inner.batches.get_mut(&tp).and_then(|d| d.pop_front()) else {
+                continue;
+            };
+            batch.closed = true;
+            size += batch.size;
+            inner.muted.insert(tp);
+            out.push(batch);
+        }
+        inner.drain_index = inner.drain_index.wrapping_add(taken);
+        out
+    }
+
+    /// Puts a batch back at the front of its partition for a retry and
+    /// unmutes the partition.
+    pub fn reenqueue(&self, mut batch: ProducerBatch, now: Instant) {
+        batch.retry = true;
+        batch.last_attempt = Some(now);
+        let mut inner = self.lock();
+        inner.muted.remove(&batch.tp);
+        inner
+            .batches
+            .entry(batch.tp.clone())
+            .or_default()
+            .push_front(batch);
+    }
+
+    /// Unmutes a partition whose in-flight batch is done.
+    pub fn unmute(&self, tp: &TopicPartition) {
+        self.lock().muted.remove(tp);
+    }
+
+    /// Completes a batch: releases its memory, then completes its records'
+    /// futures and runs their callbacks (outside the lock).
+    pub fn complete_batch(
+        &self,
+        batch: ProducerBatch,
+        result: std::result::Result<(i64, i64), Error>,
+    ) {
+        {
+            let mut inner = self.lock();
+            inner.used_memory = inner.used_memory.saturating_sub(batch.reserved);
+            inner.incomplete.remove(&batch.id);
+        }
+        self.memory_freed.notify_all();
+        batch.finish(result);
+    }
+
+    /// Removes and returns the batches waiting in the accumulator longer
+    /// than `delivery.timeout.ms`.
+    pub fn expired_batches(&self, now: Instant) -> Vec<ProducerBatch> {
+        let mut inner = self.lock();
+        let timeout = self.config.delivery_timeout;
+        let mut out = Vec::new();
+        for deque in inner.batches.values_mut() {
+            while deque
+                .front()
+                .is_some_and(|b| now.saturating_duration_since(b.created) >= timeout)
+            {
+                if let Some(b) = deque.pop_front() {
+                    out.push(b);
+                }
+            }
+        }
+        out
+    }
+
+    /// The earliest time a waiting batch expires.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        let inner = self.lock();
+        inner
+            .batches
+            .values()
+            .filter_map(|d| d.front())
+            .map(|b| b.created + self.config.delivery_timeout)
+            .min()
+    }
+
+    /// Removes every waiting batch (for abort on close or a fatal error).
+    pub fn take_all(&self) -> Vec<ProducerBatch> {
+        let mut inner = self.lock();
+        let mut out = Vec::new();
+        for deque in inner.batches.values_mut() {
+            out.extend(deque.drain(..));
+        }
+        out
+    }
+
+    /// Whether batches wait that were not drained yet.
+    pub fn has_undrained(&self) -> bool {
+        self.lock().batches.values().any(|d| !d.is_empty())
+    }
+
+    /// Whether any batch is not completed (waiting or in flight).
+    pub fn has_incomplete(&self) -> bool {
+        !self.lock().incomplete.is_empty()
+    }
+
+    /// Bytes of `buffer.memory` in use.
+    pub fn used_memory(&self) -> usize {
+        self.lock().used_memory
+    }
+
+    /// Makes everything sendable at once and waits until every batch that
+    /// exists now is completed (or `timeout` passes; then false).
+    pub fn flush(&self, timeout: Option<Duration>) -> bool {
+        let handles: Vec<Arc<BatchDone>> = {
+            let mut inner = self.lock();
+            inner.flushes_in_progress += 1;
+            inner.incomplete.values().cloned().collect()
+        };
+        self.wake_sender();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let all = handles.iter().all(|h| h.wait_until(deadline));
+        self.lock().flushes_in_progress -= 1;
+        all
+    }
+
+    /// Refuses further appends and makes everything sendable; wakes
+    /// `send`s blocked on memory.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.memory_freed.notify_all();
+        self.wake_sender();
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_size: 1000,
+            buffer_memory: 10_000,
+            linger: Duration::from_millis(10),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+            delivery_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn rec(n: usize) -> StoredRecord {
+        StoredRecord {
+            timestamp: 1000,
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; n])),
+            headers: vec![],
+        }
+    }
+
+    fn thunk() -> (Thunk, DeliveryFuture) {
+        let f = DeliveryFuture::new();
+        (Thunk::new(f.clone(), None), f)
+    }
+
+    fn leader(_: &TopicPartition) -> Option<NodeId> {
+        Some(1)
+    }
+
+    #[test]
+    fn batches_fill_up_to_batch_size_then_roll() {
+        let acc = RecordAccumulator::new(cfg());
+        let tp = TopicPartition::new("t", 0);
+        let now = Instant::now();
+        let per = record_size_upper_bound(None, Some(&[0; 300]), &[]);
+        let mut news = 0;
+        for _ in 0..5 {
+            let (t, _) = thunk();
+            let r = acc.append(&tp, rec(300), t, Duration::ZERO, now).unwrap();
+            news += r.new_batch_created as usize;
+        }
+        // (1000 - 61) / per records fit in one batch.
+        let per_batch = (1000 - RECORD_BATCH_OVERHEAD) / per;
+        assert_eq!(news, 5usize.div_ceil(per_batch));
+        let ready = acc.ready(now, &leader);
+        // The first batch is full, so node 1 is ready before linger.
+        assert!(ready.ready_nodes.contains(&1));
+        let drained = acc.drain_node(1, 1 << 20, now, &leader);
+        assert_eq!(drained.len(), 1, "one batch per partition per drain");
+        assert_eq!(drained[0].record_count(), per_batch);
+        // Muted while in flight: nothing more drains for this partition.
+        assert!(acc.drain_node(1, 1 << 20, now, &leader).is_empty());
+        assert!(acc.ready(now, &leader).ready_nodes.is_empty());
+    }
+
+    #[test]
+    fn linger_decides_readiness_of_a_partial_batch() {
+        let acc = RecordAccumulator::new(cfg());
+        let tp = TopicPartition::new("t", 0);
+        let now = Instant::now();
+        let (t, _) = thunk();
+        acc.append(&tp, rec(10), t, Duration::ZERO, now).unwrap();
+        let r = acc.ready(now + Duration::from_millis(4), &leader);
+        assert!(r.ready_nodes.is_empty());
+        assert_eq!(r.next_ready_check_delay, Duration::from_millis(6));
+        let r = acc.ready(now + Duration::from_millis(10), &leader);
+        assert!(r.ready_nodes.contains(&1));
+        // Unknown leader is reported by topic.
+        let r = acc.ready(now, &|_| None);
+        assert!(r.unknown_leader_topics.contains("t"));
+    }
+
+    #[test]
+    fn completion_assigns_offsets_and_releases_memory() {
+        let acc = RecordAccumulator::new(cfg());
+        let tp = TopicPartition::new("t", 3);
+        let now = Instant::now();
+        let (t1, f1) = thunk();
+        let (t2, f2) = thunk();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let t3 = Thunk::new(
+            DeliveryFuture::new(),
+            Some(Box::new(move |r: &Result<RecordMetadata>| {
+                s.lock().unwrap().push(r.as_ref().unwrap().offset)
+            })),
+        );
+        acc.append(&tp, rec(5), t1, Duration::ZERO, now).unwrap();
+        acc.append(&tp, rec(5), t2, Duration::ZERO, now).unwrap();
+        acc.append(&tp, rec(5), t3, Duration::ZERO, now).unwrap();
+        assert!(acc.used_memory() > 0);
+        let mut b = acc.drain_node(1, 1 << 20, now + Duration::from_secs(1), &leader);
+        acc.complete_batch(b.remove(0), Ok((40, -1)));
+        assert_eq!(acc.used_memory(), 0);
+        assert_eq!(f1.get().unwrap().offset, 40);
+        assert_eq!(f2.get().unwrap().offset, 41);
+        assert_eq!(f2.get().unwrap().timestamp, 1000);
+        assert_eq!(f2.get().unwrap().partition, 3);
+        assert_eq!(*seen.lock().unwrap(), vec![42]);
+        assert!(!acc.has_incomplete());
+    }
+
+    #[test]
+    fn retries_wait_out_the_backoff_and_keep_order() {
+        let acc = RecordAccumulator::new(cfg());
+        let tp = TopicPartition::new("t", 0);
+        let now = Instant::now();
+        for _ in 0..2 {
+            let (t, _) = thunk();
+            acc.append(&tp, rec(600), t, Duration::ZERO, now).unwrap();
+        }
+        let mut first = acc.drain_node(1, 1 << 20, now, &leader);
+        let mut b = first.remove(0);
+        b.attempts = 1;
+        acc.reenqueue(b, now);
+        // Backing off: neither the retried batch nor the one behind it goes.
+        assert!(acc.drain_node(1, 1 << 20, now, &leader).is_empty());
+        let r = acc.ready(now + Duration::from_millis(50), &leader);
+        assert!(r.ready_nodes.is_empty());
+        let later = now + Duration::from_millis(100);
+        let again = acc.drain_node(1, 1 << 20, later, &leader);
+        assert_eq!(again.len(), 1);
+        assert!(again[0].retry, "the retried batch goes first");
+    }
+
+    #[test]
+    fn append_blocks_on_memory_then_fails_clearly() {
+        let mut c = cfg();
+        c.buffer_memory = 200;
+        let acc = RecordAccumulator::new(c);
+        let tp = TopicPartition::new("t", 0);
+        let now = Instant::now();
+        let (t, _) = thunk();
+        acc.append(&tp, rec(150), t, Duration::ZERO, now).unwrap();
+        let (t, _) = thunk();
+        let e = acc
+            .append(&tp, rec(150), t, Duration::from_millis(20), now)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BufferExhausted {
+                    buffer_memory: 200,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let (t, _) = thunk();
+        let e = acc
+            .append(&tp, rec(500), t, Duration::ZERO, now)
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::RecordTooLarge {
+                limit: "buffer.memory",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn blocked_append_proceeds_when_memory_is_freed() {
+        let mut c = cfg();
+        c.buffer_memory = 200;
+        let acc = Arc::new(RecordAccumulator::new(c));
+        let tp = TopicPartition::new("t", 0);
+        let now = Instant::now();
+        let (t, _) = thunk();
+        acc.append(&tp, rec(150), t, Duration::ZERO, now).unwrap();
+        let a = acc.clone();
+        let tp2 = tp.clone();
+        let h = std::thread::spawn(move || {
+            let (t, _) = thunk();
+            a.append(&tp2, rec(150), t, Duration::from_secs(60), Instant::now())
+        });
+        // The waiting append makes the batch sendable right away.
+        let mut drained = Vec::new();
+        while drained.is_empty() {
+            drained = acc.drain_node(1, 1 << 20, now, &leader);
+            std::thread::yield_now();
+        }
+        acc.complete_batch(drained.remove(0), Ok((0, -1)));
+        assert!(h.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn expired_batches_are_taken_out() {
+        let acc = RecordAccumulator::new(cfg());
+        let tp = TopicPartition::new("t", 0);
+        let now = Instant::now();
+        let (t, f) = thunk();
+        acc.append(&tp, rec(1), t, Duration::ZERO, now).unwrap();
+        assert!(acc
+            .expired_batches(now + Duration::from_secs(59))
+            .is_empty());
+        let exp = acc.expired_batches(now + Duration::from_secs(60));
+        assert_eq!(exp.len(), 1);
+        for b in exp {
+            acc.complete_batch(b, Err(Error::Closed));
+        }
+        assert_eq!(f.get(), Err(Error::Closed));
+        assert!(!acc.has_undrained());
+    }
+
+    #[test]
+    fn drain_respects_max_request_size_but_takes_one() {
+        let acc = RecordAccumulator::new(cfg());
+        let now = Instant::now();
+        for p in 0..3 {
+            let (t, _) = thunk();
+            acc.append(
+                &TopicPartition::new("t", p),
+                rec(500),
+                t,
+                Duration::ZERO,
+                now,
+            )
+            .unwrap();
+        }
+        let one = acc.drain_node(1, 10, now, &leader);
+        assert_eq!(one.len(), 1);
+        let rest = acc.drain_node(1, 1 << 20, now, &leader);
+        assert_eq!(rest.len(), 2);
+    }
+
+    #[test]
+    fn size_estimates_bound_the_encoding() {
+        let h = vec![Header::new("k", "v")];
+        let s = record_size_upper_bound(Some(b"key"), Some(b"value"), &h);
+        // attributes 1 + ts 10 + offset 5 + key 1+3 + value 1+5 + 1 header count
+        // + header (1+1 + 1+1) + length prefix 5.
+        assert_eq!(s, 1 + 10 + 5 + 4 + 6 + 1 + 4 + 5);
+        assert_eq!(
+            batch_size_upper_bound(None, None, &[]),
+            61 + 1 + 10 + 5 + 1 + 1 + 1 + 5
+        );
+    }
+}
