@@ -5,14 +5,23 @@
 //! the caller acts on them.
 
 pub mod backoff;
+pub mod client;
 pub mod config;
 pub mod error;
+pub mod metadata;
 pub mod topic_partition;
 pub mod wakeup;
 
 pub use backoff::{ExponentialBackoff, XorShiftRng};
+pub use client::{
+    expects_response, ClientEvent, ClientRequest, ClientResponse, InFlightInfo, KafkaClient,
+};
 pub use config::{NetworkConfig, SecurityProtocol};
 pub use error::NetworkError;
+pub use metadata::{
+    Broker, LeaderAndEpoch, Metadata, MetadataRequestSpec, MetadataSnapshot, PartitionMetadata,
+    TopicMetadata,
+};
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;
 

@@ -1,0 +1,191 @@
+//! The `KafkaClient` trait (what the consumer and producer drive) and the
+//! events its `poll` returns.
+
+use std::time::{Duration, Instant};
+
+use prozess_protocol::{ApiKey, RequestBody, ResponseBody};
+
+use crate::{Metadata, NetworkError, NodeId, WakeupHandle};
+
+/// A response to a request the caller sent.
+#[derive(Debug, Clone)]
+pub struct ClientResponse {
+    pub node: NodeId,
+    pub correlation_id: i32,
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub body: ResponseBody,
+}
+
+/// A request that was in flight when its connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlightInfo {
+    pub correlation_id: i32,
+    pub api_key: ApiKey,
+}
+
+/// What [`KafkaClient::poll`] reports. Every request the caller sent ends in
+/// exactly one `Response`, `Sent`, `Timeout`, or entry of a `Disconnected`'s
+/// `in_flight` list.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// A request completed.
+    Response(ClientResponse),
+    /// A connection closed (or failed while connecting: then `in_flight` is
+    /// empty). The listed requests got no response and never will.
+    Disconnected {
+        node: NodeId,
+        in_flight: Vec<InFlightInfo>,
+        cause: NetworkError,
+    },
+    /// The request got no response within its timeout. Its connection was
+    /// closed (responses come in order); that connection's other requests are
+    /// reported in a `Disconnected` event of the same poll.
+    Timeout {
+        node: NodeId,
+        correlation_id: i32,
+        api_key: ApiKey,
+    },
+    /// A request that has no response (Produce with acks=0) was written to
+    /// the socket in full.
+    Sent {
+        node: NodeId,
+        correlation_id: i32,
+        api_key: ApiKey,
+    },
+}
+
+impl ClientEvent {
+    /// The node the event is about.
+    pub fn node(&self) -> NodeId {
+        match self {
+            ClientEvent::Response(r) => r.node,
+            ClientEvent::Disconnected { node, .. }
+            | ClientEvent::Timeout { node, .. }
+            | ClientEvent::Sent { node, .. } => *node,
+        }
+    }
+}
+
+/// A request with its options; [`KafkaClient::send`] is the short form.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    pub body: RequestBody,
+    /// `None`: the highest version both sides support.
+    pub version: Option<i16>,
+    /// `None`: `request.timeout.ms`. JoinGroup, for one, needs longer
+    /// (the rebalance timeout plus a margin, as the Java consumer does).
+    pub timeout: Option<Duration>,
+}
+
+impl ClientRequest {
+    /// A request with the default version and timeout.
+    pub fn new(body: impl Into<RequestBody>) -> Self {
+        ClientRequest {
+            body: body.into(),
+            version: None,
+            timeout: None,
+        }
+    }
+
+    /// Sends this exact version.
+    pub fn with_version(mut self, version: i16) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// Waits this long for the response instead of `request.timeout.ms`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Whether the broker answers this request at all: Produce with acks=0 gets
+/// no response.
+pub fn expects_response(body: &RequestBody) -> bool {
+    !matches!(body, RequestBody::Produce(p) if p.acks == 0)
+}
+
+/// The network layer as the consumer and producer see it: implemented by
+/// [`NetworkClient`](crate::NetworkClient) over sockets and by
+/// [`MockClient`](crate::mock::MockClient) for unit tests.
+///
+/// Time is passed in (`now`); only `poll` may block, for at most `timeout`.
+pub trait KafkaClient {
+    /// Starts connecting to `node` if it is neither connected nor backing off.
+    /// True if a request can be sent to it now.
+    fn ready(&mut self, node: NodeId, now: Instant) -> bool;
+
+    /// True if a request can be sent to `node` now (connected, handshake done,
+    /// below `max.in.flight.requests.per.connection`).
+    fn is_ready(&self, node: NodeId, now: Instant) -> bool;
+
+    /// True if the last connection attempt to `node` failed and no new one
+    /// has started.
+    fn connection_failed(&self, node: NodeId) -> bool;
+
+    /// How long until a connection to `node` may be attempted (reconnect
+    /// backoff); zero if it may be now, or if it is connected or connecting
+    /// (then `poll` reports progress).
+    fn connection_delay(&self, node: NodeId, now: Instant) -> Duration;
+
+    /// The negotiated (highest common) version of `key` on `node`'s
+    /// connection; `None` if not connected or not supported by both sides.
+    fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16>;
+
+    /// Queues a request with all options. Returns its correlation id; the
+    /// outcome comes back from `poll`.
+    fn send_request(
+        &mut self,
+        node: NodeId,
+        request: ClientRequest,
+        now: Instant,
+    ) -> Result<i32, NetworkError>;
+
+    /// Queues a request in the negotiated version with the default timeout.
+    fn send(&mut self, node: NodeId, body: RequestBody, now: Instant) -> Result<i32, NetworkError> {
+        self.send_request(node, ClientRequest::new(body), now)
+    }
+
+    /// Queues a request in a given version.
+    fn send_with_version(
+        &mut self,
+        node: NodeId,
+        body: RequestBody,
+        version: i16,
+        now: Instant,
+    ) -> Result<i32, NetworkError> {
+        self.send_request(node, ClientRequest::new(body).with_version(version), now)
+    }
+
+    /// Requests sent to `node` and not yet answered (or written, for those
+    /// without a response).
+    fn in_flight_count(&self, node: NodeId) -> usize;
+
+    /// Whether any request is in flight on any node.
+    fn has_in_flight(&self) -> bool;
+
+    /// Does the I/O: writes queued requests, reads responses, connects,
+    /// refreshes metadata, expires requests. Blocks at most `timeout` (less if
+    /// an internal deadline comes first, or on `wakeup()`).
+    fn poll(&mut self, timeout: Duration, now: Instant) -> Vec<ClientEvent>;
+
+    /// The node with the fewest requests in flight, preferring connected ones
+    /// and then ones that may be connected now; `None` if every node is
+    /// backing off.
+    fn least_loaded_node(&mut self, now: Instant) -> Option<NodeId>;
+
+    /// The cluster metadata.
+    fn metadata(&self) -> &Metadata;
+
+    /// The cluster metadata, to add topics of interest or request an update.
+    fn metadata_mut(&mut self) -> &mut Metadata;
+
+    /// A handle another thread can use to interrupt `poll`.
+    fn wakeup_handle(&self) -> WakeupHandle;
+
+    /// Closes the connection to `node`. Requests in flight on it are reported
+    /// as `Disconnected` (cause `ClosedByClient`) by the next `poll`.
+    fn close(&mut self, node: NodeId);
+}
