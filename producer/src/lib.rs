@@ -20,6 +20,7 @@ pub mod error;
 pub mod partitioner;
 pub mod record;
 pub mod serializer;
+pub mod transaction_manager;
 
 pub use config::{Acks, CompressionType, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Callback, DeliveryFuture};
