@@ -1,1 +1,157 @@
-//! Test harness: starts a real broker (Tansu) or uses PROZESS_BOOTSTRAP.
+//! Test harness for prozess's integration tests.
+//!
+//! It gives every test binary one real broker to talk to:
+//! - when `PROZESS_BOOTSTRAP=host:port[,host:port]` is set, that cluster (for
+//!   example Apache Kafka) is used and nothing is started;
+//! - otherwise a Tansu broker (an Apache-Kafka-compatible broker, see
+//!   `../shared/BROKERS.md`) is started on first use on a free loopback port,
+//!   shared by all tests of the binary, and dies with the test process.
+//!
+//! Tests create their own topics with [`unique_topic`] + [`create_topic`], so
+//! they can run in parallel against the one broker. [`peer`] gives the
+//! independent librdkafka client (kcat and confluent-kafka) for interop tests,
+//! and [`proxy::FaultProxy`] injects network faults between a client and a
+//! broker.
+
+pub mod admin;
+pub mod broker;
+pub mod peer;
+mod process;
+pub mod proxy;
+pub mod wire;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use admin::{create_topic, create_topic_on, wait_for_topic};
+pub use broker::{Broker, ProxiedBroker};
+pub use proxy::FaultProxy;
+
+/// Environment variable naming an existing cluster to test against.
+pub const BOOTSTRAP_ENV: &str = "PROZESS_BOOTSTRAP";
+
+/// An error of the harness itself (setting up brokers, peers, topics). It
+/// carries a message meant for a human reading a failed test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessError(pub String);
+
+impl HarnessError {
+    /// Builds an error from anything printable.
+    pub fn new(msg: impl Into<String>) -> Self {
+        HarnessError(msg.into())
+    }
+}
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+impl From<std::io::Error> for HarnessError {
+    fn from(e: std::io::Error) -> Self {
+        HarnessError(e.to_string())
+    }
+}
+
+/// Result type of the harness.
+pub type Result<T> = std::result::Result<T, HarnessError>;
+
+/// The cluster named by `PROZESS_BOOTSTRAP`, if set and not empty.
+pub fn external_bootstrap() -> Option<String> {
+    std::env::var(BOOTSTRAP_ENV)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// True when the tests run against an external cluster (`PROZESS_BOOTSTRAP`),
+/// false when against the harness's own Tansu broker.
+pub fn is_external() -> bool {
+    external_bootstrap().is_some()
+}
+
+/// The bootstrap servers (`host:port[,host:port]`) of the cluster under test:
+/// `PROZESS_BOOTSTRAP` when set, else the shared Tansu broker of this test
+/// process (started on first call). Panics with the reason if the broker
+/// cannot be started: tests cannot do anything useful without it.
+pub fn bootstrap() -> String {
+    match external_bootstrap() {
+        Some(b) => b,
+        None => shared_broker().bootstrap(),
+    }
+}
+
+/// The Tansu broker shared by every test in this process, started on first
+/// use. It is never dropped (statics are not): it dies with the process,
+/// because its supervisor watches a pipe only this process holds. Panics if it
+/// cannot be started, or if `PROZESS_BOOTSTRAP` is set (then there is no
+/// local broker: use [`bootstrap`]).
+pub fn shared_broker() -> &'static Broker {
+    assert!(
+        !is_external(),
+        "shared_broker() is only available without {BOOTSTRAP_ENV}; use harness::bootstrap()"
+    );
+    static SHARED: OnceLock<std::result::Result<Broker, HarnessError>> = OnceLock::new();
+    match SHARED.get_or_init(Broker::start) {
+        Ok(b) => b,
+        Err(e) => panic!("could not start the test broker: {e}"),
+    }
+}
+
+/// A topic name unique to this call (process id, a counter and the time), so
+/// tests running in parallel, and repeated runs against one long-lived
+/// external cluster, never share a topic. Only `[A-Za-z0-9._-]` is used.
+pub fn unique_topic(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000_000)
+        .unwrap_or(0);
+    let clean: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{clean}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// The workspace root (where the top-level Cargo.toml and `scripts/` are).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Directory for broker logs: `$CARGO_TARGET_DIR/prozess-logs` or
+/// `<workspace>/target/prozess-logs`.
+pub fn log_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("prozess-logs")
+}
+
+/// Prints why a test is skipped and returns true when it runs against an
+/// external cluster; use as `if harness::skip_if_external("reason") { return; }`
+/// in tests that need the harness's own broker (e.g. behind a [`FaultProxy`]).
+pub fn skip_if_external(reason: &str) -> bool {
+    if let Some(b) = external_bootstrap() {
+        eprintln!("skipped: {reason} (running against {BOOTSTRAP_ENV}={b})");
+        true
+    } else {
+        false
+    }
+}

@@ -1,0 +1,94 @@
+//! Running helper programs (install scripts, kcat, python) with a deadline, so
+//! a stuck peer fails a test instead of hanging the suite.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::{HarnessError, Result};
+
+/// Runs `cmd` to completion, feeding `input` to its stdin, and kills it if it
+/// is still running after `timeout`. Returns its output whatever its exit
+/// status; the caller decides what a failure means.
+pub fn run_with_timeout(cmd: &mut Command, input: &[u8], timeout: Duration) -> Result<Output> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HarnessError::new(format!("cannot run {what}: {e}")))?;
+    // Feed stdin and drain stdout/stderr on threads: a child blocked on a full
+    // pipe would otherwise never finish.
+    let mut stdin = child.stdin.take();
+    let input = input.to_vec();
+    let writer = thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&input);
+        }
+        drop(stdin);
+    });
+    let mut out = child.stdout.take();
+    let reader_out = thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let mut err = child.stderr.take();
+    let reader_err = thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = reader_err.join().unwrap_or_default();
+            return Err(HarnessError::new(format!(
+                "{what} did not finish within {timeout:?}; stderr: {}",
+                String::from_utf8_lossy(&stderr)
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    let stdout = reader_out.join().unwrap_or_default();
+    let stderr = reader_err.join().unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Runs one of the workspace's `scripts/*.sh` and returns the last line it
+/// printed on stdout (the scripts print the path they installed).
+pub fn run_script(name: &str, timeout: Duration) -> Result<String> {
+    let path = crate::workspace_root().join("scripts").join(name);
+    let out = run_with_timeout(Command::new("bash").arg(&path), b"", timeout)?;
+    if !out.status.success() {
+        return Err(HarnessError::new(format!(
+            "{} failed ({}): {}",
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .ok_or_else(|| HarnessError::new(format!("{} printed nothing", path.display())))
+}

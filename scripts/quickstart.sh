@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The main job: runs the quickstart example (`cargo run --example quickstart`)
+# against PROZESS_BOOTSTRAP, or, when that is unset, against a Tansu broker
+# this script starts on a free port of 127.0.0.1 and stops again afterwards.
+# Extra arguments go to the example.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PROZESS_ROOT"
+
+if [ -z "${PROZESS_BOOTSTRAP:-}" ]; then
+  bash scripts/install-tansu.sh >/dev/null
+  cargo build -q -p prozess-integration-tests --bin prozess-broker
+  # prozess-broker prints the address, then runs until its stdin closes:
+  # the coprocess's stdin is a pipe only this script holds, so the broker
+  # stops when the script ends, however it ends.
+  coproc BROKER { exec cargo run -q -p prozess-integration-tests --bin prozess-broker; }
+  broker_pid=$BROKER_PID
+  stop_broker() {
+    exec {BROKER[1]}>&- 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+  }
+  trap stop_broker EXIT
+  if ! read -r addr <&"${BROKER[0]}" || [ -z "$addr" ]; then
+    log "the local broker did not start"
+    exit 1
+  fi
+  export PROZESS_BOOTSTRAP="$addr"
+  log "started a local Tansu broker at $PROZESS_BOOTSTRAP"
+fi
+
+if [ -f examples/quickstart.rs ]; then
+  cargo run -q --example quickstart -- "$@"
+else
+  # Until the quickstart example exists, show what the cluster looks like.
+  log "examples/quickstart.rs does not exist yet; showing the cluster's metadata instead"
+  cargo run -q -p prozess-integration-tests --bin prozess-broker -- --describe "$PROZESS_BOOTSTRAP"
+fi
