@@ -1,1 +1,40 @@
-//! prozess-consumer (being built).
+//! prozess-consumer: a Java-style `KafkaConsumer`.
+//!
+//! One thread calls `poll()`, and that call drives everything: network I/O,
+//! fetching, decoding and offset commits. The pieces carry the Java client's
+//! names: [`SubscriptionState`](subscription_state::SubscriptionState),
+//! `Fetcher`, [`FetchSessionHandler`](fetch_session::FetchSessionHandler),
+//! [`FetchBuffer`](completed_fetches::FetchBuffer),
+//! [`FetchCollector`](fetch_collector::FetchCollector), `OffsetFetcher`,
+//! `ConsumerCoordinator`.
+//!
+//! Invariants kept (see DESIGN.md; each has a unit test):
+//! - A partition's position moves only when its records are handed to the caller.
+//! - Completed fetches of a paused partition stay buffered; they are returned
+//!   after resume, not dropped and not re-fetched.
+//! - A completed fetch whose fetch offset no longer matches the position
+//!   (after seek, reset or reassignment) is discarded.
+//! - commit_sync blocks until acknowledged or timed out; commit_async
+//!   callbacks run inside a later poll or commit call, in order.
+//! - Only `wakeup()` (through a cloneable handle) may be called from another
+//!   thread; it makes a blocked poll/commit return `Error::Wakeup`.
+
+pub mod completed_fetches;
+pub mod config;
+pub mod deserializer;
+pub mod error;
+pub mod fetch_collector;
+pub mod fetch_session;
+pub mod offsets;
+pub mod record;
+pub mod subscription_state;
+
+pub use config::{ConsumerConfig, ConsumerConfigBuilder, IsolationLevel, OffsetResetStrategy};
+pub use deserializer::{
+    BytesDeserializer, DeserializationError, Deserializer, I32Deserializer, I64Deserializer,
+    JsonDeserializer, StringDeserializer, UnitDeserializer, VecDeserializer,
+};
+pub use error::{Error, Result};
+pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
+pub use prozess_network::{TopicPartition, WakeupHandle};
+pub use record::{ConsumerRecord, ConsumerRecords, Header, TimestampType};
