@@ -16,7 +16,7 @@
 pub mod admin;
 pub mod broker;
 pub mod peer;
-mod process;
+pub mod process;
 pub mod proxy;
 pub mod wire;
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use harness::peer;
+use harness::process::run_with_timeout;
 use prozess_integration_tests as harness;
 
 #[test]
@@ -17,10 +18,12 @@ fn kcat_runs_on_librdkafka_2_16() {
 fn kcat_lists_a_created_topic() {
     let topic = harness::unique_topic("harness-kcat-list");
     harness::create_topic(&topic, 2);
-    let out = peer::kcat()
-        .args(["-L", "-b", &harness::bootstrap(), "-t", &topic, "-m", "10"])
-        .output()
-        .expect("kcat -L");
+    let out = run_with_timeout(
+        peer::kcat().args(["-L", "-b", &harness::bootstrap(), "-t", &topic, "-m", "10"]),
+        b"",
+        Duration::from_secs(60),
+    )
+    .expect("kcat -L");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
