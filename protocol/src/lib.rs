@@ -6,12 +6,18 @@
 //!   JSON schemas in `protocol/schema/`, the [`ApiKey`] table and the
 //!   [`RequestBody`]/[`ResponseBody`] enums.
 //! - [`header`] and [`frame`]: request/response headers and size-prefixed frames.
-//! - [`records`]: record batches (magic 2), compression, zero-copy records.
+//! - `records`: record batches (magic 2), compression, zero-copy records.
+//! - [`error_code`]: every Kafka error code as [`ErrorCode`].
 
 pub mod error;
+pub mod error_code;
+pub mod frame;
+pub mod header;
+pub mod messages;
 pub mod primitives;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
-pub use primitives::{RawTaggedField, Uuid};
-pub mod error_code;
 pub use error_code::ErrorCode;
+pub use header::{RequestHeader, ResponseHeader};
+pub use messages::{ApiKey, RequestBody, ResponseBody};
+pub use primitives::{RawTaggedField, Uuid};
