@@ -42,7 +42,8 @@ impl DeliveryFuture {
         }
     }
 
-    /// A future that is already complete (e.g. a record refused by `send`).
+    /// A future that is already complete.
+    #[cfg(test)]
     pub(crate) fn completed(result: Result<RecordMetadata>) -> DeliveryFuture {
         let f = DeliveryFuture::new();
         f.complete(result);

@@ -17,8 +17,11 @@ pub mod accumulator;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod metadata;
 pub mod partitioner;
+pub mod producer;
 pub mod record;
+pub mod sender;
 pub mod serializer;
 pub mod transaction_manager;
 
@@ -33,4 +36,7 @@ pub use record::{Header, ProducerRecord, RecordMetadata};
 pub use serializer::{
     ByteArraySerializer, BytesSerializer, IntegerSerializer, LongSerializer, Serializer,
     StringSerializer, VoidSerializer,
+};
+pub use producer::{
+    AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,
 };

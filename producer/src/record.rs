@@ -3,24 +3,9 @@
 
 use bytes::Bytes;
 
-/// A record header: a string key and an optional byte value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// Header key.
-    pub key: String,
-    /// Header value (`None` is a null value on the wire).
-    pub value: Option<Bytes>,
-}
-
-impl Header {
-    /// A header with a value.
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Header {
-        Header {
-            key: key.into(),
-            value: Some(value.into()),
-        }
-    }
-}
+/// A record header: a string key and an optional byte value (the
+/// protocol crate's type, so headers go to the wire without conversion).
+pub use prozess_protocol::records::RecordHeader as Header;
 
 /// A record to send: topic, optional partition, key, value, headers and
 /// timestamp, as the Java client's `ProducerRecord`.

@@ -1,0 +1,153 @@
+//! `ProducerMetadata`: the sender thread's view of topic partitions, shared
+//! with the threads that call `send`.
+//!
+//! `send` needs a topic's partition count (and which partitions have a
+//! leader) before it can pick a partition; the network client's `Metadata`
+//! lives on the sender thread. So `send` registers the topic here and waits
+//! (up to `max.block.ms`); the sender adds registered topics to its
+//! metadata requests and publishes the partitions after every update.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use prozess_network::{Metadata, PartitionMetadata};
+
+use crate::error::{Error, Result};
+use crate::partitioner::TopicPartitions;
+
+#[derive(Default)]
+struct State {
+    topics: HashMap<String, Vec<PartitionMetadata>>,
+    wanted: BTreeSet<String>,
+    unsent: Vec<String>,
+    published_version: Option<u64>,
+}
+
+/// Topic partitions as last seen by the sender.
+#[derive(Default)]
+pub struct ProducerMetadata {
+    state: Mutex<State>,
+    updated: Condvar,
+}
+
+impl std::fmt::Debug for ProducerMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerMetadata").finish_non_exhaustive()
+    }
+}
+
+impl ProducerMetadata {
+    /// An empty view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The partitions of `topic` if known.
+    pub fn partitions(&self, topic: &str) -> Option<Vec<PartitionMetadata>> {
+        self.lock().topics.get(topic).cloned()
+    }
+
+    /// Registers `topic` and waits until its partitions are known or
+    /// `max_block` passes. `wake` wakes the sender when the topic is new.
+    pub fn wait_for_partitions(
+        &self,
+        topic: &str,
+        max_block: Duration,
+        wake: &dyn Fn(),
+    ) -> Result<Vec<PartitionMetadata>> {
+        let mut state = self.lock();
+        if let Some(p) = state.topics.get(topic) {
+            return Ok(p.clone());
+        }
+        if state.wanted.insert(topic.to_string()) {
+            state.unsent.push(topic.to_string());
+        }
+        drop(state);
+        wake();
+        let deadline = Instant::now() + max_block;
+        let mut state = self.lock();
+        loop {
+            if let Some(p) = state.topics.get(topic) {
+                return Ok(p.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::MetadataTimeout {
+                    topic: topic.to_string(),
+                    waited: max_block,
+                });
+            }
+            state = self
+                .updated
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Topics registered since the last call (the sender adds them to its
+    /// metadata and requests an update).
+    pub fn take_new_topics(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().unsent)
+    }
+
+    /// Publishes the partitions of every wanted topic from `metadata`, if it
+    /// changed since the last call. Topics without partitions (unknown yet,
+    /// or being created) are left out, so `send` keeps waiting for them.
+    pub fn publish(&self, metadata: &Metadata) {
+        let version = metadata.update_version();
+        let mut state = self.lock();
+        if state.published_version == Some(version) {
+            return;
+        }
+        state.published_version = Some(version);
+        let wanted: Vec<String> = state.wanted.iter().cloned().collect();
+        for topic in wanted {
+            match metadata.partitions_for(&topic) {
+                Some(p) if !p.is_empty() => {
+                    let mut p = p.to_vec();
+                    p.sort_by_key(|m| m.partition);
+                    state.topics.insert(topic, p);
+                }
+                _ => {}
+            }
+        }
+        drop(state);
+        self.updated.notify_all();
+    }
+
+    /// Sets a topic's partitions directly (tests, or a caller that knows).
+    pub fn set_partitions(&self, topic: &str, partitions: Vec<PartitionMetadata>) {
+        let mut state = self.lock();
+        state.wanted.insert(topic.to_string());
+        state.topics.insert(topic.to_string(), partitions);
+        drop(state);
+        self.updated.notify_all();
+    }
+}
+
+/// What a partitioner sees of a topic, from its partition metadata.
+pub fn topic_partitions(topic: &str, partitions: &[PartitionMetadata]) -> TopicPartitions {
+    let num_partitions = partitions
+        .iter()
+        .map(|p| p.partition + 1)
+        .max()
+        .unwrap_or(0)
+        .max(partitions.len() as i32);
+    let mut available: Vec<i32> = partitions
+        .iter()
+        .filter(|p| p.leader.is_some_and(|l| l >= 0))
+        .map(|p| p.partition)
+        .collect();
+    available.sort_unstable();
+    TopicPartitions {
+        topic: topic.to_string(),
+        num_partitions,
+        available,
+    }
+}

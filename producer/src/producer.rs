@@ -1,0 +1,615 @@
+//! `KafkaProducer` (the Java client's shape) and the sarama-style facades
+//! `SyncProducer` (send and wait) and `AsyncProducer` (delivery reports on
+//! channels).
+//!
+//! `send` runs on the caller's thread: it waits for the topic's metadata,
+//! serializes, picks the partition and appends to the accumulator (blocking
+//! up to `max.block.ms` in total). A dedicated I/O thread owns the network
+//! client and runs the [`Sender`] loop; it completes the [`DeliveryFuture`]s
+//! and runs callbacks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prozess_network::{KafkaClient, PartitionMetadata, TopicPartition, WakeupHandle};
+
+use crate::accumulator::{
+    batch_size_upper_bound, AccumulatorConfig, RecordAccumulator, StoredRecord, Thunk,
+};
+use crate::config::{PartitionerKind, ProducerConfig};
+use crate::delivery::{Callback, DeliveryFuture};
+use crate::error::{Error, Result};
+use crate::metadata::{topic_partitions, ProducerMetadata};
+use crate::partitioner::{
+    DefaultPartitioner, ManualPartitioner, Partitioner, RandomPartitioner, RoundRobinPartitioner,
+};
+use crate::record::{ProducerRecord, RecordMetadata};
+use crate::sender::{Sender, SenderConfig};
+use crate::serializer::Serializer;
+
+/// State shared by the producer handle and its I/O thread.
+struct Shared {
+    closing: AtomicBool,
+    force_close: AtomicBool,
+    finished: Mutex<bool>,
+    finished_cond: Condvar,
+}
+
+/// A Kafka producer: thread-safe, one I/O thread, records batched per
+/// partition. Dropping it closes it (waiting for pending records).
+pub struct KafkaProducer<K, V> {
+    config: ProducerConfig,
+    key_serializer: Box<dyn Serializer<K>>,
+    value_serializer: Box<dyn Serializer<V>>,
+    partitioner: Arc<dyn Partitioner>,
+    /// Records without key and with the default partitioner use the
+    /// built-in sticky logic with their real size.
+    builtin: Option<Arc<DefaultPartitioner>>,
+    accumulator: Arc<RecordAccumulator>,
+    metadata: Arc<ProducerMetadata>,
+    wakeup: WakeupHandle,
+    shared: Arc<Shared>,
+    io_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<K, V> std::fmt::Debug for KafkaProducer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer")
+            .field("client_id", &self.config.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl<K, V> KafkaProducer<K, V> {
+    /// A producer over the network client `client` (the real
+    /// `NetworkClient`, or a `MockClient` in tests).
+    pub fn with_client<C>(
+        config: ProducerConfig,
+        key_serializer: impl Serializer<K> + 'static,
+        value_serializer: impl Serializer<V> + 'static,
+        client: C,
+    ) -> Result<Self>
+    where
+        C: KafkaClient + Send + 'static,
+    {
+        let accumulator = Arc::new(RecordAccumulator::new(AccumulatorConfig {
+            batch_size: config.batch_size,
+            buffer_memory: config.buffer_memory,
+            linger: config.linger,
+            retry_backoff: config.retry_backoff,
+            retry_backoff_max: config.retry_backoff_max,
+            delivery_timeout: config.delivery_timeout,
+        }));
+        let wakeup = client.wakeup_handle();
+        let w = wakeup.clone();
+        accumulator.set_waker(move || w.wakeup());
+        let metadata = Arc::new(ProducerMetadata::new());
+        let mut builtin = None;
+        let partitioner: Arc<dyn Partitioner> = match &config.partitioner {
+            PartitionerKind::Default => {
+                let p = Arc::new(DefaultPartitioner::new(
+                    config.batch_size,
+                    config.partitioner_ignore_keys,
+                ));
+                builtin = Some(p.clone());
+                p
+            }
+            PartitionerKind::RoundRobin => Arc::new(RoundRobinPartitioner::new()),
+            PartitionerKind::Random => Arc::new(RandomPartitioner::new()),
+            PartitionerKind::Manual => Arc::new(ManualPartitioner),
+            PartitionerKind::Custom(p) => p.clone(),
+        };
+        let shared = Arc::new(Shared {
+            closing: AtomicBool::new(false),
+            force_close: AtomicBool::new(false),
+            finished: Mutex::new(false),
+            finished_cond: Condvar::new(),
+        });
+        let sender = Sender::new(
+            client,
+            accumulator.clone(),
+            metadata.clone(),
+            SenderConfig::from_config(&config),
+        );
+        let thread_shared = shared.clone();
+        let name = if config.client_id.is_empty() {
+            "prozess-producer-network-thread".to_string()
+        } else {
+            format!("prozess-producer-network-thread | {}", config.client_id)
+        };
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || io_loop(sender, thread_shared))
+            .map_err(|e| Error::Fatal(format!("could not start the I/O thread: {e}")))?;
+        Ok(KafkaProducer {
+            config,
+            key_serializer: Box::new(key_serializer),
+            value_serializer: Box::new(value_serializer),
+            partitioner,
+            builtin,
+            accumulator,
+            metadata,
+            wakeup,
+            shared,
+            io_thread: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// Sends a record; the future resolves when the broker acknowledged it
+    /// (or it failed). Blocks up to `max.block.ms` for metadata and buffer
+    /// memory; errors before the record is queued come back as a failed
+    /// future.
+    pub fn send(&self, record: ProducerRecord<K, V>) -> DeliveryFuture {
+        self.send_ref(&record, None)
+    }
+
+    /// Like [`send`](Self::send), and runs `callback` on the I/O thread
+    /// when the record completes (on the caller's thread if it fails before
+    /// being queued).
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord<K, V>,
+        callback: impl FnOnce(&Result<RecordMetadata>) + Send + 'static,
+    ) -> DeliveryFuture {
+        self.send_ref(&record, Some(Box::new(callback)))
+    }
+
+    /// `send` taking the record by reference (the async facade hands the
+    /// record back in its reports).
+    pub(crate) fn send_ref(
+        &self,
+        record: &ProducerRecord<K, V>,
+        callback: Option<Callback>,
+    ) -> DeliveryFuture {
+        let future = DeliveryFuture::new();
+        let thunk = Thunk::new(future.clone(), callback);
+        if let Err((e, thunk)) = self.try_send(record, thunk) {
+            tracing::debug!(topic = %record.topic, error = %e, "send failed");
+            let r = Err(e);
+            if let Some(cb) = thunk.callback {
+                cb(&r);
+            }
+            thunk.future.complete(r);
+        }
+        future
+    }
+
+    fn try_send(
+        &self,
+        record: &ProducerRecord<K, V>,
+        thunk: Thunk,
+    ) -> std::result::Result<(), (Error, Thunk)> {
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return Err((e, thunk)),
+                }
+            };
+        }
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err((Error::Closed, thunk));
+        }
+        let started = Instant::now();
+        let wake = || self.wakeup.wakeup();
+        let partitions = tri!(self.metadata.wait_for_partitions(
+            &record.topic,
+            self.config.max_block,
+            &wake
+        ));
+        let key = match &record.key {
+            Some(k) => tri!(self.key_serializer.serialize(&record.topic, k)),
+            None => None,
+        };
+        let value = match &record.value {
+            Some(v) => tri!(self.value_serializer.serialize(&record.topic, v)),
+            None => None,
+        };
+        let size = batch_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers);
+        if size > self.config.max_request_size {
+            return Err((
+                Error::RecordTooLarge {
+                    size,
+                    max: self.config.max_request_size,
+                    limit: "max.request.size",
+                },
+                thunk,
+            ));
+        }
+        let info = topic_partitions(&record.topic, &partitions);
+        let partition = match record.partition {
+            Some(p) => {
+                if p < 0 || p >= info.num_partitions {
+                    return Err((
+                        Error::InvalidPartition {
+                            topic: record.topic.clone(),
+                            partition: p,
+                            partitions: info.num_partitions,
+                        },
+                        thunk,
+                    ));
+                }
+                p
+            }
+            None => match &self.builtin {
+                Some(b) if key.is_none() || self.config.partitioner_ignore_keys => {
+                    b.sticky_partition(&info, size)
+                }
+                _ => tri!(self.partitioner.partition(
+                    &record.topic,
+                    key.as_deref(),
+                    value.as_deref(),
+                    &info
+                )),
+            },
+        };
+        let stored = StoredRecord {
+            timestamp: record.timestamp.unwrap_or_else(now_ms),
+            key,
+            value,
+            headers: record.headers.clone(),
+        };
+        let remaining = self.config.max_block.saturating_sub(started.elapsed());
+        let tp = TopicPartition::new(record.topic.clone(), partition);
+        // On failure the thunk went into the accumulator call; rebuild the
+        // report path from the future we still hold.
+        let future = thunk.future.clone();
+        match self
+            .accumulator
+            .append(&tp, stored, thunk, remaining, Instant::now())
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err((e, Thunk::new(future, None))),
+        }
+    }
+
+    /// Sends everything buffered at once and waits until all records sent
+    /// before this call completed.
+    pub fn flush(&self) {
+        self.accumulator.flush(None);
+    }
+
+    /// Like [`flush`](Self::flush), for at most `timeout`; false if records
+    /// are still pending then.
+    pub fn flush_timeout(&self, timeout: Duration) -> bool {
+        self.accumulator.flush(Some(timeout))
+    }
+
+    /// The partitions of `topic` (waits up to `max.block.ms` for metadata).
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionMetadata>> {
+        let wake = || self.wakeup.wakeup();
+        self.metadata
+            .wait_for_partitions(topic, self.config.max_block, &wake)
+    }
+
+    /// Closes the producer: no new records; pending ones are sent for up to
+    /// `timeout`, then whatever is left fails with [`Error::Closed`].
+    pub fn close(&self, timeout: Duration) {
+        self.shared.closing.store(true, Ordering::Release);
+        self.accumulator.close();
+        self.wakeup.wakeup();
+        let deadline = Instant::now() + timeout;
+        {
+            let mut done = self
+                .shared
+                .finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            while !*done {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                done = self
+                    .shared
+                    .finished_cond
+                    .wait_timeout(done, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        self.shared.force_close.store(true, Ordering::Release);
+        self.wakeup.wakeup();
+        let handle = self
+            .io_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                tracing::error!("the producer's I/O thread panicked");
+            }
+        }
+    }
+}
+
+impl<K, V> Drop for KafkaProducer<K, V> {
+    fn drop(&mut self) {
+        let running = self
+            .io_thread
+            .lock()
+            .map(|h| h.is_some())
+            .unwrap_or(false);
+        if running {
+            self.close(Duration::from_secs(u32::MAX as u64));
+        }
+    }
+}
+
+fn io_loop<C: KafkaClient>(mut sender: Sender<C>, shared: Arc<Shared>) {
+    while !shared.closing.load(Ordering::Acquire) {
+        sender.run_once(Instant::now());
+    }
+    // Graceful close: send what is left unless forced.
+    while !shared.force_close.load(Ordering::Acquire) && sender.has_pending() {
+        sender.run_once(Instant::now());
+    }
+    if sender.has_pending() {
+        sender.abort_all(Error::Closed);
+    }
+    *shared.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    shared.finished_cond.notify_all();
+    tracing::debug!("producer I/O thread finished");
+}
+
+/// Send and wait: sarama's `SyncProducer` over a [`KafkaProducer`].
+pub struct SyncProducer<K, V> {
+    producer: KafkaProducer<K, V>,
+}
+
+impl<K, V> SyncProducer<K, V> {
+    /// Wraps a producer.
+    pub fn new(producer: KafkaProducer<K, V>) -> Self {
+        SyncProducer { producer }
+    }
+
+    /// Sends one record and waits for its partition and offset.
+    pub fn send(&self, record: ProducerRecord<K, V>) -> Result<RecordMetadata> {
+        self.producer.send(record).get()
+    }
+
+    /// Sends records (batched together) and waits for all of them; results
+    /// in the records' order.
+    pub fn send_all(
+        &self,
+        records: impl IntoIterator<Item = ProducerRecord<K, V>>,
+    ) -> Vec<Result<RecordMetadata>> {
+        let futures: Vec<DeliveryFuture> =
+            records.into_iter().map(|r| self.producer.send(r)).collect();
+        self.producer.accumulator.flush(None);
+        futures.iter().map(|f| f.get()).collect()
+    }
+
+    /// The underlying producer.
+    pub fn producer(&self) -> &KafkaProducer<K, V> {
+        &self.producer
+    }
+
+    /// Closes the producer (see [`KafkaProducer::close`]).
+    pub fn close(self, timeout: Duration) {
+        self.producer.close(timeout);
+    }
+}
+
+/// A record delivered by an [`AsyncProducer`], with the user's metadata.
+#[derive(Debug)]
+pub struct DeliveryReport<K, V, M> {
+    /// The record as it was sent.
+    pub record: ProducerRecord<K, V>,
+    /// What the broker acknowledged.
+    pub metadata: RecordMetadata,
+    /// The value given with the record.
+    pub user_metadata: M,
+}
+
+/// A record an [`AsyncProducer`] failed to deliver.
+#[derive(Debug)]
+pub struct ProducerError<K, V, M> {
+    /// The record as it was sent.
+    pub record: ProducerRecord<K, V>,
+    /// Why it failed.
+    pub error: Error,
+    /// The value given with the record.
+    pub user_metadata: M,
+}
+
+/// A message for [`AsyncProducer::input`]: a record and the user's metadata.
+#[derive(Debug)]
+pub struct ProducerMessage<K, V, M> {
+    /// The record.
+    pub record: ProducerRecord<K, V>,
+    /// Handed back in the success or error report.
+    pub metadata: M,
+}
+
+/// Delivery reports on channels: sarama's `AsyncProducer`. Records go in
+/// with [`send`](Self::send) (or through the [`input`](Self::input)
+/// channel); successes and errors come out on two receivers, each carrying
+/// the record and the user's metadata back.
+pub struct AsyncProducer<K, V, M> {
+    producer: Arc<KafkaProducer<K, V>>,
+    input: Mutex<Option<mpsc::Sender<ProducerMessage<K, V, M>>>>,
+    pump: Mutex<Option<JoinHandle<()>>>,
+    successes: mpsc::Receiver<DeliveryReport<K, V, M>>,
+    errors: mpsc::Receiver<ProducerError<K, V, M>>,
+    success_tx: mpsc::Sender<DeliveryReport<K, V, M>>,
+    error_tx: mpsc::Sender<ProducerError<K, V, M>>,
+}
+
+impl<K, V, M> AsyncProducer<K, V, M>
+where
+    K: Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    M: Send + 'static,
+{
+    /// Wraps a producer.
+    pub fn new(producer: KafkaProducer<K, V>) -> Self {
+        let producer = Arc::new(producer);
+        let (success_tx, successes) = mpsc::channel();
+        let (error_tx, errors) = mpsc::channel();
+        let (input_tx, input_rx) = mpsc::channel::<ProducerMessage<K, V, M>>();
+        let p = producer.clone();
+        let (s, e) = (success_tx.clone(), error_tx.clone());
+        let pump = std::thread::Builder::new()
+            .name("prozess-async-producer-input".into())
+            .spawn(move || {
+                for msg in input_rx {
+                    send_reporting(&p, msg.record, msg.metadata, &s, &e);
+                }
+            })
+            .ok();
+        AsyncProducer {
+            producer,
+            input: Mutex::new(Some(input_tx)),
+            pump: Mutex::new(pump),
+            successes,
+            errors,
+            success_tx,
+            error_tx,
+        }
+    }
+
+    /// Sends a record; its report arrives on [`successes`](Self::successes)
+    /// or [`errors`](Self::errors).
+    pub fn send(&self, record: ProducerRecord<K, V>, metadata: M) {
+        send_reporting(
+            &self.producer,
+            record,
+            metadata,
+            &self.success_tx,
+            &self.error_tx,
+        );
+    }
+
+    /// A channel to send messages in (sarama's `Input()`).
+    pub fn input(&self) -> Option<mpsc::Sender<ProducerMessage<K, V, M>>> {
+        self.input
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .cloned()
+    }
+
+    /// Delivered records.
+    pub fn successes(&self) -> &mpsc::Receiver<DeliveryReport<K, V, M>> {
+        &self.successes
+    }
+
+    /// Failed records.
+    pub fn errors(&self) -> &mpsc::Receiver<ProducerError<K, V, M>> {
+        &self.errors
+    }
+
+    /// Sends everything buffered and waits for it.
+    pub fn flush(&self) {
+        self.producer.flush();
+    }
+
+    /// The underlying producer.
+    pub fn producer(&self) -> &KafkaProducer<K, V> {
+        &self.producer
+    }
+
+    /// Stops taking input, sends what is pending (up to `timeout`), closes.
+    /// Reports stay readable on the receivers.
+    pub fn close(&self, timeout: Duration) {
+        self.input
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        // The pump ends once every clone of the input sender is gone.
+        let pump = self.pump.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = pump {
+            let _ = h.join();
+        }
+        self.producer.close(timeout);
+    }
+}
+
+/// One async send: the report goes out when both the result is known and
+/// `send` has handed the record back, whichever comes last (the result can
+/// arrive while `send` still borrows the record, e.g. an early failure).
+struct PendingReport<K, V, M> {
+    record: Option<ProducerRecord<K, V>>,
+    user_metadata: Option<M>,
+    result: Option<Result<RecordMetadata>>,
+    successes: mpsc::Sender<DeliveryReport<K, V, M>>,
+    errors: mpsc::Sender<ProducerError<K, V, M>>,
+}
+
+impl<K, V, M> PendingReport<K, V, M> {
+    fn emit_if_complete(&mut self) {
+        if self.record.is_none() || self.result.is_none() {
+            return;
+        }
+        let (Some(record), Some(user_metadata), Some(result)) = (
+            self.record.take(),
+            self.user_metadata.take(),
+            self.result.take(),
+        ) else {
+            return;
+        };
+        // A receiver that was dropped just means nobody reads the reports.
+        match result {
+            Ok(metadata) => {
+                let _ = self.successes.send(DeliveryReport {
+                    record,
+                    metadata,
+                    user_metadata,
+                });
+            }
+            Err(error) => {
+                let _ = self.errors.send(ProducerError {
+                    record,
+                    error,
+                    user_metadata,
+                });
+            }
+        }
+    }
+}
+
+fn send_reporting<K, V, M>(
+    producer: &KafkaProducer<K, V>,
+    record: ProducerRecord<K, V>,
+    metadata: M,
+    successes: &mpsc::Sender<DeliveryReport<K, V, M>>,
+    errors: &mpsc::Sender<ProducerError<K, V, M>>,
+) where
+    K: Send + 'static,
+    V: Send + 'static,
+    M: Send + 'static,
+{
+    let pending = Arc::new(Mutex::new(PendingReport {
+        record: None,
+        user_metadata: Some(metadata),
+        result: None,
+        successes: successes.clone(),
+        errors: errors.clone(),
+    }));
+    let p = pending.clone();
+    let cb: Callback = Box::new(move |result: &Result<RecordMetadata>| {
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        p.result = Some(result.clone());
+        p.emit_if_complete();
+    });
+    producer.send_ref(&record, Some(cb));
+    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+    p.record = Some(record);
+    p.emit_if_complete();
+}
