@@ -15,6 +15,7 @@ pub mod frame;
 pub mod header;
 pub mod messages;
 pub mod primitives;
+pub mod records;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use error_code::ErrorCode;
