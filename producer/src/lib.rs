@@ -32,11 +32,11 @@ pub use partitioner::{
     murmur2, to_positive, DefaultPartitioner, ManualPartitioner, Partitioner, RandomPartitioner,
     RoundRobinPartitioner, TopicPartitions,
 };
+pub use producer::{
+    AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,
+};
 pub use record::{Header, ProducerRecord, RecordMetadata};
 pub use serializer::{
     ByteArraySerializer, BytesSerializer, IntegerSerializer, LongSerializer, Serializer,
     StringSerializer, VoidSerializer,
-};
-pub use producer::{
-    AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,
 };

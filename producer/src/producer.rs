@@ -207,11 +207,10 @@ impl<K, V> KafkaProducer<K, V> {
         }
         let started = Instant::now();
         let wake = || self.wakeup.wakeup();
-        let partitions = tri!(self.metadata.wait_for_partitions(
-            &record.topic,
-            self.config.max_block,
-            &wake
-        ));
+        let partitions =
+            tri!(self
+                .metadata
+                .wait_for_partitions(&record.topic, self.config.max_block, &wake));
         let key = match &record.key {
             Some(k) => tri!(self.key_serializer.serialize(&record.topic, k)),
             None => None,
@@ -340,11 +339,7 @@ impl<K, V> KafkaProducer<K, V> {
 
 impl<K, V> Drop for KafkaProducer<K, V> {
     fn drop(&mut self) {
-        let running = self
-            .io_thread
-            .lock()
-            .map(|h| h.is_some())
-            .unwrap_or(false);
+        let running = self.io_thread.lock().map(|h| h.is_some()).unwrap_or(false);
         if running {
             self.close(Duration::from_secs(u32::MAX as u64));
         }
@@ -528,10 +523,7 @@ where
     /// Stops taking input, sends what is pending (up to `timeout`), closes.
     /// Reports stay readable on the receivers.
     pub fn close(&self, timeout: Duration) {
-        self.input
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
         // The pump ends once every clone of the input sender is gone.
         let pump = self.pump.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = pump {

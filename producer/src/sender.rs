@@ -99,7 +99,12 @@ pub fn encode_batch(
     }
     for r in batch.records() {
         builder
-            .append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers)
+            .append(
+                r.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            )
             .map_err(|e| Error::Serialization(e.to_string()))?;
     }
     builder
@@ -235,7 +240,10 @@ impl<C: KafkaClient> Sender<C> {
         };
         if !ready.unknown_leader_topics.is_empty() {
             let topics: Vec<String> = ready.unknown_leader_topics.iter().cloned().collect();
-            tracing::debug!(?topics, "partitions without known leader; updating metadata");
+            tracing::debug!(
+                ?topics,
+                "partitions without known leader; updating metadata"
+            );
             self.client.metadata_mut().add_topics(topics);
             self.client.metadata_mut().request_update();
         }
@@ -252,12 +260,10 @@ impl<C: KafkaClient> Sender<C> {
             }
             let batches = {
                 let md = self.client.metadata();
-                self.accumulator.drain_node(
-                    node,
-                    self.config.max_request_size,
-                    now,
-                    &|tp| md.leader_for(tp),
-                )
+                self.accumulator
+                    .drain_node(node, self.config.max_request_size, now, &|tp| {
+                        md.leader_for(tp)
+                    })
             };
             if !batches.is_empty() {
                 self.send_produce_request(node, batches, now);
@@ -302,7 +308,10 @@ impl<C: KafkaClient> Sender<C> {
             producer_epoch,
             ..Default::default()
         };
-        match self.client.send(node, RequestBody::InitProducerId(req), now) {
+        match self
+            .client
+            .send(node, RequestBody::InitProducerId(req), now)
+        {
             Ok(corr) => {
                 txn.init_sent();
                 self.init_request = Some(corr);
@@ -322,7 +331,11 @@ impl<C: KafkaClient> Sender<C> {
             if let Some(txn) = self.txn.as_mut() {
                 txn.assign(&mut batch);
             }
-            match encode_batch(&batch, self.config.compression, self.config.compression_level) {
+            match encode_batch(
+                &batch,
+                self.config.compression,
+                self.config.compression_level,
+            ) {
                 Ok(records) => {
                     topics
                         .entry(batch.tp.topic.clone())
@@ -348,7 +361,11 @@ impl<C: KafkaClient> Sender<C> {
         let request = ProduceRequest {
             transactional_id: None,
             acks: self.config.acks.as_i16(),
-            timeout_ms: self.config.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+            timeout_ms: self
+                .config
+                .request_timeout
+                .as_millis()
+                .min(i32::MAX as u128) as i32,
             topic_data: topics
                 .into_iter()
                 .map(|(name, partition_data)| TopicProduceData {
@@ -427,7 +444,13 @@ impl<C: KafkaClient> Sender<C> {
         }
     }
 
-    fn request_failed(&mut self, node: NodeId, correlation_id: i32, cause: NetworkError, now: Instant) {
+    fn request_failed(
+        &mut self,
+        node: NodeId,
+        correlation_id: i32,
+        cause: NetworkError,
+        now: Instant,
+    ) {
         if self.init_request == Some(correlation_id) {
             self.init_request = None;
             if let Some(t) = self.txn.as_mut() {
@@ -469,7 +492,10 @@ impl<C: KafkaClient> Sender<C> {
         ) && txn.producer_id() >= 0
         {
             // The bump was refused: start over with a new producer id.
-            tracing::info!(error = code.name(), "epoch bump refused; getting a new producer id");
+            tracing::info!(
+                error = code.name(),
+                "epoch bump refused; getting a new producer id"
+            );
             *txn = TransactionManager::new();
         } else {
             tracing::error!(error = code.name(), "InitProducerId failed");
@@ -477,7 +503,12 @@ impl<C: KafkaClient> Sender<C> {
         }
     }
 
-    fn handle_produce_response(&mut self, mut inflight: InFlight, resp: ProduceResponse, now: Instant) {
+    fn handle_produce_response(
+        &mut self,
+        mut inflight: InFlight,
+        resp: ProduceResponse,
+        now: Instant,
+    ) {
         for topic in resp.responses {
             for p in topic.partition_responses {
                 let tp = TopicPartition::new(topic.name.clone(), p.index);
@@ -593,6 +624,505 @@ impl<C: KafkaClient> Sender<C> {
         }
         for b in self.accumulator.take_all() {
             self.accumulator.complete_batch(b, Err(err.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accumulator::{AccumulatorConfig, StoredRecord, Thunk};
+    use crate::delivery::DeliveryFuture;
+    use prozess_network::{
+        ClientRequest, ClientResponse, InFlightInfo, Metadata, MetadataSnapshot, WakeupHandle,
+    };
+    use prozess_protocol::messages::produce::response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use prozess_protocol::messages::InitProducerIdResponse;
+    use prozess_protocol::records::RecordBatches;
+
+    /// A scripted client: records what is sent, answers with the events the
+    /// test queues for the next poll. (The crate-wide MockClient drives the
+    /// same trait; this one is the minimum these tests need.)
+    struct TestClient {
+        metadata: Metadata,
+        sent: Vec<(NodeId, i32, RequestBody)>,
+        next_events: Vec<ClientEvent>,
+        next_corr: i32,
+        wakeup: WakeupHandle,
+    }
+
+    impl TestClient {
+        fn new(partitions: i32) -> TestClient {
+            let mut metadata = Metadata::new(
+                Duration::from_millis(100),
+                Duration::from_secs(1),
+                Duration::from_secs(300),
+            );
+            metadata.add_topics(["t"]);
+            let spec = metadata.request_spec();
+            metadata.update(
+                spec.request_version,
+                MetadataSnapshot::simple(&[1], &[("t", partitions)]),
+                Instant::now(),
+            );
+            TestClient {
+                metadata,
+                sent: Vec::new(),
+                next_events: Vec::new(),
+                next_corr: 0,
+                wakeup: WakeupHandle::flag_only(),
+            }
+        }
+
+        fn respond(&mut self, corr: i32, body: ResponseBody) {
+            self.next_events.push(ClientEvent::Response(ClientResponse {
+                node: 1,
+                correlation_id: corr,
+                api_key: match &body {
+                    ResponseBody::Produce(_) => ApiKey::Produce,
+                    _ => ApiKey::InitProducerId,
+                },
+                api_version: 9,
+                body,
+            }));
+        }
+    }
+
+    impl KafkaClient for TestClient {
+        fn ready(&mut self, _node: NodeId, _now: Instant) -> bool {
+            true
+        }
+        fn is_ready(&self, _node: NodeId, _now: Instant) -> bool {
+            true
+        }
+        fn connection_failed(&self, _node: NodeId) -> bool {
+            false
+        }
+        fn connection_delay(&self, _node: NodeId, _now: Instant) -> Duration {
+            Duration::ZERO
+        }
+        fn api_version(&self, _node: NodeId, _key: ApiKey) -> Option<i16> {
+            Some(4)
+        }
+        fn send_request(
+            &mut self,
+            node: NodeId,
+            request: ClientRequest,
+            _now: Instant,
+        ) -> Result<i32, NetworkError> {
+            let corr = self.next_corr;
+            self.next_corr += 1;
+            self.sent.push((node, corr, request.body));
+            Ok(corr)
+        }
+        fn in_flight_count(&self, _node: NodeId) -> usize {
+            0
+        }
+        fn has_in_flight(&self) -> bool {
+            false
+        }
+        fn poll(&mut self, _timeout: Duration, _now: Instant) -> Vec<ClientEvent> {
+            std::mem::take(&mut self.next_events)
+        }
+        fn least_loaded_node(&mut self, _now: Instant) -> Option<NodeId> {
+            Some(1)
+        }
+        fn metadata(&self) -> &Metadata {
+            &self.metadata
+        }
+        fn metadata_mut(&mut self) -> &mut Metadata {
+            &mut self.metadata
+        }
+        fn wakeup_handle(&self) -> WakeupHandle {
+            self.wakeup.clone()
+        }
+        fn close(&mut self, _node: NodeId) {}
+    }
+
+    fn config(acks: Acks, idempotence: bool) -> SenderConfig {
+        SenderConfig {
+            acks,
+            request_timeout: Duration::from_secs(30),
+            max_request_size: 1 << 20,
+            retries: u32::MAX,
+            compression: Compression::None,
+            compression_level: None,
+            delivery_timeout: Duration::from_secs(120),
+            retry_backoff: Duration::from_millis(100),
+            idempotence,
+        }
+    }
+
+    fn setup(acks: Acks, idempotence: bool) -> (Sender<TestClient>, Arc<RecordAccumulator>) {
+        let acc = Arc::new(RecordAccumulator::new(AccumulatorConfig {
+            batch_size: 16384,
+            buffer_memory: 1 << 20,
+            linger: Duration::ZERO,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
+            delivery_timeout: Duration::from_secs(120),
+        }));
+        let sender = Sender::new(
+            TestClient::new(2),
+            acc.clone(),
+            Arc::new(ProducerMetadata::new()),
+            config(acks, idempotence),
+        );
+        (sender, acc)
+    }
+
+    fn append(
+        acc: &RecordAccumulator,
+        partition: i32,
+        value: &str,
+        now: Instant,
+    ) -> DeliveryFuture {
+        let f = DeliveryFuture::new();
+        acc.append(
+            &TopicPartition::new("t", partition),
+            StoredRecord {
+                timestamp: 1_000,
+                key: None,
+                value: Some(Bytes::copy_from_slice(value.as_bytes())),
+                headers: vec![],
+            },
+            Thunk::new(f.clone(), None),
+            Duration::ZERO,
+            now,
+        )
+        .unwrap();
+        f
+    }
+
+    /// The (producer id, epoch, base sequence, values) of each partition's
+    /// batch in a ProduceRequest.
+    fn produce_batches(body: &RequestBody) -> Vec<(i32, i64, i16, i32, Vec<String>)> {
+        let RequestBody::Produce(p) = body else {
+            panic!("expected Produce, got {:?}", body.api_key())
+        };
+        let mut out = Vec::new();
+        for t in &p.topic_data {
+            for pd in &t.partition_data {
+                let batch = RecordBatches::new(pd.records.clone().unwrap())
+                    .next()
+                    .unwrap()
+                    .unwrap();
+                let values = batch
+                    .records()
+                    .unwrap()
+                    .map(|r| String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap())
+                    .collect();
+                out.push((
+                    pd.index,
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    batch.base_sequence(),
+                    values,
+                ));
+            }
+        }
+        out
+    }
+
+    fn produce_response(partition: i32, code: ErrorCode, base_offset: i64) -> ResponseBody {
+        ResponseBody::Produce(ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: "t".into(),
+                partition_responses: vec![PartitionProduceResponse {
+                    index: partition,
+                    error_code: code.code(),
+                    base_offset,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    fn init_response(pid: i64, epoch: i16) -> ResponseBody {
+        ResponseBody::InitProducerId(InitProducerIdResponse {
+            error_code: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            ..Default::default()
+        })
+    }
+
+    /// Runs the sender until the init request is answered.
+    fn init(sender: &mut Sender<TestClient>, now: Instant, pid: i64, epoch: i16) {
+        sender.run_once(now);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert!(matches!(body, RequestBody::InitProducerId(_)));
+        sender.client_mut().respond(corr, init_response(pid, epoch));
+        sender.run_once(now);
+    }
+
+    #[test]
+    fn idempotent_produce_gets_id_then_sequences_and_offsets() {
+        let (mut sender, acc) = setup(Acks::All, true);
+        let now = Instant::now();
+        let f1 = append(&acc, 0, "a", now);
+        let f2 = append(&acc, 0, "b", now);
+        init(&mut sender, now, 42, 0);
+        assert_eq!(
+            sender.client().sent.len(),
+            1,
+            "nothing produced before the id"
+        );
+        sender.run_once(now);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert_eq!(
+            produce_batches(&body),
+            vec![(0, 42, 0, 0, vec!["a".to_string(), "b".to_string()])]
+        );
+        let RequestBody::Produce(p) = &body else {
+            unreachable!()
+        };
+        assert_eq!(p.acks, -1);
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::None, 100));
+        sender.run_once(now);
+        assert_eq!(f1.get().unwrap().offset, 100);
+        assert_eq!(f2.get().unwrap().offset, 101);
+        assert!(!sender.has_pending());
+        // The next batch continues the sequence.
+        let f3 = append(&acc, 0, "c", now);
+        sender.run_once(now);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert_eq!(produce_batches(&body)[0].3, 2);
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::None, 102));
+        sender.run_once(now);
+        assert_eq!(f3.get().unwrap().offset, 102);
+    }
+
+    #[test]
+    fn a_dropped_connection_resends_the_same_sequence_in_order() {
+        let (mut sender, acc) = setup(Acks::All, true);
+        let now = Instant::now();
+        init(&mut sender, now, 7, 3);
+        let f1 = append(&acc, 0, "first", now);
+        sender.run_once(now);
+        let (_, corr, first) = sender.client().sent.last().cloned().unwrap();
+        // More records arrive while the first batch is in flight.
+        let f2 = append(&acc, 0, "second", now);
+        sender.run_once(now);
+        assert_eq!(
+            sender.client().sent.len(),
+            2,
+            "one batch per partition in flight"
+        );
+        sender
+            .client_mut()
+            .next_events
+            .push(ClientEvent::Disconnected {
+                node: 1,
+                in_flight: vec![InFlightInfo {
+                    correlation_id: corr,
+                    api_key: ApiKey::Produce,
+                }],
+                cause: NetworkError::ConnectionClosed,
+            });
+        sender.run_once(now);
+        assert!(!f1.is_done());
+        // Backing off: nothing is resent yet.
+        sender.run_once(now + Duration::from_millis(50));
+        assert_eq!(sender.client().sent.len(), 2);
+        let later = now + Duration::from_millis(100);
+        sender.run_once(later);
+        let (_, corr, again) = sender.client().sent.last().cloned().unwrap();
+        assert_eq!(produce_batches(&again), produce_batches(&first));
+        // The broker had written it: it reports the duplicate.
+        sender.client_mut().respond(
+            corr,
+            produce_response(0, ErrorCode::DuplicateSequenceNumber, -1),
+        );
+        sender.run_once(later);
+        assert!(f1.get().is_ok());
+        sender.run_once(later);
+        let (_, corr, second) = sender.client().sent.last().cloned().unwrap();
+        assert_eq!(
+            produce_batches(&second),
+            vec![(0, 7, 3, 1, vec!["second".to_string()])]
+        );
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::None, 1));
+        sender.run_once(later);
+        assert_eq!(f2.get().unwrap().offset, 1);
+    }
+
+    #[test]
+    fn acks_zero_completes_when_written() {
+        let (mut sender, acc) = setup(Acks::None, false);
+        let now = Instant::now();
+        let f = append(&acc, 1, "x", now);
+        sender.run_once(now);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        let RequestBody::Produce(p) = &body else {
+            panic!()
+        };
+        assert_eq!(p.acks, 0);
+        assert_eq!(
+            produce_batches(&body)[0].1,
+            -1,
+            "no producer id without idempotence"
+        );
+        sender.client_mut().next_events.push(ClientEvent::Sent {
+            node: 1,
+            correlation_id: corr,
+            api_key: ApiKey::Produce,
+        });
+        sender.run_once(now);
+        let md = f.get().unwrap();
+        assert_eq!((md.partition, md.offset), (1, -1));
+    }
+
+    #[test]
+    fn leader_errors_refresh_metadata_and_retry() {
+        let (mut sender, acc) = setup(Acks::Leader, false);
+        let now = Instant::now();
+        let f = append(&acc, 0, "x", now);
+        sender.run_once(now);
+        let (_, corr, _) = sender.client().sent.last().cloned().unwrap();
+        sender.client_mut().respond(
+            corr,
+            produce_response(0, ErrorCode::NotLeaderOrFollower, -1),
+        );
+        sender.run_once(now);
+        assert!(sender.client().metadata().update_requested());
+        assert!(!f.is_done());
+        let later = now + Duration::from_millis(100);
+        sender.run_once(later);
+        let (_, corr, _) = sender.client().sent.last().cloned().unwrap();
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::None, 5));
+        sender.run_once(later);
+        assert_eq!(f.get().unwrap().offset, 5);
+    }
+
+    #[test]
+    fn fatal_errors_fail_the_batch_and_the_producer_goes_on() {
+        let (mut sender, acc) = setup(Acks::All, true);
+        let now = Instant::now();
+        init(&mut sender, now, 9, 0);
+        let f = append(&acc, 0, "big", now);
+        sender.run_once(now);
+        let (_, corr, _) = sender.client().sent.last().cloned().unwrap();
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::MessageTooLarge, -1));
+        sender.run_once(now);
+        let e = f.get().unwrap_err();
+        assert!(
+            matches!(&e, Error::Kafka { name, .. } if name == "MESSAGE_TOO_LARGE"),
+            "{e}"
+        );
+        // The failed batch left a sequence gap: the epoch is bumped first.
+        let f2 = append(&acc, 0, "next", now);
+        sender.run_once(now);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        let RequestBody::InitProducerId(req) = &body else {
+            panic!("expected an epoch bump, got {:?}", body.api_key())
+        };
+        assert_eq!((req.producer_id, req.producer_epoch), (9, 0));
+        sender.client_mut().respond(corr, init_response(9, 1));
+        sender.run_once(now);
+        sender.run_once(now);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert_eq!(
+            produce_batches(&body),
+            vec![(0, 9, 1, 0, vec!["next".to_string()])]
+        );
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::None, 1));
+        sender.run_once(now);
+        assert_eq!(f2.get().unwrap().offset, 1);
+    }
+
+    #[test]
+    fn out_of_order_sequence_bumps_epoch_and_resends() {
+        let (mut sender, acc) = setup(Acks::All, true);
+        let now = Instant::now();
+        init(&mut sender, now, 5, 0);
+        let f = append(&acc, 0, "x", now);
+        sender.run_once(now);
+        let (_, corr, _) = sender.client().sent.last().cloned().unwrap();
+        sender.client_mut().respond(
+            corr,
+            produce_response(0, ErrorCode::OutOfOrderSequenceNumber, -1),
+        );
+        sender.run_once(now);
+        let later = now + Duration::from_millis(100);
+        sender.run_once(later);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert!(matches!(body, RequestBody::InitProducerId(_)));
+        sender.client_mut().respond(corr, init_response(5, 1));
+        sender.run_once(later);
+        sender.run_once(later);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert_eq!(
+            produce_batches(&body),
+            vec![(0, 5, 1, 0, vec!["x".to_string()])]
+        );
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::None, 0));
+        sender.run_once(later);
+        assert!(f.get().is_ok());
+    }
+
+    #[test]
+    fn batches_expire_after_delivery_timeout() {
+        let (mut sender, acc) = setup(Acks::Leader, false);
+        let now = Instant::now();
+        // No leader known: the batch waits, then expires.
+        sender.client_mut().metadata = Metadata::new(
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        );
+        let f = append(&acc, 0, "x", now);
+        sender.run_once(now);
+        assert!(sender.client().sent.is_empty());
+        sender.run_once(now + Duration::from_secs(120));
+        let e = f.get().unwrap_err();
+        assert!(matches!(e, Error::DeliveryTimeout { .. }), "{e}");
+    }
+
+    #[test]
+    fn every_codec_round_trips_through_encode_batch() {
+        let acc = RecordAccumulator::new(AccumulatorConfig {
+            batch_size: 1 << 20,
+            buffer_memory: 1 << 22,
+            linger: Duration::ZERO,
+            retry_backoff: Duration::ZERO,
+            retry_backoff_max: Duration::ZERO,
+            delivery_timeout: Duration::from_secs(1),
+        });
+        let now = Instant::now();
+        for i in 0..50 {
+            append(&acc, 0, &format!("value-{i}"), now);
+        }
+        let batch = acc.drain_node(1, 1 << 22, now, &|_| Some(1)).remove(0);
+        for codec in Compression::ALL {
+            let bytes = encode_batch(&batch, codec, None).unwrap();
+            let b = RecordBatches::new(bytes).next().unwrap().unwrap();
+            assert_eq!(b.compression(), codec);
+            let values: Vec<String> = b
+                .records()
+                .unwrap()
+                .map(|r| String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap())
+                .collect();
+            assert_eq!(values.len(), 50);
+            assert_eq!(values[49], "value-49");
         }
     }
 }
