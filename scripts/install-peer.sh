@@ -27,8 +27,8 @@ if ! have_kcat; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian's kcat"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends kcat >&2
+    retry apt-get update -qq >&2
+    retry apt-get install -y -qq --no-install-recommends kcat >&2
   else
     log "kcat is missing; install it (e.g. sudo apt-get install kcat). Continuing without it."
   fi
@@ -38,7 +38,7 @@ if [ ! -f "$marker" ]; then
   log "installing $PEER_PACKAGE into $dir/venv"
   rm -rf "$dir/venv" "$dir/lib"
   python3 -m venv "$dir/venv"
-  "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  retry "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "$PEER_PACKAGE" >&2
   lib=$("$dir/venv/bin/python" - <<'PY'
 import glob, os, confluent_kafka

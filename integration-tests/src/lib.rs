@@ -155,3 +155,38 @@ pub fn skip_if_external(reason: &str) -> bool {
         false
     }
 }
+
+/// The (api_key, min_version, max_version) ranges the cluster under test
+/// advertises in ApiVersions, asked once per process. Panics if the broker
+/// cannot be reached.
+pub fn broker_api_versions() -> &'static [(i16, i16, i16)] {
+    static VERSIONS: OnceLock<Vec<(i16, i16, i16)>> = OnceLock::new();
+    VERSIONS.get_or_init(|| {
+        let bootstrap = bootstrap();
+        wire::connect_any(&bootstrap, std::time::Duration::from_secs(10))
+            .and_then(|mut c| c.api_versions())
+            .unwrap_or_else(|e| panic!("ApiVersions from {bootstrap}: {e}"))
+    })
+}
+
+/// Whether the cluster under test supports `version` of API `api_key`; for
+/// tests that need an API some brokers lack (e.g. Tansu has no
+/// OffsetForLeaderEpoch), to skip with a reason instead of failing.
+pub fn broker_supports(api_key: i16, version: i16) -> bool {
+    broker_api_versions()
+        .iter()
+        .any(|&(k, min, max)| k == api_key && min <= version && version <= max)
+}
+
+/// True when the cluster under test is Tansu: always for the harness's own
+/// broker; for `PROZESS_BOOTSTRAP`, guessed from what it advertises (Tansu
+/// 0.6 has no OffsetForLeaderEpoch, API 23, which every Apache Kafka since
+/// 0.11 has). Tests that rely on Apache Kafka behaviour Tansu lacks (see
+/// BROKERS.md) use this to skip, saying why.
+pub fn is_tansu() -> bool {
+    const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
+    !is_external()
+        || !broker_api_versions()
+            .iter()
+            .any(|&(k, _, _)| k == OFFSET_FOR_LEADER_EPOCH)
+}

@@ -22,6 +22,11 @@ fn broker_answers_api_versions() {
             "api {key} missing from {versions:?}"
         );
     }
+    assert!(harness::broker_supports(18, 0));
+    assert!(!harness::broker_supports(18, i16::MAX));
+    if !harness::is_external() {
+        assert!(harness::is_tansu());
+    }
 }
 
 #[test]
