@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod broker;
 pub mod peer;
+pub mod peer_py;
 pub mod process;
 pub mod proxy;
 pub mod wire;
