@@ -7,8 +7,10 @@
 pub mod backoff;
 pub mod client;
 pub mod config;
+mod connection;
 pub mod error;
 pub mod metadata;
+pub mod network_client;
 pub mod topic_partition;
 pub mod wakeup;
 
@@ -22,6 +24,7 @@ pub use metadata::{
     Broker, LeaderAndEpoch, Metadata, MetadataRequestSpec, MetadataSnapshot, PartitionMetadata,
     TopicMetadata,
 };
+pub use network_client::NetworkClient;
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;
 

@@ -1,0 +1,294 @@
+//! One broker connection: a non-blocking mio socket, a read buffer that
+//! accumulates partial frames, a write queue that survives partial writes,
+//! and the requests in flight on it.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use mio::net::TcpStream;
+use mio::Token;
+use prozess_protocol::ApiKey;
+
+use crate::NetworkError;
+
+/// Where a connection is in its life. Sending user requests is allowed only
+/// in `Ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionState {
+    /// TCP connect under way.
+    Connecting,
+    /// Connected; our ApiVersions request (of this version) is out.
+    CheckingApiVersions { version: i16 },
+    /// Handshake done.
+    Ready,
+}
+
+/// Who is waiting for a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestOwner {
+    /// The caller: the outcome becomes a [`ClientEvent`](crate::ClientEvent).
+    User,
+    /// The connection handshake.
+    ApiVersions,
+    /// The client's own metadata refresh, built from this request version.
+    Metadata { request_version: u64 },
+}
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone)]
+pub(crate) struct InFlightRequest {
+    pub correlation_id: i32,
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub deadline: Instant,
+    pub owner: RequestOwner,
+    /// False for Produce acks=0: done once written.
+    pub expects_response: bool,
+}
+
+/// A frame waiting to be written; `done_without_response` names the request
+/// that completes when the frame is fully written.
+struct OutgoingFrame {
+    bytes: Bytes,
+    done_without_response: Option<i32>,
+}
+
+/// The outcome of reading.
+pub(crate) struct ReadOutcome {
+    /// Complete frames (without size prefix), in order.
+    pub frames: Vec<Bytes>,
+    /// Set when the connection must close (EOF, socket error, bad frame).
+    pub error: Option<NetworkError>,
+}
+
+/// Chunk the read buffer grows by when no frame size says otherwise.
+const READ_CHUNK: usize = 64 * 1024;
+/// The most one read call asks for.
+const MAX_READ: usize = 1024 * 1024;
+/// At most this many buffers go into one vectored write.
+const MAX_IOVECS: usize = 64;
+
+pub(crate) struct Connection {
+    pub token: Token,
+    pub addr: SocketAddr,
+    pub stream: TcpStream,
+    pub state: ConnectionState,
+    /// Deadline of the whole setup (TCP connect + ApiVersions).
+    pub setup_deadline: Option<Instant>,
+    pub last_activity: Instant,
+    /// Negotiated versions: highest version both sides support.
+    pub api_versions: HashMap<ApiKey, i16>,
+    pub in_flight: VecDeque<InFlightRequest>,
+    read_buf: BytesMut,
+    write_queue: VecDeque<OutgoingFrame>,
+    /// Bytes of the front frame already written.
+    write_pos: usize,
+}
+
+impl Connection {
+    pub fn new(
+        token: Token,
+        addr: SocketAddr,
+        stream: TcpStream,
+        now: Instant,
+        setup_deadline: Instant,
+    ) -> Self {
+        Connection {
+            token,
+            addr,
+            stream,
+            state: ConnectionState::Connecting,
+            setup_deadline: Some(setup_deadline),
+            last_activity: now,
+            api_versions: HashMap::new(),
+            in_flight: VecDeque::new(),
+            read_buf: BytesMut::new(),
+            write_queue: VecDeque::new(),
+            write_pos: 0,
+        }
+    }
+
+    /// Whether TCP connect finished. `Ok(false)`: still under way.
+    pub fn finish_connect(&mut self) -> Result<bool, NetworkError> {
+        if let Some(e) = self.stream.take_error()? {
+            return Err(e.into());
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Queues a frame (size prefix included) for writing.
+    pub fn enqueue(&mut self, frame: Bytes, done_without_response: Option<i32>) {
+        self.write_queue.push_back(OutgoingFrame {
+            bytes: frame,
+            done_without_response,
+        });
+    }
+
+    /// Whether bytes are waiting to be written.
+    pub fn has_pending_writes(&self) -> bool {
+        !self.write_queue.is_empty()
+    }
+
+    /// Writes as much of the queue as the socket takes. Returns the requests
+    /// without response whose frames are now fully written (they are removed
+    /// from `in_flight`).
+    pub fn flush(&mut self, now: Instant) -> Result<Vec<InFlightRequest>, NetworkError> {
+        let mut completed = Vec::new();
+        while !self.write_queue.is_empty() {
+            let written = {
+                let mut slices: Vec<IoSlice<'_>> =
+                    Vec::with_capacity(self.write_queue.len().min(MAX_IOVECS));
+                for (i, f) in self.write_queue.iter().take(MAX_IOVECS).enumerate() {
+                    let start = if i == 0 { self.write_pos } else { 0 };
+                    slices.push(IoSlice::new(&f.bytes[start..]));
+                }
+                match self.stream.write_vectored(&slices) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "socket accepted no bytes",
+                        )
+                        .into())
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            self.last_activity = now;
+            let mut left = written;
+            while left > 0 {
+                let Some(front) = self.write_queue.front() else {
+                    break;
+                };
+                let remaining = front.bytes.len() - self.write_pos;
+                if left >= remaining {
+                    left -= remaining;
+                    self.write_pos = 0;
+                    let done = self
+                        .write_queue
+                        .pop_front()
+                        .and_then(|f| f.done_without_response);
+                    if let Some(corr) = done {
+                        if let Some(i) =
+                            self.in_flight.iter().position(|r| r.correlation_id == corr)
+                        {
+                            if let Some(r) = self.in_flight.remove(i) {
+                                completed.push(r);
+                            }
+                        }
+                    }
+                } else {
+                    self.write_pos += left;
+                    left = 0;
+                }
+            }
+        }
+        Ok(completed)
+    }
+
+    /// Reads everything the socket has (until it would block) and splits out
+    /// complete frames. A size prefix over `max_frame` stops reading with an
+    /// error before anything is allocated for that frame.
+    pub fn read(&mut self, max_frame: usize, now: Instant) -> ReadOutcome {
+        let mut frames = Vec::new();
+        loop {
+            // Reserve room for the whole frame being read once its size is
+            // known, so a large frame lands in one allocation; but zero-fill
+            // (resize) only what one read can take, so the cost stays linear.
+            let remaining = self.current_frame_remaining(max_frame);
+            let chunk = READ_CHUNK.max(remaining.min(MAX_READ));
+            let len = self.read_buf.len();
+            if self.read_buf.capacity() - len < chunk {
+                self.read_buf.reserve(remaining.max(chunk));
+            }
+            self.read_buf.resize(len + chunk, 0);
+            match self.stream.read(&mut self.read_buf[len..]) {
+                Ok(0) => {
+                    self.read_buf.truncate(len);
+                    return ReadOutcome {
+                        frames,
+                        error: Some(NetworkError::ConnectionClosed),
+                    };
+                }
+                Ok(n) => {
+                    self.read_buf.truncate(len + n);
+                    self.last_activity = now;
+                }
+                Err(e) => {
+                    self.read_buf.truncate(len);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => break,
+                        io::ErrorKind::Interrupted => continue,
+                        _ => {
+                            return ReadOutcome {
+                                frames,
+                                error: Some(e.into()),
+                            }
+                        }
+                    }
+                }
+            }
+            loop {
+                match prozess_protocol::frame::split_frame(&mut self.read_buf, max_frame) {
+                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(None) => break,
+                    Err(e) => {
+                        return ReadOutcome {
+                            frames,
+                            error: Some(e.into()),
+                        }
+                    }
+                }
+            }
+        }
+        ReadOutcome {
+            frames,
+            error: None,
+        }
+    }
+
+    /// Bytes still missing of the frame at the head of the read buffer, when
+    /// its size prefix is in and within the limit (the splitter reports an
+    /// oversize prefix; this is only a capacity hint).
+    fn current_frame_remaining(&self, max_frame: usize) -> usize {
+        if self.read_buf.len() < 4 {
+            return 0;
+        }
+        let size = i32::from_be_bytes([
+            self.read_buf[0],
+            self.read_buf[1],
+            self.read_buf[2],
+            self.read_buf[3],
+        ]);
+        match usize::try_from(size) {
+            Ok(size) if size <= max_frame => (4 + size).saturating_sub(self.read_buf.len()),
+            _ => 0,
+        }
+    }
+
+    /// The oldest request that waits for a response.
+    pub fn next_expected_response(&self) -> Option<&InFlightRequest> {
+        self.in_flight.iter().find(|r| r.expects_response)
+    }
+
+    /// Removes and returns the oldest request that waits for a response.
+    pub fn pop_expected_response(&mut self) -> Option<InFlightRequest> {
+        let i = self.in_flight.iter().position(|r| r.expects_response)?;
+        self.in_flight.remove(i)
+    }
+
+    /// The earliest request deadline on this connection.
+    pub fn earliest_deadline(&self) -> Option<Instant> {
+        self.in_flight.iter().map(|r| r.deadline).min()
+    }
+}

@@ -1,0 +1,1076 @@
+//! `NetworkClient`: the mio-driven [`KafkaClient`] over real sockets.
+//!
+//! Single-threaded and driven by its caller: `send` queues, `poll` does the
+//! I/O. One connection per node goes Connecting -> CheckingApiVersions ->
+//! Ready; any error on the way (or later) closes that connection only and is
+//! reported as [`ClientEvent::Disconnected`] with the node and the cause.
+//!
+//! Invariants:
+//! - Every request the caller sent ends in exactly one event: `Response`,
+//!   `Sent` (no response expected), `Timeout`, or an entry of a
+//!   `Disconnected` event's `in_flight`.
+//! - Responses on a connection come in request order; one with another
+//!   correlation id than the oldest request's closes the connection.
+//! - A request that times out closes its connection (a later response could
+//!   not be matched otherwise).
+//! - Metadata and ApiVersions requests are the client's own: their outcomes
+//!   never reach the caller.
+//! - Nothing is allocated for a response frame before its size prefix has
+//!   been checked against `max_response_size`.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use prozess_protocol::frame::{decode_response_frame, encode_request_frame};
+use prozess_protocol::header::RequestHeader;
+use prozess_protocol::messages::metadata::request::MetadataRequestTopic;
+use prozess_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
+use prozess_protocol::{
+    ApiKey, DecodeError, DecodeErrorKind, ErrorCode, RequestBody, ResponseBody,
+};
+
+use crate::backoff::{ExponentialBackoff, XorShiftRng};
+use crate::client::{
+    expects_response, ClientEvent, ClientRequest, ClientResponse, InFlightInfo, KafkaClient,
+};
+use crate::connection::{Connection, ConnectionState, InFlightRequest, RequestOwner};
+use crate::metadata::MetadataSnapshot;
+use crate::{Metadata, NetworkConfig, NetworkError, NodeId, WakeupHandle};
+
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// What the client remembers about a node between connections.
+#[derive(Debug, Default)]
+struct NodeState {
+    /// The last attempt failed, or the connection dropped, and no new one has
+    /// started.
+    disconnected: bool,
+    /// Consecutive failures, for the reconnect backoff.
+    failures: u32,
+    /// No new connection before this.
+    reconnect_at: Option<Instant>,
+    /// Consecutive setup failures, for the growing setup timeout.
+    setup_failures: u32,
+    /// The address the node had when last resolved.
+    host: Option<(String, u16)>,
+    /// Resolved addresses, tried in turn.
+    addresses: Vec<SocketAddr>,
+    /// The next address to try in this round.
+    next_address: usize,
+}
+
+/// The in-progress metadata refresh.
+#[derive(Debug, Clone, Copy)]
+struct MetadataFetch {
+    node: NodeId,
+    correlation_id: i32,
+}
+
+/// The network client: one per consumer or producer. See the module docs.
+pub struct NetworkClient {
+    config: NetworkConfig,
+    poll: Poll,
+    events: Events,
+    wakeup: WakeupHandle,
+    connections: HashMap<NodeId, Connection>,
+    tokens: HashMap<Token, NodeId>,
+    nodes: HashMap<NodeId, NodeState>,
+    metadata: Metadata,
+    metadata_fetch: Option<MetadataFetch>,
+    next_correlation_id: i32,
+    next_token: usize,
+    /// Events produced outside `poll` (by `close`), returned by the next poll.
+    pending: Vec<ClientEvent>,
+    rng: XorShiftRng,
+    reconnect_backoff: ExponentialBackoff,
+    setup_timeout: ExponentialBackoff,
+}
+
+impl std::fmt::Debug for NetworkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkClient")
+            .field("client_id", &self.config.client_id)
+            .field("connections", &self.connections.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkClient {
+    /// A client for the configured cluster. Nothing connects until `ready`,
+    /// `poll` (which refreshes metadata from a bootstrap server) or `send`.
+    pub fn new(config: NetworkConfig) -> Result<Self, NetworkError> {
+        let bootstrap = config.bootstrap_addresses()?;
+        if config.max_in_flight_requests_per_connection == 0 {
+            return Err(NetworkError::Config(
+                "max.in.flight.requests.per.connection must be at least 1".to_string(),
+            ));
+        }
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let mut metadata = Metadata::from_config(&config);
+        metadata.bootstrap(&bootstrap);
+        Ok(NetworkClient {
+            reconnect_backoff: ExponentialBackoff::standard(
+                config.reconnect_backoff,
+                config.reconnect_backoff_max,
+            ),
+            setup_timeout: ExponentialBackoff::standard(
+                config.socket_connection_setup_timeout,
+                config.socket_connection_setup_timeout_max,
+            ),
+            config,
+            poll,
+            events: Events::with_capacity(256),
+            wakeup: WakeupHandle::new(waker),
+            connections: HashMap::new(),
+            tokens: HashMap::new(),
+            nodes: HashMap::new(),
+            metadata,
+            metadata_fetch: None,
+            next_correlation_id: 0,
+            next_token: 0,
+            pending: Vec::new(),
+            rng: XorShiftRng::from_time(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Whether a connection to `node` exists (in any state).
+    pub fn is_connected(&self, node: NodeId) -> bool {
+        self.connections.contains_key(&node)
+    }
+
+    /// The address of the current connection to `node`.
+    pub fn connected_address(&self, node: NodeId) -> Option<SocketAddr> {
+        self.connections.get(&node).map(|c| c.addr)
+    }
+
+    /// The negotiated versions of every API both sides support on `node`'s
+    /// connection (empty before the handshake finished).
+    pub fn api_versions(&self, node: NodeId) -> HashMap<ApiKey, i16> {
+        self.connections
+            .get(&node)
+            .map(|c| c.api_versions.clone())
+            .unwrap_or_default()
+    }
+
+    fn next_correlation_id(&mut self) -> i32 {
+        let id = self.next_correlation_id;
+        // Wrap to 0 rather than going negative, as the Java client does.
+        self.next_correlation_id = if id == i32::MAX { 0 } else { id + 1 };
+        id
+    }
+
+    fn can_connect(&self, node: NodeId, now: Instant) -> bool {
+        if self.connections.contains_key(&node) {
+            return false;
+        }
+        match self.nodes.get(&node).and_then(|s| s.reconnect_at) {
+            Some(at) => now >= at,
+            None => true,
+        }
+    }
+
+    fn node_ready(&self, node: NodeId) -> bool {
+        self.connections.get(&node).is_some_and(|c| {
+            c.state == ConnectionState::Ready
+                && c.in_flight.len() < self.config.max_in_flight_requests_per_connection
+        })
+    }
+
+    /// The host and port to connect to for `node`.
+    fn node_address(&self, node: NodeId) -> Option<(String, u16)> {
+        if let Some(b) = self.metadata.broker(node) {
+            return Some((b.host.clone(), b.port));
+        }
+        // A node no longer in the metadata keeps its last address, so requests
+        // already addressed to it can still go out.
+        self.nodes.get(&node).and_then(|s| s.host.clone())
+    }
+
+    // ----- connecting -----
+
+    /// Starts a connection to `node`, trying its resolved addresses in turn.
+    /// Failures are recorded (backoff) and reported in `out`.
+    fn initiate_connect(&mut self, node: NodeId, now: Instant, out: &mut Vec<ClientEvent>) {
+        let Some((host, port)) = self.node_address(node) else {
+            tracing::warn!(node, "cannot connect: node is unknown");
+            self.record_failure(node, now, false);
+            out.push(ClientEvent::Disconnected {
+                node,
+                in_flight: Vec::new(),
+                cause: NetworkError::UnknownNode(node),
+            });
+            return;
+        };
+        let state = self.nodes.entry(node).or_default();
+        if state.host.as_ref() != Some(&(host.clone(), port)) {
+            state.host = Some((host.clone(), port));
+            state.addresses.clear();
+            state.next_address = 0;
+        }
+        if state.next_address >= state.addresses.len() {
+            // A new round: resolve again, the addresses may have changed.
+            match (host.as_str(), port).to_socket_addrs() {
+                Ok(addrs) => {
+                    state.addresses = addrs.collect();
+                    state.next_address = 0;
+                }
+                Err(e) => {
+                    state.addresses.clear();
+                    let cause = NetworkError::Dns {
+                        host: host.clone(),
+                        message: e.to_string(),
+                    };
+                    self.connect_failed(node, cause, now, out);
+                    return;
+                }
+            }
+            if state.addresses.is_empty() {
+                let cause = NetworkError::Dns {
+                    host: host.clone(),
+                    message: "no addresses".to_string(),
+                };
+                self.connect_failed(node, cause, now, out);
+                return;
+            }
+        }
+        let mut last_error = None;
+        loop {
+            let state = self.nodes.entry(node).or_default();
+            let Some(&addr) = state.addresses.get(state.next_address) else {
+                break;
+            };
+            state.next_address += 1;
+            let setup_failures = state.setup_failures;
+            match self.open_socket(addr) {
+                Ok(mut stream) => {
+                    let token = Token(self.next_token);
+                    self.next_token = self.next_token.wrapping_add(1) % (usize::MAX - 1);
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        last_error = Some(NetworkError::from(e));
+                        continue;
+                    }
+                    let timeout = self.setup_timeout.backoff(setup_failures, &mut self.rng);
+                    tracing::debug!(node, %addr, host = %host, "connecting");
+                    let conn = Connection::new(token, addr, stream, now, now + timeout);
+                    self.tokens.insert(token, node);
+                    self.connections.insert(node, conn);
+                    if let Some(s) = self.nodes.get_mut(&node) {
+                        s.disconnected = false;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(node, %addr, error = %e, "connect failed at once; trying the next address");
+                    last_error = Some(NetworkError::from(e));
+                }
+            }
+        }
+        let cause = last_error.unwrap_or(NetworkError::ConnectionClosed);
+        self.connect_failed(node, cause, now, out);
+    }
+
+    /// A non-blocking TCP socket with the configured options, connect started.
+    fn open_socket(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
+        // Buffer sizes must be set before connect to affect the TCP window.
+        if let Some(n) = self.config.send_buffer {
+            socket.set_send_buffer_size(n)?;
+        }
+        if let Some(n) = self.config.receive_buffer {
+            socket.set_recv_buffer_size(n)?;
+        }
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Ok(TcpStream::from_std(socket.into()))
+    }
+
+    /// A connection attempt failed before a connection existed (DNS, socket).
+    fn connect_failed(
+        &mut self,
+        node: NodeId,
+        cause: NetworkError,
+        now: Instant,
+        out: &mut Vec<ClientEvent>,
+    ) {
+        let addr = self.node_address(node);
+        tracing::warn!(node, address = ?addr, error = %cause, "connection could not be established; node may not be available");
+        self.record_failure(node, now, true);
+        out.push(ClientEvent::Disconnected {
+            node,
+            in_flight: Vec::new(),
+            cause,
+        });
+    }
+
+    /// Backoff bookkeeping after a failed attempt or a dropped connection.
+    fn record_failure(&mut self, node: NodeId, now: Instant, during_setup: bool) {
+        let state = self.nodes.entry(node).or_default();
+        let backoff = self
+            .reconnect_backoff
+            .backoff(state.failures, &mut self.rng);
+        state.failures = state.failures.saturating_add(1);
+        state.reconnect_at = Some(now + backoff);
+        state.disconnected = true;
+        if during_setup {
+            state.setup_failures = state.setup_failures.saturating_add(1);
+        } else {
+            state.setup_failures = 0;
+        }
+    }
+
+    /// TCP is up: start the ApiVersions exchange.
+    fn on_connected(&mut self, node: NodeId, now: Instant) -> Result<(), NetworkError> {
+        tracing::debug!(node, "TCP connected; sending ApiVersions");
+        let version = ApiKey::ApiVersions.supported_versions().1;
+        self.send_api_versions(node, version, now)
+    }
+
+    fn send_api_versions(
+        &mut self,
+        node: NodeId,
+        version: i16,
+        now: Instant,
+    ) -> Result<(), NetworkError> {
+        let body = RequestBody::ApiVersions(ApiVersionsRequest {
+            client_software_name: self.config.client_software_name.clone(),
+            client_software_version: self.config.client_software_version.clone(),
+            ..Default::default()
+        });
+        let timeout = self.config.request_timeout;
+        self.enqueue_request(node, body, version, timeout, RequestOwner::ApiVersions, now)?;
+        if let Some(conn) = self.connections.get_mut(&node) {
+            conn.state = ConnectionState::CheckingApiVersions { version };
+        }
+        Ok(())
+    }
+
+    /// Handles our ApiVersions response: retry with an older version if the
+    /// broker asks for it, else negotiate and become Ready.
+    fn on_api_versions(
+        &mut self,
+        node: NodeId,
+        version: i16,
+        response: ApiVersionsResponse,
+        now: Instant,
+    ) -> Result<(), NetworkError> {
+        let error = ErrorCode::from_i16(response.error_code);
+        if error == ErrorCode::UnsupportedVersion {
+            let ours = ApiKey::ApiVersions.supported_versions();
+            let broker_max = response
+                .api_keys
+                .iter()
+                .find(|k| k.api_key == ApiKey::ApiVersions.code())
+                .map(|k| k.max_version);
+            let retry = broker_max.map_or(0, |m| m.min(ours.1));
+            if retry < version && retry >= ours.0 {
+                tracing::debug!(
+                    node,
+                    rejected = version,
+                    retry,
+                    "broker rejected the ApiVersions version; retrying"
+                );
+                return self.send_api_versions(node, retry, now);
+            }
+        }
+        if error.is_error() {
+            return Err(NetworkError::ApiVersions {
+                error: format!("{} ({})", error.name(), error.code()),
+            });
+        }
+        let broker: HashMap<i16, (i16, i16)> = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        let negotiated: HashMap<ApiKey, i16> = ApiKey::ALL
+            .iter()
+            .filter_map(|&key| {
+                let (their_min, their_max) = *broker.get(&key.code())?;
+                let (our_min, our_max) = key.supported_versions();
+                let v = their_max.min(our_max);
+                (v >= their_min.max(our_min)).then_some((key, v))
+            })
+            .collect();
+        let Some(conn) = self.connections.get_mut(&node) else {
+            return Ok(());
+        };
+        tracing::debug!(node, addr = %conn.addr, apis = negotiated.len(), "connection ready");
+        conn.api_versions = negotiated;
+        conn.state = ConnectionState::Ready;
+        conn.setup_deadline = None;
+        let state = self.nodes.entry(node).or_default();
+        state.failures = 0;
+        state.setup_failures = 0;
+        state.reconnect_at = None;
+        state.disconnected = false;
+        state.next_address = state.addresses.len();
+        Ok(())
+    }
+
+    // ----- sending -----
+
+    /// Encodes and queues a request on `node`'s connection.
+    fn enqueue_request(
+        &mut self,
+        node: NodeId,
+        body: RequestBody,
+        version: i16,
+        timeout: Duration,
+        owner: RequestOwner,
+        now: Instant,
+    ) -> Result<i32, NetworkError> {
+        let correlation_id = self.next_correlation_id();
+        let api_key = body.api_key();
+        let header = RequestHeader::new(
+            api_key,
+            version,
+            correlation_id,
+            Some(&self.config.client_id),
+        );
+        let mut buf = BytesMut::new();
+        encode_request_frame(&header, &body, &mut buf)?;
+        let conn = self
+            .connections
+            .get_mut(&node)
+            .ok_or(NetworkError::NotReady(node))?;
+        let expects = expects_response(&body);
+        tracing::debug!(
+            node,
+            correlation_id,
+            api = api_key.name(),
+            version,
+            bytes = buf.len(),
+            "sending request"
+        );
+        conn.enqueue(buf.freeze(), (!expects).then_some(correlation_id));
+        conn.in_flight.push_back(InFlightRequest {
+            correlation_id,
+            api_key,
+            api_version: version,
+            deadline: now + timeout,
+            owner,
+            expects_response: expects,
+        });
+        Ok(correlation_id)
+    }
+
+    // ----- metadata upkeep -----
+
+    /// Sends a metadata request when one is due. Returns how long until it
+    /// needs looking at again.
+    fn maybe_update_metadata(&mut self, now: Instant, out: &mut Vec<ClientEvent>) -> Duration {
+        if self.metadata_fetch.is_some() {
+            // The request's own timeout wakes the poll.
+            return Duration::MAX;
+        }
+        let due = self.metadata.time_to_next_update(now);
+        if !due.is_zero() {
+            return due;
+        }
+        let Some(node) = self.least_loaded_node(now) else {
+            tracing::debug!(
+                "no node available for a metadata request; waiting for a reconnect backoff"
+            );
+            return self
+                .earliest_reconnect(now)
+                .unwrap_or(self.config.reconnect_backoff);
+        };
+        if self.node_ready(node) {
+            let Some(version) = self
+                .connections
+                .get(&node)
+                .and_then(|c| c.api_versions.get(&ApiKey::Metadata).copied())
+            else {
+                tracing::warn!(node, "node supports no Metadata version prozess speaks");
+                self.metadata.failed_update(now);
+                return self.metadata.time_to_next_update(now);
+            };
+            let spec = self.metadata.request_spec();
+            let topics = match spec.topics {
+                None if version >= 1 => None,
+                // v0 has no null: an empty list means all topics there.
+                None => Some(Vec::new()),
+                Some(names) => Some(
+                    names
+                        .into_iter()
+                        .map(|name| MetadataRequestTopic {
+                            name: Some(name),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+            };
+            let body = RequestBody::Metadata(MetadataRequest {
+                topics,
+                allow_auto_topic_creation: self.config.allow_auto_create_topics,
+                ..Default::default()
+            });
+            let owner = RequestOwner::Metadata {
+                request_version: spec.request_version,
+            };
+            let timeout = self.config.request_timeout;
+            match self.enqueue_request(node, body, version, timeout, owner, now) {
+                Ok(correlation_id) => {
+                    tracing::debug!(node, correlation_id, "metadata refresh sent");
+                    self.metadata_fetch = Some(MetadataFetch {
+                        node,
+                        correlation_id,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(node, error = %e, "metadata request could not be sent");
+                    self.metadata.failed_update(now);
+                }
+            }
+            return Duration::MAX;
+        }
+        if !self.connections.contains_key(&node) && self.can_connect(node, now) {
+            tracing::debug!(node, "connecting for a metadata refresh");
+            self.initiate_connect(node, now, out);
+        }
+        // Connection progress (or its setup timeout) wakes the poll.
+        Duration::MAX
+    }
+
+    fn earliest_reconnect(&self, now: Instant) -> Option<Duration> {
+        self.metadata
+            .brokers()
+            .keys()
+            .filter_map(|n| self.nodes.get(n).and_then(|s| s.reconnect_at))
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    fn on_metadata_response(
+        &mut self,
+        node: NodeId,
+        correlation_id: i32,
+        version: i16,
+        request_version: u64,
+        body: ResponseBody,
+        now: Instant,
+    ) {
+        if self
+            .metadata_fetch
+            .is_some_and(|f| f.node == node && f.correlation_id == correlation_id)
+        {
+            self.metadata_fetch = None;
+        }
+        let ResponseBody::Metadata(response) = body else {
+            return;
+        };
+        let top = ErrorCode::from_i16(response.error_code);
+        if top.is_error() {
+            tracing::warn!(node, error = %top, "metadata response carries a top-level error");
+        }
+        let snapshot = MetadataSnapshot::from_response(&response, version);
+        tracing::debug!(
+            node,
+            brokers = snapshot.brokers.len(),
+            topics = snapshot.topics.len(),
+            "metadata response"
+        );
+        self.metadata.update(request_version, snapshot, now);
+    }
+
+    // ----- receiving -----
+
+    /// Handles one response frame on `node`. An error closes the connection.
+    fn on_frame(
+        &mut self,
+        node: NodeId,
+        frame: bytes::Bytes,
+        now: Instant,
+        out: &mut Vec<ClientEvent>,
+    ) -> Result<(), NetworkError> {
+        let conn = self
+            .connections
+            .get_mut(&node)
+            .ok_or(NetworkError::ConnectionClosed)?;
+        let Some(req) = conn.next_expected_response() else {
+            return Err(NetworkError::Decode(DecodeError::new(
+                "ResponseHeader.correlation_id",
+                DecodeErrorKind::InvalidValue(
+                    "a response arrived with no request in flight".to_string(),
+                ),
+            )));
+        };
+        let received = prozess_protocol::frame::peek_correlation_id(&frame)?;
+        if received != req.correlation_id {
+            return Err(NetworkError::CorrelationMismatch {
+                expected: req.correlation_id,
+                received,
+            });
+        }
+        // Decode before taking the request off the queue, so a decode error
+        // reports it with the connection's other in-flight requests.
+        let (_, body) = decode_response_frame(frame, req.api_key, req.api_version)?;
+        let Some(req) = conn.pop_expected_response() else {
+            return Ok(());
+        };
+        tracing::debug!(
+            node,
+            correlation_id = req.correlation_id,
+            api = req.api_key.name(),
+            "response received"
+        );
+        match req.owner {
+            RequestOwner::User => out.push(ClientEvent::Response(ClientResponse {
+                node,
+                correlation_id: req.correlation_id,
+                api_key: req.api_key,
+                api_version: req.api_version,
+                body,
+            })),
+            RequestOwner::ApiVersions => {
+                if let ResponseBody::ApiVersions(r) = body {
+                    self.on_api_versions(node, req.api_version, r, now)?;
+                }
+            }
+            RequestOwner::Metadata { request_version } => {
+                self.on_metadata_response(
+                    node,
+                    req.correlation_id,
+                    req.api_version,
+                    request_version,
+                    body,
+                    now,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes `node`'s connection. In-flight user requests (except those in
+    /// `already_reported`) are reported in a `Disconnected` event when
+    /// `report` is set or any exist.
+    fn close_connection(
+        &mut self,
+        node: NodeId,
+        cause: NetworkError,
+        now: Instant,
+        already_reported: &[i32],
+        backoff: bool,
+        out: &mut Vec<ClientEvent>,
+    ) {
+        let Some(mut conn) = self.connections.remove(&node) else {
+            return;
+        };
+        self.tokens.remove(&conn.token);
+        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+            tracing::debug!(node, error = %e, "deregistering a closed socket failed");
+        }
+        let during_setup = conn.state != ConnectionState::Ready;
+        let mut in_flight = Vec::new();
+        for r in conn.in_flight.drain(..) {
+            if already_reported.contains(&r.correlation_id) {
+                continue;
+            }
+            match r.owner {
+                RequestOwner::User => in_flight.push(InFlightInfo {
+                    correlation_id: r.correlation_id,
+                    api_key: r.api_key,
+                }),
+                RequestOwner::Metadata { .. } => {}
+                RequestOwner::ApiVersions => {}
+            }
+        }
+        if self.metadata_fetch.is_some_and(|f| f.node == node) {
+            self.metadata_fetch = None;
+            tracing::warn!(node, error = %cause, "metadata refresh failed; will retry after backoff");
+            self.metadata.failed_update(now);
+        }
+        if !backoff {
+            // Closed on purpose: no failure to remember.
+            self.nodes.remove(&node);
+            if !in_flight.is_empty() {
+                out.push(ClientEvent::Disconnected {
+                    node,
+                    in_flight,
+                    cause,
+                });
+            }
+            return;
+        }
+        // A TCP connect that failed moves on to the node's next address at
+        // once; only when all failed does the node back off.
+        let tcp_failed = conn.state == ConnectionState::Connecting;
+        let more_addresses = self
+            .nodes
+            .get(&node)
+            .is_some_and(|s| s.next_address < s.addresses.len());
+        if tcp_failed && more_addresses {
+            tracing::debug!(node, addr = %conn.addr, error = %cause, "connect failed; trying the next address");
+            drop(conn);
+            self.initiate_connect(node, now, out);
+            return;
+        }
+        if during_setup {
+            tracing::warn!(node, addr = %conn.addr, error = %cause, "connection setup failed");
+        } else if in_flight.is_empty() {
+            tracing::debug!(node, addr = %conn.addr, error = %cause, "connection closed");
+        } else {
+            tracing::warn!(node, addr = %conn.addr, error = %cause, requests = in_flight.len(), "connection closed with requests in flight");
+        }
+        self.record_failure(node, now, during_setup);
+        out.push(ClientEvent::Disconnected {
+            node,
+            in_flight,
+            cause,
+        });
+    }
+
+    /// Handles readiness of one socket.
+    fn on_socket_event(&mut self, node: NodeId, now: Instant, out: &mut Vec<ClientEvent>) {
+        let Some(conn) = self.connections.get_mut(&node) else {
+            return;
+        };
+        if conn.state == ConnectionState::Connecting {
+            match conn.finish_connect() {
+                Ok(true) => {
+                    if let Err(e) = self.on_connected(node, now) {
+                        self.close_connection(node, e, now, &[], true, out);
+                        return;
+                    }
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    self.close_connection(node, e, now, &[], true, out);
+                    return;
+                }
+            }
+        }
+        let max = self.config.max_response_size;
+        let Some(conn) = self.connections.get_mut(&node) else {
+            return;
+        };
+        let outcome = conn.read(max, now);
+        for frame in outcome.frames {
+            if let Err(e) = self.on_frame(node, frame, now, out) {
+                tracing::warn!(node, error = %e, "closing the connection: bad response");
+                self.close_connection(node, e, now, &[], true, out);
+                return;
+            }
+        }
+        if let Some(e) = outcome.error {
+            self.close_connection(node, e, now, &[], true, out);
+        }
+    }
+
+    /// Writes what the sockets take; reports requests that completed by
+    /// being written (no response expected).
+    fn flush_all(&mut self, now: Instant, out: &mut Vec<ClientEvent>) {
+        let nodes: Vec<NodeId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.state != ConnectionState::Connecting && c.has_pending_writes())
+            .map(|(&n, _)| n)
+            .collect();
+        for node in nodes {
+            let Some(conn) = self.connections.get_mut(&node) else {
+                continue;
+            };
+            match conn.flush(now) {
+                Ok(done) => {
+                    for r in done {
+                        if r.owner == RequestOwner::User {
+                            out.push(ClientEvent::Sent {
+                                node,
+                                correlation_id: r.correlation_id,
+                                api_key: r.api_key,
+                            });
+                        }
+                    }
+                }
+                Err(e) => self.close_connection(node, e, now, &[], true, out),
+            }
+        }
+    }
+
+    /// Expires requests and connection setups past their deadline, and closes
+    /// idle connections and bootstrap connections no longer needed.
+    fn handle_deadlines(&mut self, now: Instant, out: &mut Vec<ClientEvent>) {
+        let nodes: Vec<NodeId> = self.connections.keys().copied().collect();
+        for node in nodes {
+            let Some(conn) = self.connections.get(&node) else {
+                continue;
+            };
+            if conn.setup_deadline.is_some_and(|d| now >= d) {
+                self.close_connection(
+                    node,
+                    NetworkError::ConnectionSetupTimeout,
+                    now,
+                    &[],
+                    true,
+                    out,
+                );
+                continue;
+            }
+            let expired: Vec<InFlightRequest> = conn
+                .in_flight
+                .iter()
+                .filter(|r| now >= r.deadline)
+                .cloned()
+                .collect();
+            if !expired.is_empty() {
+                let mut reported = Vec::with_capacity(expired.len());
+                for r in &expired {
+                    tracing::warn!(
+                        node,
+                        correlation_id = r.correlation_id,
+                        api = r.api_key.name(),
+                        "request timed out; closing the connection"
+                    );
+                    if r.owner == RequestOwner::User {
+                        out.push(ClientEvent::Timeout {
+                            node,
+                            correlation_id: r.correlation_id,
+                            api_key: r.api_key,
+                        });
+                    }
+                    reported.push(r.correlation_id);
+                }
+                self.close_connection(
+                    node,
+                    NetworkError::RequestTimeout,
+                    now,
+                    &reported,
+                    true,
+                    out,
+                );
+                continue;
+            }
+            let idle = conn.in_flight.is_empty() && !conn.has_pending_writes();
+            let retired_bootstrap = node < 0 && !self.metadata.is_bootstrap();
+            if idle
+                && (retired_bootstrap
+                    || now.saturating_duration_since(conn.last_activity)
+                        >= self.config.connections_max_idle)
+            {
+                tracing::debug!(node, "closing an idle connection");
+                self.close_connection(node, NetworkError::ClosedByClient, now, &[], false, out);
+            }
+        }
+    }
+
+    /// The earliest internal deadline (request timeouts, setup timeouts, idle closes).
+    fn next_deadline(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .flat_map(|c| {
+                let idle = (c.in_flight.is_empty() && c.state == ConnectionState::Ready)
+                    .then(|| c.last_activity + self.config.connections_max_idle);
+                [c.earliest_deadline(), c.setup_deadline, idle]
+            })
+            .flatten()
+            .min()
+    }
+}
+
+impl KafkaClient for NetworkClient {
+    fn ready(&mut self, node: NodeId, now: Instant) -> bool {
+        if self.node_ready(node) {
+            return true;
+        }
+        if self.can_connect(node, now) {
+            let mut out = Vec::new();
+            self.initiate_connect(node, now, &mut out);
+            self.pending.extend(out);
+        }
+        false
+    }
+
+    fn is_ready(&self, node: NodeId, _now: Instant) -> bool {
+        self.node_ready(node)
+    }
+
+    fn connection_failed(&self, node: NodeId) -> bool {
+        !self.connections.contains_key(&node)
+            && self.nodes.get(&node).is_some_and(|s| s.disconnected)
+    }
+
+    fn connection_delay(&self, node: NodeId, now: Instant) -> Duration {
+        if self.connections.contains_key(&node) {
+            // Connecting or connected: poll reports progress.
+            return Duration::MAX;
+        }
+        self.nodes
+            .get(&node)
+            .and_then(|s| s.reconnect_at)
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+    }
+
+    fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16> {
+        let conn = self.connections.get(&node)?;
+        if conn.state != ConnectionState::Ready {
+            return None;
+        }
+        conn.api_versions.get(&key).copied()
+    }
+
+    fn send_request(
+        &mut self,
+        node: NodeId,
+        request: ClientRequest,
+        now: Instant,
+    ) -> Result<i32, NetworkError> {
+        if !self.node_ready(node) {
+            return Err(NetworkError::NotReady(node));
+        }
+        let key = request.body.api_key();
+        let version = match request.version {
+            Some(v) => v,
+            None => self
+                .api_version(node, key)
+                .ok_or(NetworkError::UnsupportedVersion {
+                    api: key.name(),
+                    node,
+                })?,
+        };
+        let timeout = request.timeout.unwrap_or(self.config.request_timeout);
+        self.enqueue_request(
+            node,
+            request.body,
+            version,
+            timeout,
+            RequestOwner::User,
+            now,
+        )
+    }
+
+    fn in_flight_count(&self, node: NodeId) -> usize {
+        self.connections.get(&node).map_or(0, |c| {
+            c.in_flight
+                .iter()
+                .filter(|r| r.owner == RequestOwner::User)
+                .count()
+        })
+    }
+
+    fn has_in_flight(&self) -> bool {
+        self.connections
+            .values()
+            .any(|c| c.in_flight.iter().any(|r| r.owner == RequestOwner::User))
+    }
+
+    fn poll(&mut self, timeout: Duration, now: Instant) -> Vec<ClientEvent> {
+        let mut out = std::mem::take(&mut self.pending);
+        let metadata_wait = self.maybe_update_metadata(now, &mut out);
+        self.flush_all(now, &mut out);
+        let mut wait = timeout.min(metadata_wait);
+        if let Some(d) = self.next_deadline() {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        if !out.is_empty() {
+            wait = Duration::ZERO;
+        }
+        if let Err(e) = self.poll.poll(&mut self.events, Some(wait)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                tracing::warn!(error = %e, "mio poll failed");
+            }
+            self.events.clear();
+        }
+        // The only clock read: after blocking, the caller's `now` is stale.
+        let now = if wait.is_zero() {
+            now
+        } else {
+            Instant::now().max(now)
+        };
+        let ready: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
+        for token in ready {
+            if token == WAKER_TOKEN {
+                continue;
+            }
+            if let Some(&node) = self.tokens.get(&token) {
+                self.on_socket_event(node, now, &mut out);
+            }
+        }
+        self.handle_deadlines(now, &mut out);
+        // Send what the responses made possible (a metadata request on a
+        // connection that just became ready) without waiting for the next poll.
+        self.maybe_update_metadata(now, &mut out);
+        self.flush_all(now, &mut out);
+        out
+    }
+
+    fn least_loaded_node(&mut self, now: Instant) -> Option<NodeId> {
+        let mut nodes: Vec<NodeId> = self.metadata.brokers().keys().copied().collect();
+        if nodes.is_empty() {
+            return None;
+        }
+        nodes.sort_unstable();
+        let offset = self.rng.below(nodes.len());
+        let mut best_ready: Option<(usize, NodeId)> = None;
+        let mut connecting = None;
+        let mut connectable = None;
+        for i in 0..nodes.len() {
+            let node = nodes[(offset + i) % nodes.len()];
+            if self.node_ready(node) {
+                let load = self.connections.get(&node).map_or(0, |c| c.in_flight.len());
+                if load == 0 {
+                    return Some(node);
+                }
+                if best_ready.map_or(true, |(l, _)| load < l) {
+                    best_ready = Some((load, node));
+                }
+            } else if self
+                .connections
+                .get(&node)
+                .is_some_and(|c| c.state != ConnectionState::Ready)
+            {
+                connecting.get_or_insert(node);
+            } else if self.can_connect(node, now) {
+                connectable.get_or_insert(node);
+            }
+        }
+        best_ready.map(|(_, n)| n).or(connecting).or(connectable)
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    fn wakeup_handle(&self) -> WakeupHandle {
+        self.wakeup.clone()
+    }
+
+    fn close(&mut self, node: NodeId) {
+        let mut out = Vec::new();
+        self.close_connection(
+            node,
+            NetworkError::ClosedByClient,
+            Instant::now(),
+            &[],
+            false,
+            &mut out,
+        );
+        self.nodes.remove(&node);
+        self.pending.extend(out);
+    }
+}
