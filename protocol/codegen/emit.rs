@@ -248,27 +248,38 @@ fn default_expr(f: &Field) -> Option<String> {
     })
 }
 
-/// A boolean expression: the field (at `self.x`) differs from its default.
-fn differs_from_default(f: &Field) -> String {
-    let v = format!("self.{}", ident(&f.name));
+/// A boolean expression: the field (at `owner.x`) differs from its default.
+fn differs_from_default(f: &Field, owner: &str) -> String {
+    default_test(f, owner, true)
+}
+
+/// A boolean expression: the field (at `owner.x`) holds its default.
+fn holds_default(f: &Field, owner: &str) -> String {
+    default_test(f, owner, false)
+}
+
+fn default_test(f: &Field, owner: &str, differs: bool) -> String {
+    let v = format!("{owner}.{}", ident(&f.name));
+    let (ne, not) = if differs { ("!=", "!") } else { ("==", "") };
     if f.optional {
         return match &f.default {
-            Default::Trivial => format!("{v}.is_some()"),
-            Default::Str(s) => format!("{v}.as_deref() != Some({s:?})"),
-            _ => format!("{v} != {}", default_expr(f).unwrap_or_default()),
+            Default::Trivial if differs => format!("{v}.is_some()"),
+            Default::Trivial => format!("{v}.is_none()"),
+            Default::Str(s) => format!("{v}.as_deref() {ne} Some({s:?})"),
+            _ => format!("{v} {ne} {}", default_expr(f).unwrap_or_default()),
         };
     }
     match (&f.ty, &f.default) {
-        (Ty::Bool, Default::Bool(true)) => format!("!{v}"),
-        (Ty::Bool, _) => v,
-        (Ty::Str, Default::Str(s)) => format!("{v} != {s:?}"),
-        (Ty::Str | Ty::Bytes | Ty::Array(_), _) => format!("!{v}.is_empty()"),
-        (Ty::Uuid, _) => format!("!{v}.is_nil()"),
-        (Ty::Struct(s), _) => format!("{v} != {s}::default()"),
-        (Ty::F64, Default::Float(x)) => format!("{v} != {}", float_lit(*x)),
-        (Ty::F64, _) => format!("{v} != 0.0"),
-        (_, Default::Int(n)) => format!("{v} != {}", int_lit(*n)),
-        _ => format!("{v} != 0"),
+        (Ty::Bool, Default::Bool(true)) => format!("{}{v}", if differs { "!" } else { "" }),
+        (Ty::Bool, _) => format!("{}{v}", if differs { "" } else { "!" }),
+        (Ty::Str, Default::Str(s)) => format!("{v} {ne} {s:?}"),
+        (Ty::Str | Ty::Bytes | Ty::Array(_), _) => format!("{not}{v}.is_empty()"),
+        (Ty::Uuid, _) => format!("{not}{v}.is_nil()"),
+        (Ty::Struct(s), _) => format!("{v} {ne} {s}::default()"),
+        (Ty::F64, Default::Float(x)) => format!("{v} {ne} {}", float_lit(*x)),
+        (Ty::F64, _) => format!("{v} {ne} 0.0"),
+        (_, Default::Int(n)) => format!("{v} {ne} {}", int_lit(*n)),
+        _ => format!("{v} {ne} 0"),
     }
 }
 
@@ -331,7 +342,7 @@ fn emit_struct(out: &mut String, g: &Gen, s: &Struct, top: Option<(&Api, &str)>)
     }
     let _ = writeln!(
         out,
-        "{ind}/// Tagged fields this version of prozess does not know; kept and written back in tag order.\n{ind}pub unknown_tagged_fields: Vec<RawTaggedField>,\n    }}\n"
+        "{ind}/// Tagged fields this version of prozess does not know (and known ones the sender wrote with their default value); kept and written back in tag order.\n{ind}pub unknown_tagged_fields: Vec<RawTaggedField>,\n    }}\n"
     );
     if !derive_default {
         let _ = writeln!(
@@ -413,9 +424,13 @@ fn emit_struct(out: &mut String, g: &Gen, s: &Struct, top: Option<(&Api, &str)>)
     for f in s.fields.iter().filter(|f| !f.tagged.none()) {
         let tag = f.tag.unwrap_or(0);
         let cond = if f.tagged.all() {
-            differs_from_default(f)
+            differs_from_default(f, "self")
         } else {
-            format!("({}) && {}", f.tagged.expr(), differs_from_default(f))
+            format!(
+                "({}) && {}",
+                f.tagged.expr(),
+                differs_from_default(f, "self")
+            )
         };
         let nullable = f.nullable.expr();
         let stmt = g.enc_stmt(
@@ -475,9 +490,10 @@ fn emit_struct(out: &mut String, g: &Gen, s: &Struct, top: Option<(&Api, &str)>)
         let e = g.dec(&f.ty, f.optional, &nullable, "&mut data");
         let _ = writeln!(
             out,
-            "                        {tag}{guard} => {{\n                            this.{id} = codec::de({e}, {n:?})?;\n                            codec::tagged_done(&data, {n:?})?;\n                        }}",
+            "                        {tag}{guard} => {{\n                            let raw = data.clone();\n                            this.{id} = codec::de({e}, {n:?})?;\n                            codec::tagged_done(&data, {n:?})?;\n                            if {implicit} {{\n                                // Written although it holds its default: keep the\n                                // bytes so the frame re-encodes identically.\n                                this.unknown_tagged_fields.push(RawTaggedField {{ tag, data: raw }});\n                            }}\n                        }}",
             id = ident(&f.name),
-            n = f.name
+            n = f.name,
+            implicit = holds_default(f, "this")
         );
     }
     if has_tagged {

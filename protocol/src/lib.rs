@@ -6,7 +6,7 @@
 //!   JSON schemas in `protocol/schema/`, the [`ApiKey`] table and the
 //!   [`RequestBody`]/[`ResponseBody`] enums.
 //! - [`header`] and [`frame`]: request/response headers and size-prefixed frames.
-//! - `records`: record batches (magic 2), compression, zero-copy records.
+//! - [`records`]: record batches (magic 2), compression, zero-copy records.
 //! - [`error_code`]: every Kafka error code as [`ErrorCode`].
 
 pub mod error;

@@ -260,7 +260,15 @@ pub mod codec {
                 .fields
                 .iter()
                 .map(|(t, b)| (*t, &b[..]))
-                .chain(unknown.iter().map(|f| (f.tag, &f.data[..])))
+                // A kept raw field with a known tag (written by the sender
+                // with its default value) yields to the known field when
+                // that one is set.
+                .chain(
+                    unknown
+                        .iter()
+                        .filter(|u| !self.fields.iter().any(|(t, _)| *t == u.tag))
+                        .map(|f| (f.tag, &f.data[..])),
+                )
                 .collect();
             all.sort_by_key(|(t, _)| *t);
             write_unsigned_varint(buf, all.len() as u32);
