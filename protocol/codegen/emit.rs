@@ -475,7 +475,7 @@ fn emit_struct(out: &mut String, g: &Gen, s: &Struct, top: Option<(&Api, &str)>)
             );
         }
     }
-    let _ = writeln!(out, "            if flex {{\n                let n = codec::de(read_tagged_count(buf), \"_tagged_fields\")?;\n                for _ in 0..n {{\n                    let (tag, {m}data) = codec::de(read_tagged_field(buf), \"_tagged_fields\")?;");
+    let _ = writeln!(out, "            if flex {{\n                let n = codec::de(read_tagged_count(buf), \"_tagged_fields\")?;\n                let mut last_tag = None;\n                for _ in 0..n {{\n                    let (tag, {m}data) = codec::de(read_tagged_field(buf), \"_tagged_fields\")?;\n                    codec::check_tag_order(&mut last_tag, tag)?;");
     if has_tagged {
         out.push_str("                    match tag {\n");
     }

@@ -154,6 +154,23 @@ pub mod codec {
         }
     }
 
+    /// Tags of a tagged-field section must be strictly ascending (each written
+    /// once, in order), which keeps decoding unambiguous and re-encoding exact.
+    pub fn check_tag_order(last: &mut Option<u32>, tag: u32) -> Result<(), DecodeError> {
+        if let Some(prev) = *last {
+            if tag <= prev {
+                return Err(DecodeError::new(
+                    "_tagged_fields",
+                    DecodeErrorKind::InvalidValue(format!(
+                        "tag {tag} after tag {prev}: tags must be strictly ascending"
+                    )),
+                ));
+            }
+        }
+        *last = Some(tag);
+        Ok(())
+    }
+
     /// A known tagged field must consume its payload exactly.
     pub fn tagged_done(data: &Bytes, name: &str) -> Result<(), DecodeError> {
         if data.is_empty() {
