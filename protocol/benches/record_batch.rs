@@ -5,7 +5,8 @@
 //! with 1 KB or 100 B values (short keys, one header), as a consumer sees it.
 //! The decode benchmark walks every batch (CRC32C checked) and every record
 //! (key, value and header slices), touching the lengths so nothing is
-//! optimised away. Throughput is in bytes of input, so criterion reports GB/s.
+//! optimised away: once as owned `Record`s (`Bytes` slices, the contract
+//! API) and once as borrowed `RecordRef`s. Throughput is in bytes of input, so criterion reports GB/s.
 
 use std::hint::black_box;
 
@@ -54,6 +55,22 @@ fn decode_all(blob: &Bytes) -> usize {
     n
 }
 
+/// The same walk over borrowed records (`&[u8]` slices: no per-record
+/// allocation or reference counting).
+fn decode_all_borrowed(blob: &Bytes) -> usize {
+    let mut n = 0usize;
+    for batch in RecordBatches::new(blob.clone()) {
+        let batch = batch.expect("valid batch");
+        let records = batch.records().expect("records");
+        for record in records.borrowed() {
+            let r = record.expect("valid record");
+            n +=
+                r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + r.headers().count();
+        }
+    }
+    n
+}
+
 fn bench(c: &mut Criterion) {
     for (name, size) in [("1KB", 1000usize), ("100B", 100)] {
         let blob = records_blob(size);
@@ -61,6 +78,9 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(blob.len() as u64));
         group.bench_function("decode+crc", |b| {
             b.iter(|| black_box(decode_all(black_box(&blob))))
+        });
+        group.bench_function("decode+crc borrowed", |b| {
+            b.iter(|| black_box(decode_all_borrowed(black_box(&blob))))
         });
         let mut dst = vec![0u8; blob.len()];
         group.bench_function("memcpy", |b| {

@@ -19,6 +19,15 @@ fn walk(bytes: Bytes, check_crc: bool) -> usize {
         let _ = batch.control_record();
         let _ = (batch.last_sequence(), batch.next_offset(), batch.is_valid());
         if let Ok(records) = batch.records() {
+            for r in records.borrowed() {
+                match r {
+                    Ok(r) => n += r.headers().count(),
+                    Err(e) => {
+                        assert!(e.field.starts_with("RecordBatch@"), "{e}");
+                        break;
+                    }
+                }
+            }
             for r in records {
                 match r {
                     Ok(_) => n += 1,

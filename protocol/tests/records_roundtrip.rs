@@ -159,6 +159,39 @@ fn uncompressed_values_are_slices_of_the_input() {
 }
 
 #[test]
+fn borrowed_records_match_owned_ones() {
+    for codec in Compression::ALL {
+        let bytes = build(&sample_records(), MemoryRecordsBuilder::new(0, codec));
+        let batch = only_batch(bytes.clone());
+        let owned = read_all(&batch);
+        let records = batch.records().unwrap();
+        let borrowed: Vec<_> = records.borrowed().map(Result::unwrap).collect();
+        assert_eq!(borrowed.len(), owned.len());
+        for (b, o) in borrowed.iter().zip(&owned) {
+            assert_eq!(b.offset, o.offset);
+            assert_eq!(b.timestamp, o.timestamp);
+            assert_eq!(b.key, o.key.as_deref());
+            assert_eq!(b.value, o.value.as_deref());
+            assert_eq!(b.header_count(), o.headers.len());
+            for ((k, v), h) in b.headers().zip(&o.headers) {
+                assert_eq!(k, h.key.as_bytes());
+                assert_eq!(v, h.value.as_deref());
+            }
+            // A borrowed slice becomes zero-copy Bytes on request.
+            if let Some(v) = b.value.filter(|v| !v.is_empty()) {
+                let kept = records.slice_ref(v).unwrap();
+                assert_eq!(kept.as_ptr(), v.as_ptr());
+                assert_eq!(&kept[..], v);
+            }
+        }
+        // Slices from elsewhere are refused.
+        assert_eq!(records.slice_ref(b"elsewhere"), None);
+        // The owned iterator did not move.
+        assert_eq!(records.count(), owned.len());
+    }
+}
+
+#[test]
 fn uncompressed_size_estimate_is_exact_and_has_room_for_respects_batch_size() {
     let mut b = MemoryRecordsBuilder::new(0, Compression::None);
     assert!(b.is_empty());

@@ -340,13 +340,15 @@ impl RecordBatch {
         };
         Ok(Records {
             data,
-            pos: 0,
-            remaining: self.record_count as u32,
-            index: 0,
-            base_offset: self.base_offset,
-            base_timestamp: self.base_timestamp,
-            log_append_time,
-            failed: false,
+            state: State {
+                pos: 0,
+                remaining: self.record_count as u32,
+                index: 0,
+                base_offset: self.base_offset,
+                base_timestamp: self.base_timestamp,
+                log_append_time,
+                failed: false,
+            },
         })
     }
 
@@ -372,9 +374,23 @@ impl RecordBatch {
 /// Lazy iterator over a batch's records. Yields `Err` once on corrupt input
 /// (the field path names the batch and the record index) and then stops;
 /// also an error: bytes left after the declared record count.
+///
+/// Two ways to read: as an [`Iterator`] of owned [`Record`]s (keys, values
+/// and header values are `Bytes` slices of the batch), or through
+/// [`borrowed`](Records::borrowed), an iterator of [`RecordRef`]s of plain
+/// `&[u8]` slices: no allocation and no reference counting per record, for
+/// callers that deserialize straight from the bytes
+/// ([`slice_ref`](Records::slice_ref) turns a slice into `Bytes` when one is
+/// to be kept).
 #[derive(Debug, Clone)]
 pub struct Records {
     data: Bytes,
+    state: State,
+}
+
+/// Iteration state shared by [`Records`] and [`RecordRefs`].
+#[derive(Debug, Clone)]
+struct State {
     pos: usize,
     remaining: u32,
     index: u32,
@@ -382,6 +398,78 @@ pub struct Records {
     base_timestamp: i64,
     log_append_time: Option<i64>,
     failed: bool,
+}
+
+/// Iterator of borrowed records (see [`Records::borrowed`]).
+#[derive(Debug, Clone)]
+pub struct RecordRefs<'a> {
+    data: &'a [u8],
+    state: State,
+}
+
+/// A record borrowed from its batch's buffer (see [`Records::borrowed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    headers: &'a [u8],
+    header_count: u32,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.header_count as usize
+    }
+
+    /// The headers as `(key, value)` byte slices.
+    pub fn headers(&self) -> HeaderRefs<'a> {
+        HeaderRefs {
+            cursor: Cursor::new(self.headers, 0),
+            left: self.header_count,
+        }
+    }
+}
+
+/// Iterator over a [`RecordRef`]'s headers: `(key, value)`. The headers were
+/// validated when the record was read.
+#[derive(Debug, Clone)]
+pub struct HeaderRefs<'a> {
+    cursor: Cursor<'a>,
+    left: u32,
+}
+
+impl<'a> Iterator for HeaderRefs<'a> {
+    type Item = (&'a [u8], Option<&'a [u8]>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let c = &mut self.cursor;
+        let buf = c.buf;
+        // Already validated by `Records::parse`; a failure here cannot
+        // happen, and ends the iteration rather than panicking.
+        let key_len = usize::try_from(c.varint().ok()?).ok()?;
+        let key = buf.get(c.pos..c.pos.checked_add(key_len)?)?;
+        c.pos += key_len;
+        let value_len = c.varint().ok()?;
+        let value = if value_len < 0 {
+            None
+        } else {
+            let v = buf.get(c.pos..c.pos.checked_add(value_len as usize)?)?;
+            c.pos += value_len as usize;
+            Some(v)
+        };
+        Some((key, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
+    }
 }
 
 /// Where a record read failed (field name and why).
@@ -410,130 +498,157 @@ macro_rules! rd {
     };
 }
 
-impl Records {
-    /// Records not yet yielded, per the batch's declared count.
-    pub fn remaining_count(&self) -> usize {
-        self.remaining as usize
-    }
+/// One record's fields as positions in the records buffer.
+struct RawRecord {
+    offset_delta: i32,
+    timestamp_delta: i64,
+    key: Option<(usize, usize)>,
+    value: Option<(usize, usize)>,
+    headers: (usize, usize),
+    header_count: u32,
+    end: usize,
+}
 
-    /// Reads a nullable length-prefixed slice ending at or before `end`.
+/// Reads a nullable length-prefixed field ending at or before the cursor's end.
+#[inline]
+fn nullable_range(c: &mut Cursor<'_>, field: &'static str) -> Result<Option<(usize, usize)>, Fail> {
+    let len = rd!(c, varint, field);
+    if len < 0 {
+        if len == -1 {
+            return Ok(None);
+        }
+        return Err(Fail(field, DecodeErrorKind::InvalidLength(len as i64)));
+    }
+    let len = len as usize;
+    if len > c.remaining() {
+        return Err(Fail(
+            field,
+            DecodeErrorKind::LengthExceedsInput {
+                length: len as u64,
+                remaining: c.remaining(),
+            },
+        ));
+    }
+    let start = c.pos;
+    c.pos += len;
+    Ok(Some((start, start + len)))
+}
+
+/// Reads and validates the record at `pos`; nothing is allocated.
+#[inline]
+fn parse_record(data: &[u8], pos: usize) -> Result<RawRecord, Fail> {
+    let mut c = Cursor::new(data, pos);
+    let len = rd!(c, varint, "length");
+    if len < 0 {
+        return Err(Fail("length", DecodeErrorKind::InvalidLength(len as i64)));
+    }
+    let len = len as usize;
+    if len > c.remaining() {
+        return Err(Fail(
+            "length",
+            DecodeErrorKind::LengthExceedsInput {
+                length: len as u64,
+                remaining: c.remaining(),
+            },
+        ));
+    }
+    let end = c.pos + len;
+    // Bound every read below by the record's own length.
+    let mut c = Cursor::new(&data[..end], c.pos);
+    let _attributes = rd!(c, u8, "attributes");
+    let timestamp_delta = rd!(c, varlong, "timestampDelta");
+    let offset_delta = rd!(c, varint, "offsetDelta");
+    let key = nullable_range(&mut c, "key")?;
+    let value = nullable_range(&mut c, "value")?;
+    let header_count = rd!(c, varint, "headerCount");
+    if header_count < 0 {
+        return Err(Fail(
+            "headerCount",
+            DecodeErrorKind::InvalidLength(header_count as i64),
+        ));
+    }
+    let headers_start = c.pos;
+    for _ in 0..header_count {
+        match nullable_range(&mut c, "headers.key")? {
+            Some(_) => {}
+            None => return Err(Fail("headers.key", DecodeErrorKind::UnexpectedNull)),
+        }
+        nullable_range(&mut c, "headers.value")?;
+    }
+    if c.pos != end {
+        return Err(Fail(
+            "length",
+            DecodeErrorKind::InvalidValue(format!(
+                "record length {len} but its fields end {} bytes early",
+                end - c.pos
+            )),
+        ));
+    }
+    Ok(RawRecord {
+        offset_delta,
+        timestamp_delta,
+        key,
+        value,
+        headers: (headers_start, end),
+        header_count: header_count as u32,
+        end,
+    })
+}
+
+/// Header keys are strings; like the Java client, invalid UTF-8 is replaced
+/// rather than failing the whole fetch.
+#[inline]
+fn header_key(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+impl State {
+    /// Steps past the next record of `data`, or says why not (`None` at the end).
     #[inline]
-    fn nullable_slice(
-        &self,
-        c: &mut Cursor<'_>,
-        end: usize,
-        field: &'static str,
-    ) -> Result<Option<Bytes>, Fail> {
-        let len = rd!(c, varint, field);
-        if len < 0 {
-            if len == -1 {
-                return Ok(None);
+    fn advance(&mut self, data: &[u8]) -> Option<Result<RawRecord, DecodeError>> {
+        if self.failed {
+            return None;
+        }
+        if self.remaining == 0 {
+            if self.pos < data.len() {
+                let extra = data.len() - self.pos;
+                return Some(Err(self.error("end", DecodeErrorKind::TrailingBytes(extra))));
             }
-            return Err(Fail(field, DecodeErrorKind::InvalidLength(len as i64)));
+            return None;
         }
-        let len = len as usize;
-        if len > end - c.pos {
-            return Err(Fail(
-                field,
-                DecodeErrorKind::LengthExceedsInput {
-                    length: len as u64,
-                    remaining: end - c.pos,
-                },
-            ));
+        match parse_record(data, self.pos) {
+            Ok(raw) => {
+                self.pos = raw.end;
+                self.remaining -= 1;
+                self.index += 1;
+                Some(Ok(raw))
+            }
+            Err(Fail(field, kind)) => Some(Err(self.error(field, kind))),
         }
-        let start = c.pos;
-        c.pos += len;
-        Ok(Some(self.data.slice(start..start + len)))
     }
 
-    fn read_record(&mut self) -> Result<Record, Fail> {
-        let mut c = Cursor::new(&self.data, self.pos);
-        let len = rd!(c, varint, "length");
-        if len < 0 {
-            return Err(Fail("length", DecodeErrorKind::InvalidLength(len as i64)));
-        }
-        let len = len as usize;
-        if len > c.remaining() {
-            return Err(Fail(
-                "length",
-                DecodeErrorKind::LengthExceedsInput {
-                    length: len as u64,
-                    remaining: c.remaining(),
-                },
-            ));
-        }
-        let end = c.pos + len;
-        // Bound every read below by the record's own length.
-        let mut c = Cursor::new(&self.data[..end], c.pos);
-        let _attributes = rd!(c, u8, "attributes");
-        let timestamp_delta = rd!(c, varlong, "timestampDelta");
-        let offset_delta = rd!(c, varint, "offsetDelta");
-        let key = self.nullable_slice(&mut c, end, "key")?;
-        let value = self.nullable_slice(&mut c, end, "value")?;
-        let header_count = rd!(c, varint, "headerCount");
-        if header_count < 0 {
-            return Err(Fail(
-                "headerCount",
-                DecodeErrorKind::InvalidLength(header_count as i64),
-            ));
-        }
-        let header_count = header_count as usize;
-        // A header takes at least 2 bytes (two one-byte lengths), so a count
-        // the record cannot hold is refused before allocating for it.
-        if header_count > c.remaining() / 2 {
-            return Err(Fail(
-                "headerCount",
-                DecodeErrorKind::LengthExceedsInput {
-                    length: header_count as u64,
-                    remaining: c.remaining(),
-                },
-            ));
-        }
-        let mut headers = Vec::with_capacity(header_count);
-        for _ in 0..header_count {
-            let key_len = rd!(c, varint, "headers.key");
-            if key_len < 0 || key_len as usize > end - c.pos {
-                return Err(Fail(
-                    "headers.key",
-                    if key_len < 0 {
-                        DecodeErrorKind::InvalidLength(key_len as i64)
-                    } else {
-                        DecodeErrorKind::LengthExceedsInput {
-                            length: key_len as u64,
-                            remaining: end - c.pos,
-                        }
-                    },
-                ));
-            }
-            let kb = &self.data[c.pos..c.pos + key_len as usize];
-            c.pos += key_len as usize;
-            // Lenient like the Java client: invalid UTF-8 in a header key is
-            // replaced rather than failing the whole fetch.
-            let key = String::from_utf8_lossy(kb).into_owned();
-            let value = self.nullable_slice(&mut c, end, "headers.value")?;
-            headers.push(RecordHeader { key, value });
-        }
-        if c.pos != end {
-            return Err(Fail(
-                "length",
-                DecodeErrorKind::InvalidValue(format!(
-                    "record length {len} but its fields end {} bytes early",
-                    end - c.pos
-                )),
-            ));
-        }
-        self.pos = end;
+    #[inline]
+    fn offset_and_timestamp(&self, raw: &RawRecord) -> (i64, i64) {
         let timestamp = match self.log_append_time {
             Some(t) => t,
-            None => self.base_timestamp.wrapping_add(timestamp_delta),
+            None => self.base_timestamp.wrapping_add(raw.timestamp_delta),
         };
-        Ok(Record {
-            offset: self.base_offset.wrapping_add(offset_delta as i64),
+        (
+            self.base_offset.wrapping_add(raw.offset_delta as i64),
             timestamp,
-            key,
-            value,
-            headers,
-        })
+        )
+    }
+
+    fn size_hint(&self, len: usize) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        // Every record takes at least 7 bytes; the declared count may lie.
+        let left = len.saturating_sub(self.pos) / 7;
+        (0, Some((self.remaining as usize).min(left) + 1))
     }
 
     #[cold]
@@ -547,38 +662,101 @@ impl Records {
     }
 }
 
+impl Records {
+    /// Records not yet yielded, per the batch's declared count.
+    pub fn remaining_count(&self) -> usize {
+        self.state.remaining as usize
+    }
+
+    /// The records from the current position on, borrowed from the buffer
+    /// (this iterator does not move; the borrowed one has its own position).
+    pub fn borrowed(&self) -> RecordRefs<'_> {
+        RecordRefs {
+            data: &self.data,
+            state: self.state.clone(),
+        }
+    }
+
+    /// A zero-copy `Bytes` for a slice of a [`RecordRef`] from
+    /// [`borrowed`](Records::borrowed), e.g. to keep one value.
+    ///
+    /// Returns `None` if `subset` is not part of this batch's buffer.
+    pub fn slice_ref(&self, subset: &[u8]) -> Option<Bytes> {
+        if subset.is_empty() {
+            return Some(Bytes::new());
+        }
+        let base = self.data.as_ptr() as usize;
+        let p = subset.as_ptr() as usize;
+        if p < base || p + subset.len() > base + self.data.len() {
+            return None;
+        }
+        Some(self.data.slice_ref(subset))
+    }
+}
+
+impl<'a> Iterator for RecordRefs<'a> {
+    type Item = Result<RecordRef<'a>, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let data = self.data;
+        let raw = match self.state.advance(data)? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let (offset, timestamp) = self.state.offset_and_timestamp(&raw);
+        Some(Ok(RecordRef {
+            offset,
+            timestamp,
+            key: raw.key.map(|(s, e)| &data[s..e]),
+            value: raw.value.map(|(s, e)| &data[s..e]),
+            headers: &data[raw.headers.0..raw.headers.1],
+            header_count: raw.header_count,
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.state.size_hint(self.data.len())
+    }
+}
+
+impl std::iter::FusedIterator for RecordRefs<'_> {}
+
 impl Iterator for Records {
     type Item = Result<Record, DecodeError>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        if self.remaining == 0 {
-            if self.pos < self.data.len() {
-                let extra = self.data.len() - self.pos;
-                return Some(Err(self.error("end", DecodeErrorKind::TrailingBytes(extra))));
-            }
-            return None;
-        }
-        match self.read_record() {
-            Ok(r) => {
-                self.remaining -= 1;
-                self.index += 1;
-                Some(Ok(r))
-            }
-            Err(Fail(field, kind)) => Some(Err(self.error(field, kind))),
-        }
+        let raw = match self.state.advance(&self.data)? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let (offset, timestamp) = self.state.offset_and_timestamp(&raw);
+        let slice = |r: Option<(usize, usize)>| r.map(|(s, e)| self.data.slice(s..e));
+        let headers = if raw.header_count == 0 {
+            Vec::new()
+        } else {
+            let refs = HeaderRefs {
+                cursor: Cursor::new(&self.data[raw.headers.0..raw.headers.1], 0),
+                left: raw.header_count,
+            };
+            refs.map(|(k, v)| RecordHeader {
+                key: header_key(k),
+                value: v.map(|v| self.data.slice_ref(v)),
+            })
+            .collect()
+        };
+        Some(Ok(Record {
+            offset,
+            timestamp,
+            key: slice(raw.key),
+            value: slice(raw.value),
+            headers,
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.failed {
-            return (0, Some(0));
-        }
-        // Every record takes at least 7 bytes; the declared count may lie.
-        let left = (self.data.len() - self.pos) / 7;
-        (0, Some((self.remaining as usize).min(left) + 1))
+        self.state.size_hint(self.data.len())
     }
 }
 

@@ -35,6 +35,7 @@ pub(crate) enum ReadFail {
 }
 
 /// A read position in a byte slice.
+#[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a> {
     pub buf: &'a [u8],
     pub pos: usize,

@@ -34,7 +34,7 @@ use bytes::Bytes;
 
 use crate::error::{DecodeError, DecodeErrorKind};
 
-pub use batch::{Record, RecordBatch, RecordHeader, Records};
+pub use batch::{HeaderRefs, Record, RecordBatch, RecordHeader, RecordRef, RecordRefs, Records};
 pub use builder::MemoryRecordsBuilder;
 pub use compression::{compress, decompress, Compression};
 pub use control::{ControlRecord, ControlRecordType};
