@@ -10,6 +10,7 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod metadata;
+pub mod mock;
 pub mod network_client;
 pub mod topic_partition;
 pub mod wakeup;
