@@ -21,15 +21,21 @@
 
 pub mod completed_fetches;
 pub mod config;
+pub mod consumer;
+pub mod coordinator;
 pub mod deserializer;
 pub mod error;
 pub mod fetch_collector;
 pub mod fetch_session;
+pub mod fetcher;
+pub mod offset_fetcher;
 pub mod offsets;
 pub mod record;
 pub mod subscription_state;
 
 pub use config::{ConsumerConfig, ConsumerConfigBuilder, IsolationLevel, OffsetResetStrategy};
+pub use consumer::KafkaConsumer;
+pub use coordinator::{OffsetCommitCallback, Offsets};
 pub use deserializer::{
     BytesDeserializer, DeserializationError, Deserializer, I32Deserializer, I64Deserializer,
     JsonDeserializer, StringDeserializer, UnitDeserializer, VecDeserializer,
@@ -38,3 +44,8 @@ pub use error::{Error, Result};
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 pub use prozess_network::{TopicPartition, WakeupHandle};
 pub use record::{ConsumerRecord, ConsumerRecords, Header, TimestampType};
+
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;

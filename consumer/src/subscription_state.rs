@@ -283,10 +283,18 @@ impl SubscriptionState {
     /// Puts every initializing partition into reset with the default strategy.
     /// Returns the partitions that cannot be reset (`auto.offset.reset=none`).
     pub fn reset_initializing_positions(&mut self) -> Vec<TopicPartition> {
+        self.reset_initializing_positions_where(|_| true)
+    }
+
+    /// Like [`Self::reset_initializing_positions`], for the partitions `which` selects.
+    pub fn reset_initializing_positions_where(
+        &mut self,
+        mut which: impl FnMut(&TopicPartition) -> bool,
+    ) -> Vec<TopicPartition> {
         let strategy = self.default_reset_strategy;
         let mut undefined = Vec::new();
         for (tp, s) in self.assignment.iter_mut() {
-            if s.fetch_state == FetchState::Initializing {
+            if s.fetch_state == FetchState::Initializing && which(tp) {
                 if strategy == OffsetResetStrategy::None {
                     undefined.push(tp.clone());
                 } else {

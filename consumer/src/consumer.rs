@@ -1,0 +1,878 @@
+//! `KafkaConsumer`: the poll loop.
+//!
+//! This is the only place that reads the clock; every component takes `now`.
+//! `poll` in one pass: coordinator work (auto-commit, commits, callbacks),
+//! fetch positions (committed offset or reset), collect buffered fetches
+//! (and, if records came back, send the next fetches at once), send fetches,
+//! then network poll until data arrives or the timeout ends.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use prozess_network::{
+    ClientEvent, KafkaClient, NetworkClient, NetworkConfig, PartitionMetadata, TopicPartition,
+    WakeupHandle,
+};
+
+use crate::config::{ConsumerConfig, IsolationLevel, OffsetResetStrategy};
+use crate::coordinator::{
+    CommittedOffsets, ConsumerCoordinator, OffsetCommitCallback, Offsets, RequestId,
+};
+use crate::deserializer::Deserializer;
+use crate::error::{Error, Result};
+use crate::fetch_collector::FetchCollector;
+use crate::fetcher::{FetchConfig, Fetcher};
+use crate::offset_fetcher::{OffsetFetcher, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::offsets::{OffsetAndMetadata, OffsetAndTimestamp};
+use crate::record::ConsumerRecords;
+use crate::subscription_state::{FetchPosition, SubscriptionState};
+
+/// The time source of the poll loop (a manual clock in tests).
+pub type Clock = Box<dyn Fn() -> Instant + Send>;
+
+/// A Kafka consumer for manually assigned partitions (Java's `KafkaConsumer`).
+///
+/// Not thread-safe by design, like the Java client: one thread polls. Only
+/// [`WakeupHandle::wakeup`] (from [`KafkaConsumer::wakeup_handle`]) may be used
+/// from other threads.
+pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
+    config: ConsumerConfig,
+    client: C,
+    subscriptions: SubscriptionState,
+    fetcher: Fetcher,
+    collector: FetchCollector,
+    offset_fetcher: OffsetFetcher,
+    coordinator: ConsumerCoordinator,
+    key_deserializer: Box<dyn Deserializer<K> + Send>,
+    value_deserializer: Box<dyn Deserializer<V> + Send>,
+    wakeup: WakeupHandle,
+    clock: Clock,
+    /// OffsetFetch for initializing partitions, and the partitions it covers.
+    pending_committed: Option<(RequestId, Vec<TopicPartition>)>,
+    next_lookup_id: u64,
+    closed: bool,
+}
+
+impl<K, V> KafkaConsumer<K, V, NetworkClient> {
+    /// A consumer over sockets. Nothing is connected until the first call
+    /// that needs the cluster.
+    pub fn new(
+        config: ConsumerConfig,
+        key_deserializer: impl Deserializer<K> + Send + 'static,
+        value_deserializer: impl Deserializer<V> + Send + 'static,
+    ) -> Result<Self> {
+        config.validate()?;
+        let client = NetworkClient::new(network_config(&config))
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(Self::with_client(
+            config,
+            client,
+            key_deserializer,
+            value_deserializer,
+            Box::new(Instant::now),
+        ))
+    }
+}
+
+/// The network settings of a consumer configuration.
+pub fn network_config(config: &ConsumerConfig) -> NetworkConfig {
+    let mut n = NetworkConfig::new(config.bootstrap_servers.iter().cloned());
+    n.client_id = config.client_id.clone();
+    n.request_timeout = config.request_timeout;
+    n.reconnect_backoff = config.reconnect_backoff;
+    n.reconnect_backoff_max = config.reconnect_backoff_max;
+    n.metadata_max_age = config.metadata_max_age;
+    n.retry_backoff = config.retry_backoff;
+    n.retry_backoff_max = config.retry_backoff_max;
+    n.connections_max_idle = config.connections_max_idle;
+    n.allow_auto_create_topics = config.allow_auto_create_topics;
+    n.send_buffer = usize::try_from(config.send_buffer_bytes).ok();
+    n.receive_buffer = usize::try_from(config.receive_buffer_bytes).ok();
+    // A fetch response may exceed fetch.max.bytes by one batch per partition.
+    let fetch_room = (config.fetch_max_bytes as usize).saturating_mul(2) + (1 << 20);
+    n.max_response_size = n.max_response_size.max(fetch_room);
+    n
+}
+
+impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
+    /// A consumer over any [`KafkaClient`] (a `MockClient` in tests, a
+    /// simulated cluster) with the given clock.
+    pub fn with_client(
+        config: ConsumerConfig,
+        client: C,
+        key_deserializer: impl Deserializer<K> + Send + 'static,
+        value_deserializer: impl Deserializer<V> + Send + 'static,
+        clock: Clock,
+    ) -> Self {
+        let now = clock();
+        let auto_commit = config
+            .auto_commit_enabled()
+            .then_some(config.auto_commit_interval);
+        let wakeup = client.wakeup_handle();
+        KafkaConsumer {
+            subscriptions: SubscriptionState::new(config.auto_offset_reset),
+            fetcher: Fetcher::new(FetchConfig::from_config(&config)),
+            collector: FetchCollector::new(config.max_poll_records, config.metadata_max_age),
+            offset_fetcher: OffsetFetcher::new(config.isolation_level, config.retry_backoff),
+            coordinator: ConsumerCoordinator::new(
+                config.group_id.clone(),
+                config.group_instance_id.clone(),
+                config.retry_backoff,
+                auto_commit,
+                now,
+            ),
+            key_deserializer: Box::new(key_deserializer),
+            value_deserializer: Box::new(value_deserializer),
+            wakeup,
+            clock,
+            pending_committed: None,
+            next_lookup_id: 1,
+            closed: false,
+            client,
+            config,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// The network client (tests inspect the mock through it).
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    /// The network client, mutably.
+    pub fn client_mut(&mut self) -> &mut C {
+        &mut self.client
+    }
+
+    /// A handle other threads may use to interrupt a blocking call.
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        self.wakeup.clone()
+    }
+
+    /// Interrupts the current (or next) blocking call with [`Error::Wakeup`].
+    pub fn wakeup(&self) {
+        self.wakeup.wakeup();
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed {
+            Err(Error::IllegalState("the consumer is closed".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_assigned(&self, tp: &TopicPartition) -> Result<()> {
+        if self.subscriptions.is_assigned(tp) {
+            Ok(())
+        } else {
+            Err(Error::NotAssigned(tp.clone()))
+        }
+    }
+
+    // ---- assignment ----
+
+    /// Assigns exactly these partitions (replacing the previous assignment).
+    /// An empty list unassigns everything. With auto-commit, the consumed
+    /// offsets are committed (async) before the assignment changes.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
+        self.ensure_open()?;
+        let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+        if let Some(tp) = partitions.iter().find(|tp| tp.topic.trim().is_empty()) {
+            return Err(Error::IllegalState(format!(
+                "cannot assign a partition with an empty topic name: {tp}"
+            )));
+        }
+        if self.config.auto_commit_enabled() {
+            let consumed = self.subscriptions.all_consumed();
+            if !consumed.is_empty() {
+                self.coordinator.commit_async(consumed, None);
+            }
+        }
+        self.subscriptions
+            .assign_from_user(partitions.iter().cloned());
+        self.fetcher
+            .clear_buffered_data_for_unassigned(&self.subscriptions);
+        let topics: HashSet<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
+        if self.client.metadata_mut().set_topics(topics) {
+            self.client.metadata_mut().request_update();
+        }
+        self.pending_committed = None;
+        Ok(())
+    }
+
+    /// Unassigns every partition.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.assign(Vec::new())
+    }
+
+    /// The assigned partitions, sorted.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.subscriptions.assigned_partitions()
+    }
+
+    // ---- poll ----
+
+    /// Fetches records, waiting up to `timeout` for some to arrive. Returns at
+    /// most `max.poll.records`; positions move past exactly the records returned.
+    pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
+        self.ensure_open()?;
+        if self.subscriptions.num_assigned() == 0 {
+            return Err(Error::IllegalState(
+                "the consumer is not assigned any partitions".into(),
+            ));
+        }
+        let start = (self.clock)();
+        let deadline = start + timeout;
+        let mut polled = false;
+        loop {
+            if self.wakeup.take() {
+                return Err(Error::Wakeup);
+            }
+            let now = (self.clock)();
+            self.coordinator_poll(now);
+            self.update_fetch_positions(now)?;
+            let records = self.collect_fetch(now)?;
+            if !records.is_empty() {
+                // Pipelining: the next fetch travels while the caller works.
+                if self
+                    .fetcher
+                    .send_fetches(&mut self.client, &self.subscriptions, now)
+                    > 0
+                {
+                    let events = self.client.poll(Duration::ZERO, now);
+                    self.dispatch(events, now);
+                }
+                return Ok(records);
+            }
+            self.fetcher
+                .send_fetches(&mut self.client, &self.subscriptions, now);
+            if polled && now >= deadline {
+                return Ok(ConsumerRecords::empty());
+            }
+            let wait = self.poll_wait(now, deadline);
+            let events = self.client.poll(wait, now);
+            polled = true;
+            let now = (self.clock)();
+            self.dispatch(events, now);
+        }
+    }
+
+    fn coordinator_poll(&mut self, now: Instant) {
+        let subs = &self.subscriptions;
+        self.coordinator
+            .maybe_auto_commit(now, || subs.all_consumed());
+        self.coordinator.poll(&mut self.client, now);
+        self.coordinator.invoke_completed_offset_commit_callbacks();
+    }
+
+    fn collect_fetch(&mut self, now: Instant) -> Result<ConsumerRecords<K, V>> {
+        let (result, outcome) = self.collector.collect_fetch(
+            self.fetcher.buffer_mut(),
+            &mut self.subscriptions,
+            self.key_deserializer.as_ref(),
+            self.value_deserializer.as_ref(),
+            now,
+        );
+        if outcome.metadata_update_needed {
+            self.client.metadata_mut().request_update();
+        }
+        result
+    }
+
+    /// How long the network poll may block: until the caller's deadline or
+    /// an internal one, shorter while work waits for a connection.
+    fn poll_wait(&self, now: Instant, deadline: Instant) -> Duration {
+        let mut until = deadline;
+        for d in [
+            self.subscriptions.next_reset_deadline(),
+            self.coordinator.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            until = until.min(d);
+        }
+        let mut wait = until.saturating_duration_since(now);
+        let waiting_for_node = !self.subscriptions.has_all_fetch_positions()
+            || self.coordinator.has_pending_commits()
+            || (self.fetcher.in_flight_count() == 0
+                && !self
+                    .subscriptions
+                    .fetchable_partitions(|_| false)
+                    .is_empty()
+                && self.fetcher.buffer().is_empty());
+        if waiting_for_node {
+            wait = wait.min(self.config.retry_backoff);
+        }
+        wait
+    }
+
+    fn dispatch(&mut self, events: Vec<ClientEvent>, now: Instant) {
+        let mut metadata_update = false;
+        for event in events {
+            if self.fetcher.handle_event(&event, &mut metadata_update) {
+                continue;
+            }
+            if self.offset_fetcher.handle_event(
+                &event,
+                &mut self.subscriptions,
+                &mut metadata_update,
+                now,
+            ) {
+                continue;
+            }
+            if self.coordinator.handle_event(&event, now) {
+                continue;
+            }
+            tracing::trace!(node = event.node(), "event for no pending request");
+        }
+        if metadata_update {
+            self.client.metadata_mut().request_update();
+        }
+    }
+
+    /// Gives partitions without a position one: the committed offset if there
+    /// is one, else `auto.offset.reset`; sends the resets' ListOffsets.
+    fn update_fetch_positions(&mut self, now: Instant) -> Result<()> {
+        if self.subscriptions.has_all_fetch_positions() {
+            return Ok(());
+        }
+        let initializing = self.subscriptions.initializing_partitions();
+        if !initializing.is_empty() {
+            if self.coordinator.group_id().is_some() {
+                self.refresh_committed_offsets(initializing)?;
+            } else {
+                let undefined = self.subscriptions.reset_initializing_positions();
+                if !undefined.is_empty() {
+                    return Err(Error::NoOffsetForPartition(undefined));
+                }
+            }
+        }
+        self.offset_fetcher.reset_positions_if_needed(
+            &mut self.client,
+            &mut self.subscriptions,
+            now,
+        );
+        Ok(())
+    }
+
+    fn refresh_committed_offsets(&mut self, initializing: Vec<TopicPartition>) -> Result<()> {
+        if let Some((id, partitions)) = self.pending_committed.take() {
+            match self.coordinator.take_fetch_result(id) {
+                None => {
+                    self.pending_committed = Some((id, partitions));
+                    return Ok(());
+                }
+                Some(Ok(committed)) => {
+                    for (tp, om) in &committed {
+                        if let Some(om) = om {
+                            tracing::debug!(%tp, offset = om.offset, "starting at the committed offset");
+                            self.subscriptions.seek_to_committed(tp, om);
+                        }
+                    }
+                    let asked: HashSet<&TopicPartition> = partitions.iter().collect();
+                    let undefined = self
+                        .subscriptions
+                        .reset_initializing_positions_where(|tp| asked.contains(tp));
+                    if !undefined.is_empty() {
+                        return Err(Error::NoOffsetForPartition(undefined));
+                    }
+                }
+                Some(Err(e)) if e.is_retriable() => {
+                    tracing::debug!(error = %e, "committed offsets look-up failed: retrying");
+                }
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        let remaining: Vec<TopicPartition> = initializing
+            .into_iter()
+            .filter(|tp| {
+                self.subscriptions
+                    .state(tp)
+                    .map(|s| s.position.is_none())
+                    .unwrap_or(false)
+                    && !self.subscriptions.has_valid_position(tp)
+            })
+            .collect();
+        let still: Vec<TopicPartition> = remaining
+            .into_iter()
+            .filter(|tp| self.subscriptions.initializing_partitions().contains(tp))
+            .collect();
+        if !still.is_empty() {
+            let id = self.coordinator.start_fetch_committed(still.clone());
+            self.pending_committed = Some((id, still));
+        }
+        Ok(())
+    }
+
+    // ---- blocking helper ----
+
+    /// Drives the network until `step` yields a result or `deadline` passes.
+    fn drive<T>(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        mut step: impl FnMut(&mut Self, Instant) -> Option<Result<T>>,
+    ) -> Result<T> {
+        loop {
+            if self.wakeup.take() {
+                return Err(Error::Wakeup);
+            }
+            let now = (self.clock)();
+            self.coordinator.poll(&mut self.client, now);
+            if let Some(r) = step(self, now) {
+                return r;
+            }
+            if now >= deadline {
+                return Err(Error::Timeout(what.to_string()));
+            }
+            let wait = deadline
+                .saturating_duration_since(now)
+                .min(self.config.retry_backoff);
+            let events = self.client.poll(wait, now);
+            let now = (self.clock)();
+            self.dispatch(events, now);
+        }
+    }
+
+    fn deadline(&self, timeout: Duration) -> Instant {
+        (self.clock)() + timeout
+    }
+
+    // ---- positions ----
+
+    /// Sets the position of `tp` to `offset`; the next poll reads from there.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.seek_with_metadata(tp, offset, None)
+    }
+
+    /// Seek with the leader epoch of the record before `offset`, if known.
+    pub fn seek_with_metadata(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        leader_epoch: Option<i32>,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        if offset < 0 {
+            return Err(Error::IllegalState(format!(
+                "seek offset must not be negative: {offset}"
+            )));
+        }
+        self.check_assigned(tp)?;
+        tracing::info!(%tp, offset, "seeking");
+        self.subscriptions.seek(
+            tp,
+            FetchPosition {
+                offset,
+                offset_epoch: leader_epoch,
+                current_leader_epoch: None,
+            },
+        );
+        Ok(())
+    }
+
+    fn seek_to(&mut self, tps: &[TopicPartition], strategy: OffsetResetStrategy) -> Result<()> {
+        self.ensure_open()?;
+        let tps: Vec<TopicPartition> = if tps.is_empty() {
+            self.subscriptions.assigned_partitions()
+        } else {
+            tps.to_vec()
+        };
+        for tp in &tps {
+            self.check_assigned(tp)?;
+        }
+        for tp in &tps {
+            self.subscriptions.request_offset_reset(tp, strategy);
+        }
+        Ok(())
+    }
+
+    /// Moves to the first offset of each partition (all assigned ones if
+    /// empty), evaluated lazily on the next poll or position call.
+    pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        self.seek_to(tps, OffsetResetStrategy::Earliest)
+    }
+
+    /// Moves to the end of each partition (all assigned ones if empty).
+    pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        self.seek_to(tps, OffsetResetStrategy::Latest)
+    }
+
+    /// The offset of the next record to be returned for `tp`, looking it up
+    /// (committed offset or reset) if needed, within `default.api.timeout.ms`.
+    pub fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
+        let timeout = self.config.default_api_timeout;
+        self.position_with_timeout(tp, timeout)
+    }
+
+    /// [`Self::position`] with an explicit timeout.
+    pub fn position_with_timeout(&mut self, tp: &TopicPartition, timeout: Duration) -> Result<i64> {
+        self.ensure_open()?;
+        self.check_assigned(tp)?;
+        let deadline = self.deadline(timeout);
+        let tp = tp.clone();
+        self.drive(deadline, "position", |c, now| {
+            if let Some(p) = c.subscriptions.position(&tp) {
+                return Some(Ok(p.offset));
+            }
+            if let Err(e) = c.update_fetch_positions(now) {
+                return Some(Err(e));
+            }
+            c.subscriptions.position(&tp).map(|p| Ok(p.offset))
+        })
+    }
+
+    /// Stops fetching from these partitions; data already fetched for them
+    /// stays buffered and is returned after `resume`.
+    pub fn pause(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for tp in tps {
+            self.check_assigned(tp)?;
+        }
+        for tp in tps {
+            self.subscriptions.pause(tp);
+        }
+        Ok(())
+    }
+
+    /// Resumes fetching from paused partitions.
+    pub fn resume(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for tp in tps {
+            self.check_assigned(tp)?;
+        }
+        for tp in tps {
+            self.subscriptions.resume(tp);
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.subscriptions.paused_partitions()
+    }
+
+    /// The lag of `tp` from the last fetch (high watermark, or last stable
+    /// offset under read_committed, minus position); `None` if not known yet.
+    pub fn current_lag(&self, tp: &TopicPartition) -> Option<i64> {
+        self.subscriptions.partition_lag(
+            tp,
+            self.config.isolation_level == IsolationLevel::ReadCommitted,
+        )
+    }
+
+    // ---- offset look-ups ----
+
+    fn list_offsets(
+        &mut self,
+        wanted: Vec<(TopicPartition, i64)>,
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, crate::offset_fetcher::ListOffsetData>> {
+        self.ensure_open()?;
+        let topics: Vec<String> = wanted.iter().map(|(tp, _)| tp.topic.clone()).collect();
+        if self.client.metadata_mut().add_topics(topics) {
+            self.client.metadata_mut().request_update();
+        }
+        let id = self.next_lookup_id;
+        self.next_lookup_id += 1;
+        let deadline = self.deadline(timeout);
+        let mut remaining: HashMap<TopicPartition, i64> = wanted.into_iter().collect();
+        let mut out = HashMap::new();
+        self.drive(deadline, "list offsets", |c, now| {
+            for (lid, tp, r) in c.offset_fetcher.take_lookup_results() {
+                if lid != id || !remaining.contains_key(&tp) {
+                    continue;
+                }
+                match r {
+                    Ok(d) => {
+                        remaining.remove(&tp);
+                        out.insert(tp, d);
+                    }
+                    Err(code) if OffsetFetcher::is_retriable(code) => {
+                        c.client.metadata_mut().request_update();
+                    }
+                    Err(code) => return Some(Err(Error::PartitionError { tp, code })),
+                }
+            }
+            if remaining.is_empty() {
+                return Some(Ok(std::mem::take(&mut out)));
+            }
+            let ask: Vec<(TopicPartition, i64)> =
+                remaining.iter().map(|(tp, ts)| (tp.clone(), *ts)).collect();
+            c.offset_fetcher.send_lookup(&mut c.client, id, &ask, now);
+            None
+        })
+    }
+
+    /// The first offset of each partition.
+    pub fn beginning_offsets(
+        &mut self,
+        tps: &[TopicPartition],
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        let r = self.list_offsets(
+            tps.iter()
+                .map(|tp| (tp.clone(), EARLIEST_TIMESTAMP))
+                .collect(),
+            timeout,
+        )?;
+        Ok(r.into_iter().map(|(tp, d)| (tp, d.offset)).collect())
+    }
+
+    /// The end offset of each partition (high watermark, or the last stable
+    /// offset under read_committed).
+    pub fn end_offsets(
+        &mut self,
+        tps: &[TopicPartition],
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        let r = self.list_offsets(
+            tps.iter()
+                .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
+                .collect(),
+            timeout,
+        )?;
+        Ok(r.into_iter().map(|(tp, d)| (tp, d.offset)).collect())
+    }
+
+    /// For each partition, the first offset whose timestamp is at or after
+    /// the given time; `None` if there is no such record.
+    pub fn offsets_for_times(
+        &mut self,
+        times: &HashMap<TopicPartition, i64>,
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>> {
+        if let Some((tp, ts)) = times.iter().find(|(_, ts)| **ts < 0) {
+            return Err(Error::IllegalState(format!(
+                "offsets_for_times: negative timestamp {ts} for {tp}"
+            )));
+        }
+        let r = self.list_offsets(
+            times.iter().map(|(tp, ts)| (tp.clone(), *ts)).collect(),
+            timeout,
+        )?;
+        Ok(r.into_iter()
+            .map(|(tp, d)| {
+                let v = (d.offset >= 0).then_some(OffsetAndTimestamp {
+                    offset: d.offset,
+                    timestamp: d.timestamp,
+                    leader_epoch: d.leader_epoch,
+                });
+                (tp, v)
+            })
+            .collect())
+    }
+
+    // ---- metadata ----
+
+    fn wait_metadata_update(&mut self, timeout: Duration) -> Result<()> {
+        let before = self.client.metadata().update_version();
+        self.client.metadata_mut().request_update();
+        let deadline = self.deadline(timeout);
+        self.drive(deadline, "metadata update", |c, _| {
+            (c.client.metadata().update_version() > before).then_some(Ok(()))
+        })
+    }
+
+    /// The partitions of `topic` (empty if the topic does not exist).
+    pub fn partitions_for(&mut self, topic: &str) -> Result<Vec<PartitionMetadata>> {
+        self.ensure_open()?;
+        if let Some(t) = self.client.metadata().topic(topic) {
+            if !t.partitions.is_empty() {
+                return Ok(t.partitions.clone());
+            }
+        }
+        self.client.metadata_mut().add_topics([topic.to_string()]);
+        let timeout = self.config.default_api_timeout;
+        self.wait_metadata_update(timeout)?;
+        Ok(self
+            .client
+            .metadata()
+            .topic(topic)
+            .map(|t| t.partitions.clone())
+            .unwrap_or_default())
+    }
+
+    /// Every topic of the cluster with its partitions (internal topics
+    /// excluded if `exclude.internal.topics`).
+    pub fn list_topics(&mut self) -> Result<HashMap<String, Vec<PartitionMetadata>>> {
+        self.ensure_open()?;
+        self.client.metadata_mut().set_all_topics(true);
+        let timeout = self.config.default_api_timeout;
+        let r = self.wait_metadata_update(timeout);
+        let out = self
+            .client
+            .metadata()
+            .topics()
+            .filter(|t| !(self.config.exclude_internal_topics && t.is_internal))
+            .map(|t| (t.name.clone(), t.partitions.clone()))
+            .collect();
+        self.client.metadata_mut().set_all_topics(false);
+        r.map(|_| out)
+    }
+
+    // ---- commits ----
+
+    /// Commits the positions of all assigned partitions and waits for the
+    /// acknowledgement (up to `default.api.timeout.ms`).
+    pub fn commit_sync(&mut self) -> Result<()> {
+        let offsets = self.subscriptions.all_consumed();
+        let timeout = self.config.default_api_timeout;
+        self.commit_sync_offsets_with_timeout(offsets, timeout)
+    }
+
+    /// Commits the given offsets (with their metadata strings) and waits.
+    pub fn commit_sync_offsets(&mut self, offsets: Offsets) -> Result<()> {
+        let timeout = self.config.default_api_timeout;
+        self.commit_sync_offsets_with_timeout(offsets, timeout)
+    }
+
+    /// [`Self::commit_sync_offsets`] with an explicit timeout. Retriable
+    /// errors are retried until the timeout.
+    pub fn commit_sync_offsets_with_timeout(
+        &mut self,
+        offsets: Offsets,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        if self.coordinator.group_id().is_none() {
+            return Err(Error::InvalidGroupId);
+        }
+        self.coordinator.invoke_completed_offset_commit_callbacks();
+        let deadline = self.deadline(timeout);
+        let result = loop {
+            let id = self.coordinator.start_commit(offsets.clone());
+            let r = self.drive(deadline, "offset commit", |c, _| {
+                c.coordinator.take_commit_result(id)
+            });
+            match r {
+                Err(e) if e.is_retriable() && (self.clock)() < deadline => {
+                    tracing::debug!(error = %e, "offset commit failed: retrying");
+                    let wait_until = ((self.clock)() + self.config.retry_backoff).min(deadline);
+                    let _ = self.drive(wait_until, "backoff", |_, _| None::<Result<()>>);
+                    if self.wakeup.take() {
+                        break Err(Error::Wakeup);
+                    }
+                }
+                other => break other,
+            }
+        };
+        self.coordinator.invoke_completed_offset_commit_callbacks();
+        result
+    }
+
+    /// Commits the positions of all assigned partitions without waiting;
+    /// `callback` runs inside a later poll or commit call.
+    pub fn commit_async(&mut self, callback: Option<OffsetCommitCallback>) -> Result<()> {
+        let offsets = self.subscriptions.all_consumed();
+        self.commit_async_offsets(offsets, callback)
+    }
+
+    /// Commits the given offsets without waiting.
+    pub fn commit_async_offsets(
+        &mut self,
+        offsets: Offsets,
+        callback: Option<OffsetCommitCallback>,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        self.coordinator.invoke_completed_offset_commit_callbacks();
+        self.coordinator.commit_async(offsets, callback);
+        let now = (self.clock)();
+        self.coordinator.poll(&mut self.client, now);
+        // Write the request out without blocking.
+        let events = self.client.poll(Duration::ZERO, now);
+        self.dispatch(events, now);
+        Ok(())
+    }
+
+    /// The committed offsets of these partitions (`None` where nothing is committed).
+    pub fn committed(&mut self, tps: &[TopicPartition]) -> Result<CommittedOffsets> {
+        let timeout = self.config.default_api_timeout;
+        self.committed_with_timeout(tps, timeout)
+    }
+
+    /// [`Self::committed`] with an explicit timeout.
+    pub fn committed_with_timeout(
+        &mut self,
+        tps: &[TopicPartition],
+        timeout: Duration,
+    ) -> Result<CommittedOffsets> {
+        self.ensure_open()?;
+        if self.coordinator.group_id().is_none() {
+            return Err(Error::InvalidGroupId);
+        }
+        let deadline = self.deadline(timeout);
+        let tps = tps.to_vec();
+        let mut id = self.coordinator.start_fetch_committed(tps.clone());
+        self.drive(deadline, "committed offsets", |c, _| {
+            match c.coordinator.take_fetch_result(id)? {
+                Ok(r) => Some(Ok(r)),
+                Err(e) if e.is_retriable() => {
+                    id = c.coordinator.start_fetch_committed(tps.clone());
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            }
+        })
+    }
+
+    // ---- close ----
+
+    /// Closes the consumer: with auto-commit, commits the consumed offsets;
+    /// waits (up to `timeout`) for pending async commits and runs their
+    /// callbacks. Later calls fail with `IllegalState`.
+    pub fn close(&mut self, timeout: Duration) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let deadline = self.deadline(timeout);
+        let mut result = Ok(());
+        if self.config.auto_commit_enabled() {
+            let offsets = self.subscriptions.all_consumed();
+            if !offsets.is_empty() {
+                let remaining = deadline.saturating_duration_since((self.clock)());
+                if let Err(e) = self.commit_sync_offsets_with_timeout(offsets, remaining) {
+                    tracing::warn!(error = %e, "auto-commit on close failed");
+                    result = Err(e);
+                }
+            }
+        }
+        if self.coordinator.has_pending_commits() {
+            let r = self.drive(deadline, "pending commits on close", |c, _| {
+                (!c.coordinator.has_pending_commits()).then_some(Ok(()))
+            });
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "pending async commits did not finish before close");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        self.coordinator.invoke_completed_offset_commit_callbacks();
+        let nodes: Vec<i32> = self.client.metadata().brokers().keys().copied().collect();
+        for node in nodes {
+            self.client.close(node);
+        }
+        self.closed = true;
+        result
+    }
+
+    /// The position and epoch of an assigned partition (for tests/diagnostics).
+    pub fn fetch_position(&self, tp: &TopicPartition) -> Option<FetchPosition> {
+        self.subscriptions.position(tp)
+    }
+
+    /// Bytes of fetched record data buffered and not yet returned.
+    pub fn buffered_bytes(&self) -> usize {
+        self.fetcher.buffer().buffered_bytes()
+    }
+
+    /// Offsets a commit_sync() would commit now.
+    pub fn consumed_offsets(&self) -> HashMap<TopicPartition, OffsetAndMetadata> {
+        self.subscriptions.all_consumed()
+    }
+}
