@@ -9,15 +9,15 @@
 //! `<broker>_<scenario>_<file>`; `expected.json` holds what the Apache Kafka
 //! client library decoded from them (captures' `decoded.json`): per batch the
 //! header fields, the first and last record, the sum of the record
-//! timestamps, every key and the total value length.
+//! timestamps, every key and the total value length. The frames are decoded
+//! with the generated `ProduceRequest` / `FetchResponse`, the batches in
+//! their records fields with `prozess_protocol::records`.
 
 use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
-use prozess_protocol::primitives::{
-    read_array_len, read_i16, read_i32, read_i64, read_nullable_bytes, read_nullable_string,
-    read_string, read_unknown_tagged_fields, read_uuid,
-};
+use prozess_protocol::header::{RequestHeader, ResponseHeader};
+use prozess_protocol::messages::{FetchResponse, ProduceRequest};
 use prozess_protocol::records::{
     Compression, ControlRecord, ControlRecordType, MemoryRecordsBuilder, Record, RecordBatch,
     RecordBatches, RecordHeader, TimestampType,
@@ -37,69 +37,35 @@ fn expected() -> serde_json::Map<String, Value> {
     }
 }
 
-/// The records fields of a Produce request (v9..=12, flexible) frame,
-/// `(partition, records)` in order. A small hand parser of the header and
-/// body, so these tests stand on their own.
+/// The records fields of a Produce request frame, `(partition, records)`
+/// in order, decoded with the generated `ProduceRequest`.
 fn produce_records(frame: &[u8]) -> Result<Vec<(i32, Bytes)>, DecodeError> {
     let mut b = Bytes::copy_from_slice(frame);
-    let api_key = read_i16(&mut b)?;
-    let version = read_i16(&mut b)?;
-    assert_eq!(api_key, 0);
-    assert!((9..=12).contains(&version), "Produce v{version}");
-    read_i32(&mut b)?; // correlation id
-    read_nullable_string(&mut b, false)?; // client id
-    read_unknown_tagged_fields(&mut b)?;
-    read_nullable_string(&mut b, true)?; // transactional id
-    read_i16(&mut b)?; // acks
-    read_i32(&mut b)?; // timeout
-    let mut out = Vec::new();
-    for _ in 0..read_array_len(&mut b, true, 1)?.unwrap_or(0) {
-        read_string(&mut b, true)?; // topic name
-        for _ in 0..read_array_len(&mut b, true, 1)?.unwrap_or(0) {
-            let index = read_i32(&mut b)?;
-            let records = read_nullable_bytes(&mut b, true)?.unwrap_or_default();
-            read_unknown_tagged_fields(&mut b)?;
-            out.push((index, records));
-        }
-        read_unknown_tagged_fields(&mut b)?;
-    }
-    read_unknown_tagged_fields(&mut b)?;
+    let header = RequestHeader::decode_auto(&mut b)?;
+    assert_eq!(header.request_api_key, 0);
+    let request = ProduceRequest::decode(&mut b, header.request_api_version)?;
     assert!(b.is_empty(), "bytes after the Produce body");
-    Ok(out)
+    Ok(request
+        .topic_data
+        .into_iter()
+        .flat_map(|t| t.partition_data)
+        .map(|p| (p.index, p.records.unwrap_or_default()))
+        .collect())
 }
 
-/// The records fields of a Fetch response (v13..=17) frame.
-fn fetch_records(frame: &[u8]) -> Result<Vec<(i32, Bytes)>, DecodeError> {
+/// The records fields of a Fetch response frame, decoded with the generated
+/// `FetchResponse` (the version is in the file name).
+fn fetch_records(frame: &[u8], version: i16) -> Result<Vec<(i32, Bytes)>, DecodeError> {
     let mut b = Bytes::copy_from_slice(frame);
-    read_i32(&mut b)?; // correlation id
-    read_unknown_tagged_fields(&mut b)?;
-    read_i32(&mut b)?; // throttle
-    read_i16(&mut b)?; // error
-    read_i32(&mut b)?; // session id
-    let mut out = Vec::new();
-    for _ in 0..read_array_len(&mut b, true, 1)?.unwrap_or(0) {
-        read_uuid(&mut b)?;
-        for _ in 0..read_array_len(&mut b, true, 1)?.unwrap_or(0) {
-            let index = read_i32(&mut b)?;
-            read_i16(&mut b)?;
-            read_i64(&mut b)?; // high watermark
-            read_i64(&mut b)?; // last stable offset
-            read_i64(&mut b)?; // log start offset
-            for _ in 0..read_array_len(&mut b, true, 1)?.unwrap_or(0) {
-                read_i64(&mut b)?;
-                read_i64(&mut b)?;
-                read_unknown_tagged_fields(&mut b)?;
-            }
-            read_i32(&mut b)?; // preferred read replica
-            let records = read_nullable_bytes(&mut b, true)?.unwrap_or_default();
-            read_unknown_tagged_fields(&mut b)?;
-            out.push((index, records));
-        }
-        read_unknown_tagged_fields(&mut b)?;
-    }
-    read_unknown_tagged_fields(&mut b)?;
+    ResponseHeader::decode(&mut b, 1)?;
+    let response = FetchResponse::decode(&mut b, version)?;
     assert!(b.is_empty(), "bytes after the Fetch body");
-    Ok(out)
+    Ok(response
+        .responses
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .map(|p| (p.partition_index, p.records.unwrap_or_default()))
+        .collect())
 }
 
 fn frame_records(name: &str) -> Vec<(i32, Bytes)> {
@@ -107,7 +73,14 @@ fn frame_records(name: &str) -> Vec<(i32, Bytes)> {
     if name.contains("-Produce-") {
         produce_records(&frame).unwrap()
     } else {
-        fetch_records(&frame).unwrap()
+        // "..._NNNN-Fetch-v16-response.bin"
+        let version = name
+            .split("-v")
+            .nth(1)
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.parse().ok())
+            .expect("version in the file name");
+        fetch_records(&frame, version).unwrap()
     }
 }
 
