@@ -157,11 +157,14 @@ impl Default for MockClient {
 
 impl MockClient {
     /// A mock with no brokers (metadata empty); the Java defaults for
-    /// `max.in.flight.requests.per.connection` and `request.timeout.ms`.
+    /// `max.in.flight.requests.per.connection`, `request.timeout.ms` and
+    /// `metadata.max.age.ms`, and no metadata refresh backoff.
     pub fn new() -> Self {
         let config = NetworkConfig::default();
         MockClient {
-            metadata: Metadata::from_config(&config),
+            // No refresh backoff: a requested update is applied by the very
+            // next poll, whatever clock the test uses.
+            metadata: Metadata::new(Duration::ZERO, Duration::ZERO, config.metadata_max_age),
             cluster: MetadataSnapshot::default(),
             metadata_updates: VecDeque::new(),
             metadata_refreshes: 0,
@@ -945,7 +948,11 @@ mod tests {
         m.blackout(1, Duration::from_secs(5), now);
         assert!(m.connection_failed(1));
         assert!(!m.ready(1, now));
-        assert_eq!(m.least_loaded_node(now), None, "1 blacked out, 2 not ready yet");
+        assert_eq!(
+            m.least_loaded_node(now),
+            None,
+            "1 blacked out, 2 not ready yet"
+        );
         assert_eq!(m.least_loaded_node(now + Duration::from_secs(1)), Some(2));
 
         m.set_max_in_flight(1);
@@ -996,13 +1003,11 @@ mod tests {
         m.poll(Duration::ZERO, time.now());
         assert_eq!(m.metadata_refreshes(), before);
         m.metadata_mut().request_update();
-        time.advance(Duration::from_secs(1));
         m.poll(Duration::ZERO, time.now());
         assert_eq!(m.metadata_refreshes(), before + 1);
         assert_eq!(m.metadata().partitions_for("a").unwrap().len(), 2);
-        // Later refreshes return the same cluster again.
-        m.metadata_mut().request_update();
-        time.advance(Duration::from_secs(1));
+        // Later refreshes return the same cluster again; so does max age.
+        time.advance(Duration::from_secs(301));
         m.poll(Duration::ZERO, time.now());
         assert_eq!(m.metadata_refreshes(), before + 2);
         assert_eq!(m.metadata().brokers().len(), 2);
