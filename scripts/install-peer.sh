@@ -37,7 +37,20 @@ fi
 if [ ! -f "$marker" ]; then
   log "installing $PEER_PACKAGE into $dir/venv"
   rm -rf "$dir/venv" "$dir/lib"
-  python3 -m venv "$dir/venv"
+  if ! python3 -m venv "$dir/venv" >&2; then
+    # Debian's own python3 ships venv separately.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "python3 -m venv failed; installing python3-venv"
+      export DEBIAN_FRONTEND=noninteractive
+      retry apt-get update -qq >&2
+      retry apt-get install -y -qq --no-install-recommends python3-venv >&2
+      rm -rf "$dir/venv"
+      python3 -m venv "$dir/venv" >&2
+    else
+      log "python3 -m venv failed; install python3-venv (Debian) and retry"
+      exit 1
+    fi
+  fi
   retry "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "$PEER_PACKAGE" >&2
   lib=$("$dir/venv/bin/python" - <<'PY'
