@@ -1,0 +1,220 @@
+//! Prints the records of a topic, one line each, like
+//! `kcat -C -f '%p\t%o\t%k\t%s\n'`.
+//!
+//! ```text
+//! cargo run --example consume -- --bootstrap 127.0.0.1:9092 --topic T \
+//!     [--partitions 0,1] [--group G] [--from-beginning] [--max-messages N] \
+//!     [--commit sync|async|none] [--exit-at-end] [-X key=value]...
+//! ```
+//!
+//! Partitions are assigned manually (all of the topic's unless
+//! `--partitions`). With `--group`, each partition starts at the group's
+//! committed offset, and `--commit` says how consumed offsets are committed
+//! after each poll (default `sync` with a group). Without a committed offset
+//! the start is the end of the partition, or its beginning with
+//! `--from-beginning`. `--exit-at-end` stops once every partition has been
+//! read up to its end. A null key prints as an empty field; keys and values
+//! are written as they are (bytes).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prozess::consumer::{BytesDeserializer, ConsumerConfig, KafkaConsumer, TopicPartition};
+
+#[derive(PartialEq)]
+enum Commit {
+    Sync,
+    Async,
+    None,
+}
+
+struct Args {
+    props: Vec<(String, String)>,
+    topic: String,
+    partitions: Option<Vec<i32>>,
+    group: bool,
+    max_messages: Option<u64>,
+    commit: Option<Commit>,
+    exit_at_end: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        props: Vec::new(),
+        topic: String::new(),
+        partitions: None,
+        group: false,
+        max_messages: None,
+        commit: None,
+        exit_at_end: false,
+    };
+    let mut from_beginning = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--bootstrap" => a
+                .props
+                .push(("bootstrap.servers".into(), value("--bootstrap")?)),
+            "--topic" => a.topic = value("--topic")?,
+            "--partitions" => {
+                let v = value("--partitions")?;
+                let parts = v
+                    .split(',')
+                    .map(|p| p.trim().parse::<i32>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| format!("--partitions expects numbers like 0,1, got {v}"))?;
+                a.partitions = Some(parts);
+            }
+            "--group" => {
+                a.props.push(("group.id".into(), value("--group")?));
+                a.group = true;
+            }
+            "--from-beginning" => from_beginning = true,
+            "--max-messages" => {
+                let v = value("--max-messages")?;
+                a.max_messages = Some(v.parse().map_err(|_| format!("bad --max-messages {v}"))?);
+            }
+            "--commit" => {
+                a.commit = Some(match value("--commit")?.as_str() {
+                    "sync" => Commit::Sync,
+                    "async" => Commit::Async,
+                    "none" => Commit::None,
+                    other => {
+                        return Err(format!("--commit expects sync, async or none, got {other}"))
+                    }
+                })
+            }
+            "--exit-at-end" => a.exit_at_end = true,
+            "-X" => {
+                let kv = value("-X")?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or(format!("-X expects key=value, got {kv}"))?;
+                a.props.push((k.to_string(), v.to_string()));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.topic.is_empty() {
+        return Err("--topic is required".into());
+    }
+    let reset = if from_beginning { "earliest" } else { "latest" };
+    a.props
+        .insert(0, ("auto.offset.reset".into(), reset.into()));
+    // Commits are explicit here (after each poll), never automatic.
+    a.props
+        .insert(0, ("enable.auto.commit".into(), "false".into()));
+    Ok(a)
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let config = ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v)))
+        .map_err(|e| e.to_string())?;
+    let mut consumer: KafkaConsumer<Bytes, Bytes> =
+        KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
+            .map_err(|e| e.to_string())?;
+    let partitions: Vec<TopicPartition> = match &args.partitions {
+        Some(p) => p
+            .iter()
+            .map(|&p| TopicPartition::new(args.topic.clone(), p))
+            .collect(),
+        None => {
+            let meta = consumer
+                .partitions_for(&args.topic)
+                .map_err(|e| e.to_string())?;
+            if meta.is_empty() {
+                return Err(format!("topic {} does not exist", args.topic));
+            }
+            meta.iter()
+                .map(|p| TopicPartition::new(args.topic.clone(), p.partition))
+                .collect()
+        }
+    };
+    consumer
+        .assign(partitions.clone())
+        .map_err(|e| e.to_string())?;
+    let commit = match args.commit {
+        Some(c) => c,
+        None if args.group => Commit::Sync,
+        None => Commit::None,
+    };
+    if commit != Commit::None && !args.group {
+        return Err("--commit needs --group".into());
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut count = 0u64;
+    'outer: loop {
+        let records = consumer
+            .poll(Duration::from_millis(500))
+            .map_err(|e| e.to_string())?;
+        for r in &records {
+            let key = r.key.as_deref().unwrap_or(&[]);
+            let value = r.value.as_deref().unwrap_or(&[]);
+            write!(out, "{}\t{}\t", r.partition, r.offset).map_err(|e| e.to_string())?;
+            out.write_all(key).map_err(|e| e.to_string())?;
+            out.write_all(b"\t").map_err(|e| e.to_string())?;
+            out.write_all(value).map_err(|e| e.to_string())?;
+            out.write_all(b"\n").map_err(|e| e.to_string())?;
+            count += 1;
+            if args.max_messages == Some(count) {
+                break;
+            }
+        }
+        if !records.is_empty() {
+            match commit {
+                Commit::Sync => consumer.commit_sync().map_err(|e| e.to_string())?,
+                Commit::Async => consumer.commit_async(None).map_err(|e| e.to_string())?,
+                Commit::None => {}
+            }
+        } else {
+            out.flush().map_err(|e| e.to_string())?;
+        }
+        if args.max_messages.is_some_and(|m| count >= m) {
+            break 'outer;
+        }
+        if args.exit_at_end
+            && records.is_empty()
+            && partitions
+                .iter()
+                .all(|tp| consumer.current_lag(tp).is_some_and(|lag| lag <= 0))
+        {
+            break;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    if commit == Commit::Async {
+        consumer.commit_sync().map_err(|e| e.to_string())?;
+    }
+    consumer
+        .close(Duration::from_secs(10))
+        .map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "usage: consume --bootstrap HOST:PORT --topic T [--partitions 0,1] [--group G] \
+                 [--from-beginning] [--max-messages N] [--commit sync|async|none] [--exit-at-end] \
+                 [-X key=value]..."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
