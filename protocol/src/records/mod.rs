@@ -21,6 +21,27 @@
 //! its records then slice.
 //!
 //! Writing goes through [`MemoryRecordsBuilder`].
+//!
+//! ```
+//! use bytes::Bytes;
+//! use prozess_protocol::records::{Compression, MemoryRecordsBuilder, RecordBatches, RecordHeader};
+//!
+//! let mut builder = MemoryRecordsBuilder::new(42, Compression::Zstd).producer_state(7, 0, 0);
+//! builder.append(1_700_000_000_000, Some(b"key"), Some(b"value"), &[RecordHeader::new("h", "x")])?;
+//! builder.append(1_700_000_000_001, None, None, &[])?; // null key, tombstone
+//! let records: Bytes = builder.build()?;
+//!
+//! // A consumer: batches of one partition, errors naming topic-partition@offset.
+//! for batch in RecordBatches::new(records).for_partition("orders", 0) {
+//!     let batch = batch?;
+//!     assert_eq!((batch.base_offset(), batch.compression()), (42, Compression::Zstd));
+//!     for record in batch.records()? {
+//!         let record = record?;
+//!         assert!(record.offset == 42 || record.value.is_none());
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod batch;
 mod builder;
@@ -240,7 +261,9 @@ impl Iterator for RecordBatches {
         if self.done {
             (0, Some(0))
         } else {
-            (0, Some(self.buf.len() / (LOG_OVERHEAD + 49)))
+            // Every complete batch takes at least RECORD_BATCH_OVERHEAD
+            // bytes; one more item may be an error.
+            (0, Some(self.buf.len() / RECORD_BATCH_OVERHEAD + 1))
         }
     }
 }
