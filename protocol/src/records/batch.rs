@@ -468,7 +468,8 @@ impl<'a> Iterator for HeaderRefs<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.left as usize))
+        // Exact: the headers were validated when the record was read.
+        (self.left as usize, Some(self.left as usize))
     }
 }
 

@@ -102,6 +102,8 @@ impl FromStr for Compression {
 /// front of its snappy blocks: magic, then version 1 and compatible version 1.
 const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 const XERIAL_HEADER_LEN: usize = 16;
+/// Bound on snappy's expansion ratio (see `snappy_block`).
+const SNAPPY_MAX_RATIO: usize = 32;
 /// snappy-java's default block size, so our framing looks like the Java producer's.
 const XERIAL_BLOCK: usize = 32 * 1024;
 
@@ -172,7 +174,8 @@ pub fn compress(
 pub fn decompress(codec: Compression, input: &[u8], max: usize) -> Result<Vec<u8>, String> {
     // A first guess for the output: compressed record data typically inflates
     // 2-5x; `read_to_end` grows from there if needed.
-    let hint = input.len().saturating_mul(4).min(max);
+    // Capped so a large batch does not reserve its worst case up front.
+    let hint = input.len().saturating_mul(4).min(max).min(8 << 20);
     match codec {
         Compression::None => {
             if input.len() > max {
@@ -220,6 +223,14 @@ fn snappy_block(block: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), Strin
     let n = snap::raw::decompress_len(block).map_err(|e| format!("snappy: {e}"))?;
     if n > max.saturating_sub(out.len()) {
         return Err(too_large(max));
+    }
+    // Snappy's densest element (a 3-byte copy of 64 bytes) inflates about
+    // 21x, so a larger claim is corrupt: refuse it before allocating.
+    if n > block.len().saturating_mul(SNAPPY_MAX_RATIO) + 64 {
+        return Err(format!(
+            "snappy: block of {} bytes claims {n} bytes uncompressed",
+            block.len()
+        ));
     }
     let start = out.len();
     out.resize(start + n, 0);
@@ -319,6 +330,17 @@ mod tests {
         for codec in Compression::ALL.into_iter().skip(1) {
             assert!(decompress(codec, &junk, 1 << 20).is_err(), "{codec}");
         }
+        // A tiny raw block claiming 1 MiB: refused without allocating it.
+        let mut claim = Vec::new();
+        let mut n = 1u32 << 20;
+        while n >= 0x80 {
+            claim.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        claim.push(n as u8);
+        claim.extend_from_slice(&[0, 0, 0, 0]);
+        let e = decompress(Compression::Snappy, &claim, 1 << 30).unwrap_err();
+        assert!(e.contains("claims"), "{e}");
         let mut xerial = XERIAL_MAGIC.to_vec();
         xerial.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0]);
         assert!(decompress(Compression::Snappy, &xerial, 1 << 20).is_err());
