@@ -8,6 +8,8 @@ pub enum SecurityProtocol {
     /// Plain TCP, no authentication.
     #[default]
     Plaintext,
+    /// TCP with SASL authentication (`sasl` must be set).
+    SaslPlaintext,
 }
 
 impl SecurityProtocol {
@@ -15,6 +17,7 @@ impl SecurityProtocol {
     pub fn name(&self) -> &'static str {
         match self {
             SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
         }
     }
 }
@@ -30,6 +33,8 @@ pub struct NetworkConfig {
     pub client_id: String,
     /// `security.protocol`.
     pub security_protocol: SecurityProtocol,
+    /// SASL mechanism and credentials, used with `SaslPlaintext`.
+    pub sasl: Option<crate::sasl::SaslConfig>,
     /// `request.timeout.ms`: how long a request may wait for its response.
     pub request_timeout: Duration,
     /// `socket.connection.setup.timeout.ms`: the first connect (TCP and the
@@ -74,6 +79,7 @@ impl Default for NetworkConfig {
             bootstrap_servers: Vec::new(),
             client_id: String::new(),
             security_protocol: SecurityProtocol::Plaintext,
+            sasl: None,
             request_timeout: Duration::from_millis(30_000),
             socket_connection_setup_timeout: Duration::from_millis(10_000),
             socket_connection_setup_timeout_max: Duration::from_millis(30_000),

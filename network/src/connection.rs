@@ -22,6 +22,10 @@ pub(crate) enum ConnectionState {
     Connecting,
     /// Connected; our ApiVersions request (of this version) is out.
     CheckingApiVersions { version: i16 },
+    /// Our SaslHandshake request is out.
+    SaslHandshake,
+    /// SaslAuthenticate exchanges under way.
+    SaslAuthenticating,
     /// Handshake done.
     Ready,
 }
@@ -33,6 +37,10 @@ pub(crate) enum RequestOwner {
     User,
     /// The connection handshake.
     ApiVersions,
+    /// SASL mechanism negotiation.
+    SaslHandshake,
+    /// A SASL authentication step.
+    SaslAuthenticate,
     /// The client's own metadata refresh, built from this request version.
     Metadata { request_version: u64 },
 }
@@ -82,6 +90,8 @@ pub(crate) struct Connection {
     /// Negotiated versions: highest version both sides support.
     pub api_versions: HashMap<ApiKey, i16>,
     pub in_flight: VecDeque<InFlightRequest>,
+    /// The SASL exchange, while authenticating.
+    pub sasl: Option<crate::sasl::SaslClient>,
     read_buf: BytesMut,
     write_queue: VecDeque<OutgoingFrame>,
     /// Bytes of the front frame already written.
@@ -105,6 +115,7 @@ impl Connection {
             last_activity: now,
             api_versions: HashMap::new(),
             in_flight: VecDeque::new(),
+            sasl: None,
             read_buf: BytesMut::new(),
             write_queue: VecDeque::new(),
             write_pos: 0,

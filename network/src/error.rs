@@ -44,6 +44,9 @@ pub enum NetworkError {
     UnknownNode(NodeId),
     /// The caller closed the connection (`close(node)`) with requests in flight.
     ClosedByClient,
+    /// SASL authentication failed (bad credentials, unsupported mechanism, or
+    /// a server that could not prove it knows the password).
+    Authentication(String),
 }
 
 impl NetworkError {
@@ -56,6 +59,7 @@ impl NetworkError {
             NetworkError::Config(_)
                 | NetworkError::Encode(_)
                 | NetworkError::UnsupportedVersion { .. }
+                | NetworkError::Authentication(_)
         )
     }
 }
@@ -87,6 +91,7 @@ impl fmt::Display for NetworkError {
             NetworkError::NotReady(node) => write!(f, "node {node} is not ready for requests"),
             NetworkError::UnknownNode(node) => write!(f, "node {node} is not known"),
             NetworkError::ClosedByClient => write!(f, "connection closed by the client"),
+            NetworkError::Authentication(m) => write!(f, "SASL authentication failed: {m}"),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod metadata;
 pub mod mock;
 pub mod network_client;
+pub mod sasl;
 pub mod topic_partition;
 pub mod wakeup;
 
@@ -26,6 +27,7 @@ pub use metadata::{
     TopicMetadata,
 };
 pub use network_client::NetworkClient;
+pub use sasl::{SaslConfig, SaslMechanism};
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;
 

@@ -29,7 +29,10 @@ use mio::{Events, Interest, Poll, Token};
 use prozess_protocol::frame::{decode_response_frame, encode_request_frame};
 use prozess_protocol::header::RequestHeader;
 use prozess_protocol::messages::metadata::request::MetadataRequestTopic;
-use prozess_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
+use prozess_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
 use prozess_protocol::{
     ApiKey, DecodeError, DecodeErrorKind, ErrorCode, RequestBody, ResponseBody,
 };
@@ -40,6 +43,8 @@ use crate::client::{
 };
 use crate::connection::{Connection, ConnectionState, InFlightRequest, RequestOwner};
 use crate::metadata::MetadataSnapshot;
+use crate::sasl::{SaslClient, SaslStep};
+use crate::SecurityProtocol;
 use crate::{Metadata, NetworkConfig, NetworkError, NodeId, WakeupHandle};
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -105,6 +110,11 @@ impl NetworkClient {
     /// `poll` (which refreshes metadata from a bootstrap server) or `send`.
     pub fn new(config: NetworkConfig) -> Result<Self, NetworkError> {
         let bootstrap = config.bootstrap_addresses()?;
+        if config.security_protocol == SecurityProtocol::SaslPlaintext && config.sasl.is_none() {
+            return Err(NetworkError::Config(
+                "security.protocol SASL_PLAINTEXT needs sasl.mechanism and credentials".to_string(),
+            ));
+        }
         if config.max_in_flight_requests_per_connection == 0 {
             return Err(NetworkError::Config(
                 "max.in.flight.requests.per.connection must be at least 1".to_string(),
@@ -416,17 +426,152 @@ impl NetworkClient {
         let Some(conn) = self.connections.get_mut(&node) else {
             return Ok(());
         };
-        tracing::debug!(node, addr = %conn.addr, apis = negotiated.len(), "connection ready");
+        tracing::debug!(node, addr = %conn.addr, apis = negotiated.len(), "ApiVersions negotiated");
         conn.api_versions = negotiated;
+        if self.config.security_protocol == SecurityProtocol::SaslPlaintext {
+            return self.start_sasl(node, now);
+        }
+        self.mark_ready(node);
+        Ok(())
+    }
+
+    /// The handshake is complete: the connection takes requests.
+    fn mark_ready(&mut self, node: NodeId) {
+        let Some(conn) = self.connections.get_mut(&node) else {
+            return;
+        };
+        tracing::debug!(node, addr = %conn.addr, "connection ready");
         conn.state = ConnectionState::Ready;
         conn.setup_deadline = None;
+        conn.sasl = None;
         let state = self.nodes.entry(node).or_default();
         state.failures = 0;
         state.setup_failures = 0;
         state.reconnect_at = None;
         state.disconnected = false;
         state.next_address = state.addresses.len();
+    }
+
+    // ----- SASL -----
+
+    /// Sends SaslHandshake v1 with the configured mechanism.
+    fn start_sasl(&mut self, node: NodeId, now: Instant) -> Result<(), NetworkError> {
+        let sasl = self.config.sasl.clone().ok_or_else(|| {
+            NetworkError::Config("security.protocol SASL_PLAINTEXT needs sasl settings".to_string())
+        })?;
+        let version = self
+            .connections
+            .get(&node)
+            .and_then(|c| c.api_versions.get(&ApiKey::SaslHandshake).copied())
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| {
+                NetworkError::Authentication(
+                    "the broker does not support SaslHandshake v1 (KIP-152)".to_string(),
+                )
+            })?;
+        let body = RequestBody::SaslHandshake(SaslHandshakeRequest {
+            mechanism: sasl.mechanism.name().to_string(),
+            ..Default::default()
+        });
+        let timeout = self.config.request_timeout;
+        self.enqueue_request(
+            node,
+            body,
+            version,
+            timeout,
+            RequestOwner::SaslHandshake,
+            now,
+        )?;
+        if let Some(conn) = self.connections.get_mut(&node) {
+            conn.state = ConnectionState::SaslHandshake;
+            conn.sasl = Some(SaslClient::new(sasl));
+        }
         Ok(())
+    }
+
+    fn on_sasl_handshake(
+        &mut self,
+        node: NodeId,
+        response: SaslHandshakeResponse,
+        now: Instant,
+    ) -> Result<(), NetworkError> {
+        let error = ErrorCode::from_i16(response.error_code);
+        if error.is_error() {
+            return Err(NetworkError::Authentication(format!(
+                "SaslHandshake failed with {error}; the broker enables {:?}",
+                response.mechanisms
+            )));
+        }
+        let first = self
+            .connections
+            .get_mut(&node)
+            .and_then(|c| c.sasl.as_mut())
+            .ok_or(NetworkError::ConnectionClosed)?
+            .start()?;
+        self.send_sasl_bytes(node, first, now)
+    }
+
+    fn send_sasl_bytes(
+        &mut self,
+        node: NodeId,
+        bytes: Vec<u8>,
+        now: Instant,
+    ) -> Result<(), NetworkError> {
+        let version = self
+            .connections
+            .get(&node)
+            .and_then(|c| c.api_versions.get(&ApiKey::SaslAuthenticate).copied())
+            .ok_or_else(|| {
+                NetworkError::Authentication(
+                    "the broker does not support SaslAuthenticate".to_string(),
+                )
+            })?;
+        let body = RequestBody::SaslAuthenticate(SaslAuthenticateRequest {
+            auth_bytes: bytes.into(),
+            ..Default::default()
+        });
+        let timeout = self.config.request_timeout;
+        self.enqueue_request(
+            node,
+            body,
+            version,
+            timeout,
+            RequestOwner::SaslAuthenticate,
+            now,
+        )?;
+        if let Some(conn) = self.connections.get_mut(&node) {
+            conn.state = ConnectionState::SaslAuthenticating;
+        }
+        Ok(())
+    }
+
+    fn on_sasl_authenticate(
+        &mut self,
+        node: NodeId,
+        response: SaslAuthenticateResponse,
+        now: Instant,
+    ) -> Result<(), NetworkError> {
+        let error = ErrorCode::from_i16(response.error_code);
+        if error.is_error() {
+            return Err(NetworkError::Authentication(format!(
+                "{error}: {}",
+                response.error_message.unwrap_or_default()
+            )));
+        }
+        let step = self
+            .connections
+            .get_mut(&node)
+            .and_then(|c| c.sasl.as_mut())
+            .ok_or(NetworkError::ConnectionClosed)?
+            .step(&response.auth_bytes)?;
+        match step {
+            SaslStep::Send(bytes) => self.send_sasl_bytes(node, bytes, now),
+            SaslStep::Done => {
+                tracing::debug!(node, "SASL authentication complete");
+                self.mark_ready(node);
+                Ok(())
+            }
+        }
     }
 
     // ----- sending -----
@@ -649,6 +794,16 @@ impl NetworkClient {
                     self.on_api_versions(node, req.api_version, r, now)?;
                 }
             }
+            RequestOwner::SaslHandshake => {
+                if let ResponseBody::SaslHandshake(r) = body {
+                    self.on_sasl_handshake(node, r, now)?;
+                }
+            }
+            RequestOwner::SaslAuthenticate => {
+                if let ResponseBody::SaslAuthenticate(r) = body {
+                    self.on_sasl_authenticate(node, r, now)?;
+                }
+            }
             RequestOwner::Metadata { request_version } => {
                 self.on_metadata_response(
                     node,
@@ -693,8 +848,10 @@ impl NetworkClient {
                     correlation_id: r.correlation_id,
                     api_key: r.api_key,
                 }),
-                RequestOwner::Metadata { .. } => {}
-                RequestOwner::ApiVersions => {}
+                RequestOwner::Metadata { .. }
+                | RequestOwner::ApiVersions
+                | RequestOwner::SaslHandshake
+                | RequestOwner::SaslAuthenticate => {}
             }
         }
         if self.metadata_fetch.is_some_and(|f| f.node == node) {

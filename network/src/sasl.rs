@@ -1,0 +1,486 @@
+//! SASL client mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) as sans-IO
+//! state machines: each step takes the server's bytes and returns the next
+//! client message. The connection carries them in SaslAuthenticate requests
+//! (KIP-152) after a SaslHandshake v1.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::NetworkError;
+
+/// `sasl.mechanism`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name as sent in SaslHandshake.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// Parses a `sasl.mechanism` value.
+    pub fn from_name(name: &str) -> Result<SaslMechanism, NetworkError> {
+        match name {
+            "PLAIN" => Ok(SaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            other => Err(NetworkError::Config(format!(
+                "sasl.mechanism {other:?} is not supported (accepted: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+            ))),
+        }
+    }
+}
+
+/// SASL credentials (`sasl.mechanism`, and the username/password that
+/// `sasl.jaas.config` would carry in Java).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password.
+        f.debug_struct("SaslConfig")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the client does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SaslStep {
+    /// Send these bytes in a SaslAuthenticate request.
+    Send(Vec<u8>),
+    /// Authentication is complete.
+    Done,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Nothing sent yet.
+    Start,
+    /// PLAIN sent; the server's (empty) answer completes it.
+    PlainSent,
+    /// client-first sent.
+    ScramFirstSent {
+        client_first_bare: String,
+        nonce: String,
+    },
+    /// client-final sent; the server signature to expect.
+    ScramFinalSent {
+        server_signature: Vec<u8>,
+    },
+    Done,
+}
+
+/// One client-side authentication exchange.
+#[derive(Debug)]
+pub struct SaslClient {
+    config: SaslConfig,
+    state: State,
+    nonce: Option<String>,
+}
+
+fn auth_error(message: impl Into<String>) -> NetworkError {
+    NetworkError::Authentication(message.into())
+}
+
+/// The smallest iteration count accepted from a server (Kafka's minimum).
+const MIN_ITERATIONS: u32 = 4096;
+
+impl SaslClient {
+    /// A client with a random nonce (SCRAM).
+    pub fn new(config: SaslConfig) -> Self {
+        SaslClient {
+            config,
+            state: State::Start,
+            nonce: None,
+        }
+    }
+
+    /// A client with a fixed nonce (tests against published vectors).
+    pub fn with_nonce(config: SaslConfig, nonce: &str) -> Self {
+        SaslClient {
+            config,
+            state: State::Start,
+            nonce: Some(nonce.to_string()),
+        }
+    }
+
+    /// The mechanism.
+    pub fn mechanism(&self) -> SaslMechanism {
+        self.config.mechanism
+    }
+
+    /// The first client message.
+    pub fn start(&mut self) -> Result<Vec<u8>, NetworkError> {
+        match self.config.mechanism {
+            SaslMechanism::Plain => {
+                // authzid NUL authcid NUL passwd (RFC 4616), empty authzid.
+                let mut msg =
+                    Vec::with_capacity(2 + self.config.username.len() + self.config.password.len());
+                msg.push(0);
+                msg.extend_from_slice(self.config.username.as_bytes());
+                msg.push(0);
+                msg.extend_from_slice(self.config.password.as_bytes());
+                self.state = State::PlainSent;
+                Ok(msg)
+            }
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                let nonce = match self.nonce.take() {
+                    Some(n) => n,
+                    None => random_nonce()?,
+                };
+                let client_first_bare =
+                    format!("n={},r={nonce}", escape_username(&self.config.username));
+                let msg = format!("n,,{client_first_bare}").into_bytes();
+                self.state = State::ScramFirstSent {
+                    client_first_bare,
+                    nonce,
+                };
+                Ok(msg)
+            }
+        }
+    }
+
+    /// Handles the server's bytes from a SaslAuthenticate response.
+    pub fn step(&mut self, server: &[u8]) -> Result<SaslStep, NetworkError> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::PlainSent => Ok(SaslStep::Done),
+            State::ScramFirstSent {
+                client_first_bare,
+                nonce,
+            } => {
+                let server_first = std::str::from_utf8(server)
+                    .map_err(|_| auth_error("SCRAM server-first message is not UTF-8"))?;
+                let attrs = parse_attributes(server_first)?;
+                if let Some(e) = attrs.get("e") {
+                    return Err(auth_error(format!("SCRAM server error: {e}")));
+                }
+                let server_nonce = attrs
+                    .get("r")
+                    .ok_or_else(|| auth_error("SCRAM server-first lacks r="))?;
+                if !server_nonce.starts_with(nonce.as_str()) || server_nonce.len() == nonce.len() {
+                    return Err(auth_error(
+                        "SCRAM server nonce does not extend the client nonce",
+                    ));
+                }
+                let salt = BASE64
+                    .decode(
+                        attrs
+                            .get("s")
+                            .ok_or_else(|| auth_error("SCRAM server-first lacks s="))?,
+                    )
+                    .map_err(|_| auth_error("SCRAM salt is not base64"))?;
+                let iterations: u32 = attrs
+                    .get("i")
+                    .ok_or_else(|| auth_error("SCRAM server-first lacks i="))?
+                    .parse()
+                    .map_err(|_| auth_error("SCRAM iteration count is not a number"))?;
+                if iterations < MIN_ITERATIONS {
+                    return Err(auth_error(format!(
+                        "SCRAM iteration count {iterations} is below the minimum {MIN_ITERATIONS}"
+                    )));
+                }
+                let alg = self.config.mechanism;
+                let salted = pbkdf2_hmac(alg, self.config.password.as_bytes(), &salt, iterations);
+                let client_key = hmac(alg, &salted, b"Client Key");
+                let stored_key = hash(alg, &client_key);
+                // "biws" = base64("n,,"): no channel binding, no authzid.
+                let without_proof = format!("c=biws,r={server_nonce}");
+                let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+                let client_signature = hmac(alg, &stored_key, auth_message.as_bytes());
+                let proof: Vec<u8> = client_key
+                    .iter()
+                    .zip(&client_signature)
+                    .map(|(a, b)| a ^ b)
+                    .collect();
+                let server_key = hmac(alg, &salted, b"Server Key");
+                let server_signature = hmac(alg, &server_key, auth_message.as_bytes());
+                self.state = State::ScramFinalSent { server_signature };
+                Ok(SaslStep::Send(
+                    format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes(),
+                ))
+            }
+            State::ScramFinalSent { server_signature } => {
+                let server_final = std::str::from_utf8(server)
+                    .map_err(|_| auth_error("SCRAM server-final message is not UTF-8"))?;
+                let attrs = parse_attributes(server_final)?;
+                if let Some(e) = attrs.get("e") {
+                    return Err(auth_error(format!("SCRAM server error: {e}")));
+                }
+                let v = BASE64
+                    .decode(
+                        attrs
+                            .get("v")
+                            .ok_or_else(|| auth_error("SCRAM server-final lacks v="))?,
+                    )
+                    .map_err(|_| auth_error("SCRAM server signature is not base64"))?;
+                if v != server_signature {
+                    return Err(auth_error("SCRAM server signature does not match: the server does not know the password"));
+                }
+                Ok(SaslStep::Done)
+            }
+            State::Start => Err(auth_error("SASL step before start")),
+            State::Done => Err(auth_error("SASL step after completion")),
+        }
+    }
+}
+
+fn random_nonce() -> Result<String, NetworkError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| auth_error(format!("no randomness for a SCRAM nonce: {e}")))?;
+    // base64 without ',' (which SCRAM reserves).
+    Ok(BASE64.encode(bytes))
+}
+
+/// `=` and `,` are escaped in SCRAM user names (RFC 5802 5.1).
+fn escape_username(name: &str) -> String {
+    name.replace('=', "=3D").replace(',', "=2C")
+}
+
+fn parse_attributes(msg: &str) -> Result<std::collections::HashMap<&str, &str>, NetworkError> {
+    msg.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .ok_or_else(|| auth_error(format!("malformed SCRAM attribute {p:?}")))
+        })
+        .collect()
+}
+
+fn hmac(alg: SaslMechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
+    match alg {
+        SaslMechanism::ScramSha512 => {
+            let mut m =
+                <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+        _ => {
+            let mut m =
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+    }
+}
+
+fn hash(alg: SaslMechanism, data: &[u8]) -> Vec<u8> {
+    match alg {
+        SaslMechanism::ScramSha512 => Sha512::digest(data).to_vec(),
+        _ => Sha256::digest(data).to_vec(),
+    }
+}
+
+fn pbkdf2_hmac(alg: SaslMechanism, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    match alg {
+        SaslMechanism::ScramSha512 => {
+            let mut out = vec![0u8; 64];
+            pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out);
+            out
+        }
+        _ => {
+            let mut out = vec![0u8; 32];
+            pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
+            out
+        }
+    }
+}
+
+/// The server side of SCRAM for one user, for tests (fake brokers).
+#[doc(hidden)]
+pub mod test_server {
+    use super::*;
+
+    /// Answers a client-first message; returns the server-first message and
+    /// the state needed to check the client-final one.
+    pub fn server_first(
+        client_first: &[u8],
+        server_nonce_suffix: &str,
+        salt: &[u8],
+        iterations: u32,
+    ) -> (String, String, String) {
+        let text = String::from_utf8_lossy(client_first).to_string();
+        let bare = text.strip_prefix("n,,").unwrap_or(&text).to_string();
+        let attrs = parse_attributes(&bare).unwrap_or_default();
+        let nonce = format!(
+            "{}{server_nonce_suffix}",
+            attrs.get("r").copied().unwrap_or("")
+        );
+        let first = format!("r={nonce},s={},i={iterations}", BASE64.encode(salt));
+        (first, bare, nonce)
+    }
+
+    /// Checks a client-final message; `Ok(server-final)` if the proof is right.
+    pub fn server_final(
+        alg: SaslMechanism,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+        client_first_bare: &str,
+        server_first: &str,
+        client_final: &[u8],
+    ) -> Result<String, String> {
+        let text = String::from_utf8_lossy(client_final).to_string();
+        let (without_proof, proof) = text.rsplit_once(",p=").ok_or("no proof")?;
+        let proof = BASE64.decode(proof).map_err(|_| "proof not base64")?;
+        let salted = pbkdf2_hmac(alg, password.as_bytes(), salt, iterations);
+        let client_key = hmac(alg, &salted, b"Client Key");
+        let stored_key = hash(alg, &client_key);
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = hmac(alg, &stored_key, auth_message.as_bytes());
+        let expected: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        if proof != expected {
+            return Err("e=invalid-proof".to_string());
+        }
+        let server_key = hmac(alg, &salted, b"Server Key");
+        Ok(format!(
+            "v={}",
+            BASE64.encode(hmac(alg, &server_key, auth_message.as_bytes()))
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scram256(user: &str, password: &str) -> SaslConfig {
+        SaslConfig {
+            mechanism: SaslMechanism::ScramSha256,
+            username: user.to_string(),
+            password: password.to_string(),
+        }
+    }
+
+    /// The SCRAM-SHA-256 example exchange of RFC 7677, section 3.
+    #[test]
+    fn scram_sha256_matches_rfc7677() {
+        let mut c = SaslClient::with_nonce(scram256("user", "pencil"), "rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(
+            c.start().unwrap(),
+            b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO".to_vec()
+        );
+        let server_first = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let SaslStep::Send(client_final) = c.step(server_first).unwrap() else {
+            panic!("expected a client-final message")
+        };
+        assert_eq!(
+            String::from_utf8(client_final).unwrap(),
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        assert_eq!(
+            c.step(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+                .unwrap(),
+            SaslStep::Done
+        );
+    }
+
+    #[test]
+    fn scram_rejects_a_wrong_server_signature_and_bad_first_messages() {
+        let mut c = SaslClient::with_nonce(scram256("user", "pencil"), "rOprNGfwEbeRWgbNEkqO");
+        c.start().unwrap();
+        c.step(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+            .unwrap();
+        assert!(matches!(
+            c.step(b"v=AAAA"),
+            Err(NetworkError::Authentication(_))
+        ));
+
+        for bad in [
+            &b"r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"[..],
+            b"r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=10",
+            b"r=rOprNGfwEbeRWgbNEkqOx,s=***,i=4096",
+            b"e=unknown-user",
+            b"garbage",
+        ] {
+            let mut c = SaslClient::with_nonce(scram256("user", "pencil"), "rOprNGfwEbeRWgbNEkqO");
+            c.start().unwrap();
+            assert!(
+                matches!(c.step(bad), Err(NetworkError::Authentication(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scram_sha512_round_trip_with_test_server() {
+        let cfg = SaslConfig {
+            mechanism: SaslMechanism::ScramSha512,
+            username: "a=b,c".to_string(),
+            password: "secret".to_string(),
+        };
+        let mut c = SaslClient::new(cfg);
+        let first = c.start().unwrap();
+        assert!(String::from_utf8_lossy(&first).starts_with("n,,n=a=3Db=2Cc,r="));
+        let salt = b"0123456789abcdef";
+        let (server_first, bare, _) = test_server::server_first(&first, "srv", salt, 4096);
+        let SaslStep::Send(client_final) = c.step(server_first.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let server_final = test_server::server_final(
+            SaslMechanism::ScramSha512,
+            "secret",
+            salt,
+            4096,
+            &bare,
+            &server_first,
+            &client_final,
+        )
+        .unwrap();
+        assert_eq!(c.step(server_final.as_bytes()).unwrap(), SaslStep::Done);
+        // The wrong password fails the server's check.
+        assert!(test_server::server_final(
+            SaslMechanism::ScramSha512,
+            "other",
+            salt,
+            4096,
+            &bare,
+            &server_first,
+            &client_final
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn plain_message_and_names() {
+        let mut c = SaslClient::new(SaslConfig {
+            mechanism: SaslMechanism::Plain,
+            username: "alice".into(),
+            password: "pw".into(),
+        });
+        assert_eq!(c.start().unwrap(), b"\0alice\0pw".to_vec());
+        assert_eq!(c.step(b"").unwrap(), SaslStep::Done);
+        assert!(c.step(b"").is_err());
+        for m in [
+            SaslMechanism::Plain,
+            SaslMechanism::ScramSha256,
+            SaslMechanism::ScramSha512,
+        ] {
+            assert_eq!(SaslMechanism::from_name(m.name()).unwrap(), m);
+        }
+        assert!(SaslMechanism::from_name("GSSAPI").is_err());
+        let dbg = format!("{:?}", scram256("u", "hunter2"));
+        assert!(!dbg.contains("hunter2"));
+    }
+}
