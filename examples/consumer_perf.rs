@@ -88,7 +88,9 @@ fn run(args: Args) -> Result<String, String> {
         return Err(format!("topic {} does not exist", args.topic));
     }
     consumer.assign(partitions).map_err(|e| e.to_string())?;
-    consumer.seek_to_beginning(&[]).map_err(|e| e.to_string())?;
+    consumer
+        .seek_to_beginning(consumer.assignment())
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut messages = 0u64;
     let mut bytes = 0u64;

@@ -6,6 +6,7 @@
 //! (and, if records came back, send the next fetches at once), send fetches,
 //! then network poll until data arrives or the timeout ends.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -477,12 +478,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         Ok(())
     }
 
-    fn seek_to(&mut self, tps: &[TopicPartition], strategy: OffsetResetStrategy) -> Result<()> {
+    fn seek_to(&mut self, tps: Vec<TopicPartition>, strategy: OffsetResetStrategy) -> Result<()> {
         self.ensure_open()?;
         let tps: Vec<TopicPartition> = if tps.is_empty() {
             self.subscriptions.assigned_partitions()
         } else {
-            tps.to_vec()
+            tps
         };
         for tp in &tps {
             self.check_assigned(tp)?;
@@ -495,13 +496,19 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// Moves to the first offset of each partition (all assigned ones if
     /// empty), evaluated lazily on the next poll or position call.
-    pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        self.seek_to(tps, OffsetResetStrategy::Earliest)
+    pub fn seek_to_beginning<T: Borrow<TopicPartition>>(
+        &mut self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        self.seek_to(owned(tps), OffsetResetStrategy::Earliest)
     }
 
     /// Moves to the end of each partition (all assigned ones if empty).
-    pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        self.seek_to(tps, OffsetResetStrategy::Latest)
+    pub fn seek_to_end<T: Borrow<TopicPartition>>(
+        &mut self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        self.seek_to(owned(tps), OffsetResetStrategy::Latest)
     }
 
     /// The offset of the next record to be returned for `tp`, looking it up
@@ -530,22 +537,30 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// Stops fetching from these partitions; data already fetched for them
     /// stays buffered and is returned after `resume`.
-    pub fn pause(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        for tp in tps {
+    pub fn pause<T: Borrow<TopicPartition>>(
+        &mut self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        let tps = owned(tps);
+        for tp in &tps {
             self.check_assigned(tp)?;
         }
-        for tp in tps {
+        for tp in &tps {
             self.subscriptions.pause(tp);
         }
         Ok(())
     }
 
     /// Resumes fetching from paused partitions.
-    pub fn resume(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        for tp in tps {
+    pub fn resume<T: Borrow<TopicPartition>>(
+        &mut self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        let tps = owned(tps);
+        for tp in &tps {
             self.check_assigned(tp)?;
         }
-        for tp in tps {
+        for tp in &tps {
             self.subscriptions.resume(tp);
         }
         Ok(())
@@ -609,14 +624,15 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     }
 
     /// The first offset of each partition.
-    pub fn beginning_offsets(
+    pub fn beginning_offsets<T: Borrow<TopicPartition>>(
         &mut self,
-        tps: &[TopicPartition],
+        tps: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, i64>> {
         let r = self.list_offsets(
-            tps.iter()
-                .map(|tp| (tp.clone(), EARLIEST_TIMESTAMP))
+            owned(tps)
+                .into_iter()
+                .map(|tp| (tp, EARLIEST_TIMESTAMP))
                 .collect(),
             timeout,
         )?;
@@ -625,14 +641,15 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// The end offset of each partition (high watermark, or the last stable
     /// offset under read_committed).
-    pub fn end_offsets(
+    pub fn end_offsets<T: Borrow<TopicPartition>>(
         &mut self,
-        tps: &[TopicPartition],
+        tps: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, i64>> {
         let r = self.list_offsets(
-            tps.iter()
-                .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
+            owned(tps)
+                .into_iter()
+                .map(|tp| (tp, LATEST_TIMESTAMP))
                 .collect(),
             timeout,
         )?;
@@ -790,23 +807,26 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     }
 
     /// The committed offsets of these partitions (`None` where nothing is committed).
-    pub fn committed(&mut self, tps: &[TopicPartition]) -> Result<CommittedOffsets> {
+    pub fn committed<T: Borrow<TopicPartition>>(
+        &mut self,
+        tps: impl IntoIterator<Item = T>,
+    ) -> Result<CommittedOffsets> {
         let timeout = self.config.default_api_timeout;
         self.committed_with_timeout(tps, timeout)
     }
 
     /// [`Self::committed`] with an explicit timeout.
-    pub fn committed_with_timeout(
+    pub fn committed_with_timeout<T: Borrow<TopicPartition>>(
         &mut self,
-        tps: &[TopicPartition],
+        tps: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<CommittedOffsets> {
+        let tps = owned(tps);
         self.ensure_open()?;
         if self.coordinator.group_id().is_none() {
             return Err(Error::InvalidGroupId);
         }
         let deadline = self.deadline(timeout);
-        let tps = tps.to_vec();
         let mut id = self.coordinator.start_fetch_committed(tps.clone());
         self.drive(deadline, "committed offsets", |c, _| {
             match c.coordinator.take_fetch_result(id)? {
@@ -875,4 +895,9 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     pub fn consumed_offsets(&self) -> HashMap<TopicPartition, OffsetAndMetadata> {
         self.subscriptions.all_consumed()
     }
+}
+
+/// Collects borrowed or owned partitions into a vector.
+fn owned<T: Borrow<TopicPartition>>(tps: impl IntoIterator<Item = T>) -> Vec<TopicPartition> {
+    tps.into_iter().map(|t| t.borrow().clone()).collect()
 }

@@ -1121,7 +1121,7 @@ fn seek_to_beginning_and_end_are_lazy_resets() {
     client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 30)]));
     let mut c = consumer_with(&[], client);
     c.assign([tp(0)]).unwrap();
-    c.seek_to_beginning(&[]).unwrap();
+    c.seek_to_beginning(Vec::<TopicPartition>::new()).unwrap();
     assert!(
         c.client().requests_of(ApiKey::ListOffsets).is_empty(),
         "lazy"
