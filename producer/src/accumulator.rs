@@ -11,9 +11,11 @@
 //! - `buffer.memory` bounds the bytes of all records not yet completed:
 //!   `append` blocks up to `max.block.ms` for room (BufferPool's job in the
 //!   Java client) and then fails with [`Error::BufferExhausted`].
-//! - A drained partition is muted until its batch completes or comes back
-//!   for a retry, so at most one batch per partition is in flight: batches of
-//!   a partition are written in order, also across retries.
+//! - At most `max.in.flight.requests.per.connection` batches of a partition
+//!   are in flight (one when that setting is 1: strict order even without
+//!   idempotence). A batch that comes back for a retry is put back in
+//!   creation order, and is sent again only once nothing else of its
+//!   partition is in flight, so with idempotence retries keep the order.
 //!
 //! Thread use: `append` and `flush` run on application threads; everything
 //! else on the sender thread. One mutex guards the state; no callback runs
@@ -285,6 +287,9 @@ pub struct AccumulatorConfig {
     pub retry_backoff_max: Duration,
     /// `delivery.timeout.ms`.
     pub delivery_timeout: Duration,
+    /// How many batches of one partition may be in flight
+    /// (`max.in.flight.requests.per.connection`).
+    pub max_in_flight_per_partition: usize,
 }
 
 /// What `append` did.
@@ -310,7 +315,8 @@ pub struct ReadyCheckResult {
 
 struct Inner {
     batches: HashMap<TopicPartition, VecDeque<ProducerBatch>>,
-    muted: HashSet<TopicPartition>,
+    /// Batches in flight per partition.
+    in_flight: HashMap<TopicPartition, usize>,
     /// Completion signals of every batch not yet completed, by batch id.
     incomplete: HashMap<u64, Arc<BatchDone>>,
     used_memory: usize,
@@ -319,6 +325,25 @@ struct Inner {
     closed: bool,
     next_batch_id: u64,
     drain_index: usize,
+}
+
+impl Inner {
+    /// Whether the first batch of `tp` may be sent now: below the in-flight
+    /// limit, and a retry only when nothing else of the partition is in
+    /// flight.
+    fn may_send(&self, tp: &TopicPartition, first: &ProducerBatch, limit: usize) -> bool {
+        let n = self.in_flight.get(tp).copied().unwrap_or(0);
+        n < limit.max(1) && !(first.retry && n > 0)
+    }
+
+    fn release(&mut self, tp: &TopicPartition) {
+        if let Some(n) = self.in_flight.get_mut(tp) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(tp);
+            }
+        }
+    }
 }
 
 type Waker = Box<dyn Fn() + Send + Sync>;
@@ -346,7 +371,7 @@ impl RecordAccumulator {
             config,
             inner: Mutex::new(Inner {
                 batches: HashMap::new(),
-                muted: HashSet::new(),
+                in_flight: HashMap::new(),
                 incomplete: HashMap::new(),
                 used_memory: 0,
                 memory_waiters: 0,
@@ -504,7 +529,9 @@ impl RecordAccumulator {
                 result.unknown_leader_topics.insert(tp.topic.clone());
                 continue;
             };
-            if result.ready_nodes.contains(&leader) || inner.muted.contains(tp) {
+            if result.ready_nodes.contains(&leader)
+                || !inner.may_send(tp, first, self.config.max_in_flight_per_partition)
+            {
                 continue;
             }
             let (since, wait) = if first.retry {
@@ -559,7 +586,11 @@ impl RecordAccumulator {
         let mut taken = 0;
         for tp in tps {
             taken += 1;
-            if inner.muted.contains(&tp) {
+            let blocked = match inner.batches.get(&tp).and_then(|d| d.front()) {
+                Some(first) => !inner.may_send(&tp, first, self.config.max_in_flight_per_partition),
+                None => true,
+            };
+            if blocked {
                 continue;
             }
             let backoff = {
@@ -586,7 +617,7 @@ impl RecordAccumulator {
             };
             batch.closed = true;
             size += batch.size;
-            inner.muted.insert(tp);
+            *inner.in_flight.entry(tp).or_insert(0) += 1;
             out.push(batch);
         }
         inner.drain_index = inner.drain_index.wrapping_add(taken);
@@ -599,17 +630,21 @@ impl RecordAccumulator {
         batch.retry = true;
         batch.last_attempt = Some(now);
         let mut inner = self.lock();
-        inner.muted.remove(&batch.tp);
-        inner
-            .batches
-            .entry(batch.tp.clone())
-            .or_default()
-            .push_front(batch);
+        inner.release(&batch.tp);
+        // Back in creation order (batch ids grow per partition), before the
+        // batches created after it: several can come back from one request
+        // or one lost connection, in any order.
+        let deque = inner.batches.entry(batch.tp.clone()).or_default();
+        let at = deque
+            .iter()
+            .position(|b| b.id > batch.id)
+            .unwrap_or(deque.len());
+        deque.insert(at, batch);
     }
 
-    /// Unmutes a partition whose in-flight batch is done.
-    pub fn unmute(&self, tp: &TopicPartition) {
-        self.lock().muted.remove(tp);
+    /// Notes that an in-flight batch of `tp` is done (completed or failed).
+    pub fn in_flight_done(&self, tp: &TopicPartition) {
+        self.lock().release(tp);
     }
 
     /// Completes a batch: releases its memory, then completes its records'
@@ -724,6 +759,7 @@ mod tests {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_millis(1000),
             delivery_timeout: Duration::from_secs(60),
+            max_in_flight_per_partition: 1,
         }
     }
 

@@ -14,7 +14,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use prozess_network::{KafkaClient, PartitionMetadata, TopicPartition, WakeupHandle};
+use prozess_network::{
+    KafkaClient, NetworkClient, NetworkConfig, PartitionMetadata, TopicPartition, WakeupHandle,
+};
 
 use crate::accumulator::{
     batch_size_upper_bound, AccumulatorConfig, RecordAccumulator, StoredRecord, Thunk,
@@ -63,6 +65,25 @@ impl<K, V> std::fmt::Debug for KafkaProducer<K, V> {
     }
 }
 
+/// The network settings of a producer config.
+pub fn network_config(c: &ProducerConfig) -> NetworkConfig {
+    NetworkConfig {
+        bootstrap_servers: c.bootstrap_servers.clone(),
+        client_id: c.client_id.clone(),
+        request_timeout: c.request_timeout,
+        reconnect_backoff: c.reconnect_backoff,
+        reconnect_backoff_max: c.reconnect_backoff_max,
+        max_in_flight_requests_per_connection: c.max_in_flight_requests_per_connection,
+        metadata_max_age: c.metadata_max_age,
+        retry_backoff: c.retry_backoff,
+        retry_backoff_max: c.retry_backoff_max,
+        send_buffer: usize::try_from(c.send_buffer_bytes).ok(),
+        receive_buffer: usize::try_from(c.receive_buffer_bytes).ok(),
+        connections_max_idle: c.connections_max_idle,
+        ..NetworkConfig::default()
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -71,6 +92,19 @@ fn now_ms() -> i64 {
 }
 
 impl<K, V> KafkaProducer<K, V> {
+    /// A producer connected to `config.bootstrap_servers` over its own
+    /// [`NetworkClient`], as the Java client's
+    /// `new KafkaProducer<>(props, keySerializer, valueSerializer)`.
+    pub fn new(
+        config: ProducerConfig,
+        key_serializer: impl Serializer<K> + 'static,
+        value_serializer: impl Serializer<V> + 'static,
+    ) -> Result<Self> {
+        let client = NetworkClient::new(network_config(&config))
+            .map_err(|e| Error::config("bootstrap.servers", e.to_string()))?;
+        Self::with_client(config, key_serializer, value_serializer, client)
+    }
+
     /// A producer over the network client `client` (the real
     /// `NetworkClient`, or a `MockClient` in tests).
     pub fn with_client<C>(
@@ -89,6 +123,7 @@ impl<K, V> KafkaProducer<K, V> {
             retry_backoff: config.retry_backoff,
             retry_backoff_max: config.retry_backoff_max,
             delivery_timeout: config.delivery_timeout,
+            max_in_flight_per_partition: config.max_in_flight_requests_per_connection,
         }));
         let wakeup = client.wakeup_handle();
         let w = wakeup.clone();

@@ -554,7 +554,9 @@ impl<C: KafkaClient> Sender<C> {
                 if self.txn.is_some() =>
             {
                 let txn = self.txn.as_mut().expect("checked above");
-                if !txn.is_stale(&batch) {
+                let earlier_pending =
+                    code == ErrorCode::OutOfOrderSequenceNumber && !txn.is_next_in_line(&batch);
+                if !txn.is_stale(&batch) && !earlier_pending {
                     txn.request_epoch_bump(code.name());
                 }
                 // Not written: resend with the new epoch and fresh sequences.
@@ -592,13 +594,16 @@ impl<C: KafkaClient> Sender<C> {
     }
 
     fn complete_in_flight(&mut self, batch: ProducerBatch, base_offset: i64, log_append_time: i64) {
-        self.accumulator.unmute(&batch.tp);
+        if let Some(txn) = self.txn.as_mut() {
+            txn.on_batch_acked(&batch);
+        }
+        self.accumulator.in_flight_done(&batch.tp);
         self.accumulator
             .complete_batch(batch, Ok((base_offset, log_append_time)));
     }
 
     fn fail_in_flight(&mut self, batch: ProducerBatch, err: Error) {
-        self.accumulator.unmute(&batch.tp);
+        self.accumulator.in_flight_done(&batch.tp);
         self.fail_batch(batch, err);
     }
 
@@ -618,7 +623,7 @@ impl<C: KafkaClient> Sender<C> {
     pub fn abort_all(&mut self, err: Error) {
         for (_, inflight) in std::mem::take(&mut self.in_flight) {
             for (_, b) in inflight.batches {
-                self.accumulator.unmute(&b.tp);
+                self.accumulator.in_flight_done(&b.tp);
                 self.accumulator.complete_batch(b, Err(err.clone()));
             }
         }
@@ -756,6 +761,14 @@ mod tests {
     }
 
     fn setup(acks: Acks, idempotence: bool) -> (Sender<TestClient>, Arc<RecordAccumulator>) {
+        setup_with(acks, idempotence, 1)
+    }
+
+    fn setup_with(
+        acks: Acks,
+        idempotence: bool,
+        max_in_flight: usize,
+    ) -> (Sender<TestClient>, Arc<RecordAccumulator>) {
         let acc = Arc::new(RecordAccumulator::new(AccumulatorConfig {
             batch_size: 16384,
             buffer_memory: 1 << 20,
@@ -763,6 +776,7 @@ mod tests {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(120),
+            max_in_flight_per_partition: max_in_flight,
         }));
         let sender = Sender::new(
             TestClient::new(2),
@@ -1106,6 +1120,7 @@ mod tests {
             retry_backoff: Duration::ZERO,
             retry_backoff_max: Duration::ZERO,
             delivery_timeout: Duration::from_secs(1),
+            max_in_flight_per_partition: 1,
         });
         let now = Instant::now();
         for i in 0..50 {
@@ -1124,5 +1139,113 @@ mod tests {
             assert_eq!(values.len(), 50);
             assert_eq!(values[49], "value-49");
         }
+    }
+
+    #[test]
+    fn pipelined_batches_come_back_in_order_after_a_lost_connection() {
+        let (mut sender, acc) = setup_with(Acks::All, true, 5);
+        let now = Instant::now();
+        init(&mut sender, now, 3, 0);
+        let mut futures = Vec::new();
+        let mut corrs = Vec::new();
+        for v in ["a", "b", "c"] {
+            futures.push(append(&acc, 0, v, now));
+            sender.run_once(now);
+            corrs.push(sender.client().sent.last().unwrap().1);
+        }
+        let seqs: Vec<i32> = sender.client().sent[1..]
+            .iter()
+            .map(|(_, _, b)| produce_batches(b)[0].3)
+            .collect();
+        assert_eq!(
+            seqs,
+            vec![0, 1, 2],
+            "three batches of one partition in flight"
+        );
+        // The connection drops with all three in flight (reported in any order).
+        sender
+            .client_mut()
+            .next_events
+            .push(ClientEvent::Disconnected {
+                node: 1,
+                in_flight: corrs
+                    .iter()
+                    .rev()
+                    .map(|&c| InFlightInfo {
+                        correlation_id: c,
+                        api_key: ApiKey::Produce,
+                    })
+                    .collect(),
+                cause: NetworkError::ConnectionClosed,
+            });
+        sender.run_once(now);
+        let mut t = now + Duration::from_millis(100);
+        let mut resent = Vec::new();
+        for offset in 0..3 {
+            sender.run_once(t);
+            let before = sender.client().sent.len();
+            // Retries go one at a time, in sequence order.
+            sender.run_once(t);
+            assert_eq!(sender.client().sent.len(), before, "one retry in flight");
+            let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+            let b = produce_batches(&body);
+            resent.push((b[0].3, b[0].4[0].clone()));
+            sender
+                .client_mut()
+                .respond(corr, produce_response(0, ErrorCode::None, offset));
+            sender.run_once(t);
+            t += Duration::from_millis(100);
+        }
+        assert_eq!(
+            resent,
+            vec![
+                (0, "a".to_string()),
+                (1, "b".to_string()),
+                (2, "c".to_string())
+            ]
+        );
+        let offsets: Vec<i64> = futures.iter().map(|f| f.get().unwrap().offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2]);
+        assert_eq!(
+            sender.transaction_manager().unwrap().producer_epoch(),
+            0,
+            "no bump"
+        );
+    }
+
+    #[test]
+    fn out_of_order_behind_a_retried_batch_is_retried_without_bump() {
+        let (mut sender, acc) = setup_with(Acks::All, true, 5);
+        let now = Instant::now();
+        init(&mut sender, now, 3, 0);
+        let fa = append(&acc, 0, "a", now);
+        sender.run_once(now);
+        let ca = sender.client().sent.last().unwrap().1;
+        let fb = append(&acc, 0, "b", now);
+        sender.run_once(now);
+        let cb = sender.client().sent.last().unwrap().1;
+        // "a" hits a leader change; "b" then is out of order at the broker.
+        sender
+            .client_mut()
+            .respond(ca, produce_response(0, ErrorCode::NotLeaderOrFollower, -1));
+        sender.client_mut().respond(
+            cb,
+            produce_response(0, ErrorCode::OutOfOrderSequenceNumber, -1),
+        );
+        sender.run_once(now);
+        assert!(!sender.transaction_manager().unwrap().bump_requested());
+        let mut t = now + Duration::from_millis(100);
+        for offset in 0..2 {
+            sender.run_once(t);
+            let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+            assert_eq!(produce_batches(&body)[0].3, offset as i32);
+            sender
+                .client_mut()
+                .respond(corr, produce_response(0, ErrorCode::None, offset));
+            sender.run_once(t);
+            t += Duration::from_millis(200);
+        }
+        assert_eq!(fa.get().unwrap().offset, 0);
+        assert_eq!(fb.get().unwrap().offset, 1);
     }
 }

@@ -52,12 +52,6 @@ impl Serializer<String> for StringSerializer {
     }
 }
 
-impl Serializer<&'static str> for StringSerializer {
-    fn serialize(&self, _topic: &str, data: &&'static str) -> Result<Option<Bytes>> {
-        Ok(Some(Bytes::from_static(data.as_bytes())))
-    }
-}
-
 /// 4-byte big-endian `i32` (Java's `IntegerSerializer`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IntegerSerializer;

@@ -40,6 +40,7 @@ pub struct TransactionManager {
     producer_epoch: i16,
     state: IdState,
     next_sequence: HashMap<TopicPartition, i32>,
+    last_acked: HashMap<TopicPartition, i32>,
     bump_requested: bool,
 }
 
@@ -57,6 +58,7 @@ impl TransactionManager {
             producer_epoch: -1,
             state: IdState::Uninitialized,
             next_sequence: HashMap::new(),
+            last_acked: HashMap::new(),
             bump_requested: false,
         }
     }
@@ -145,6 +147,7 @@ impl TransactionManager {
         self.state = IdState::Ready;
         self.bump_requested = false;
         self.next_sequence.clear();
+        self.last_acked.clear();
     }
 
     /// Gives a drained batch its producer id, epoch and base sequence,
@@ -174,6 +177,28 @@ impl TransactionManager {
         self.next_sequence.get(tp).copied().unwrap_or(0)
     }
 
+    /// Records that the broker acknowledged `batch`.
+    pub fn on_batch_acked(&mut self, batch: &ProducerBatch) {
+        if self.is_stale(batch) || batch.base_sequence < 0 {
+            return;
+        }
+        let last = (batch.base_sequence as i64 + batch.record_count() as i64 - 1) as i32;
+        self.last_acked.insert(batch.tp.clone(), last);
+    }
+
+    /// Whether `batch` is the next one the broker expects for its partition
+    /// (its base sequence follows the last acknowledged one). An
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER for a batch that is not next in line only
+    /// means an earlier batch has not been written yet: retry, no bump.
+    pub fn is_next_in_line(&self, batch: &ProducerBatch) -> bool {
+        let expected = match self.last_acked.get(&batch.tp) {
+            Some(&last) if last == i32::MAX => 0,
+            Some(&last) => last + 1,
+            None => 0,
+        };
+        batch.base_sequence == expected
+    }
+
     /// Whether this batch was sent with an older epoch (its error is stale).
     pub fn is_stale(&self, batch: &ProducerBatch) -> bool {
         batch.producer_id != self.producer_id || batch.producer_epoch != self.producer_epoch
@@ -195,6 +220,7 @@ mod tests {
             retry_backoff: Duration::ZERO,
             retry_backoff_max: Duration::ZERO,
             delivery_timeout: Duration::from_secs(60),
+            max_in_flight_per_partition: 1,
         });
         let now = Instant::now();
         let mut out = Vec::new();
@@ -217,7 +243,7 @@ mod tests {
             }
             let mut d = acc.drain_node(1, 1 << 20, now, &|_| Some(1));
             out.push(d.remove(0));
-            acc.unmute(&TopicPartition::new("t", 0));
+            acc.in_flight_done(&TopicPartition::new("t", 0));
         }
         out
     }
