@@ -892,6 +892,9 @@ impl NetworkClient {
             tracing::warn!(node, addr = %conn.addr, error = %cause, requests = in_flight.len(), "connection closed with requests in flight");
         }
         self.record_failure(node, now, during_setup);
+        // The cluster may have changed (broker gone, leaders moved): refresh,
+        // as the Java client does after a disconnect.
+        self.metadata.request_update();
         out.push(ClientEvent::Disconnected {
             node,
             in_flight,

@@ -545,6 +545,12 @@ fn dropped_connection_reports_in_flight_and_reconnects() {
         })
         .expect("disconnect with the broker's close as cause");
     assert_eq!(in_flight[0].correlation_id, corr);
+    // The disconnect makes a metadata refresh due (max age is 5 minutes).
+    let v = client.metadata().update_version();
+    let mut events = Vec::new();
+    poll_until(&mut client, &mut events, |c, _| {
+        c.metadata().update_version() > v
+    });
     // After the backoff, a new connection works.
     connect(&mut client, 1);
     let again = client.send(1, list_groups(), Instant::now()).unwrap();
