@@ -482,7 +482,9 @@ impl RecordAccumulator {
         }
         let last = deque.back_mut().expect("a batch was just ensured");
         last.push(record, size, thunk);
+        let mut just_filled = false;
         if last.size >= batch_size {
+            just_filled = !last.closed;
             last.closed = true;
         }
         let batch_is_full = deque.len() > 1 || deque.back().is_some_and(|b| b.closed);
@@ -494,7 +496,10 @@ impl RecordAccumulator {
             }
         }
         drop(inner);
-        if batch_is_full || new_batch_created {
+        // Wake the sender when something changed for it (a batch to time,
+        // or one that just filled up), not on every record: a wakeup is a
+        // syscall, and records arrive much faster than batches.
+        if just_filled || new_batch_created {
             self.wake_sender();
         }
         Ok(AppendResult {
