@@ -474,7 +474,7 @@ pub struct ProducerMessage<K, V, M> {
 pub struct AsyncProducer<K, V, M> {
     producer: Arc<KafkaProducer<K, V>>,
     input: Mutex<Option<mpsc::Sender<ProducerMessage<K, V, M>>>>,
-    pump: Mutex<Option<JoinHandle<()>>>,
+    pump_done: Mutex<Option<mpsc::Receiver<()>>>,
     successes: mpsc::Receiver<DeliveryReport<K, V, M>>,
     errors: mpsc::Receiver<ProducerError<K, V, M>>,
     success_tx: mpsc::Sender<DeliveryReport<K, V, M>>,
@@ -495,18 +495,22 @@ where
         let (input_tx, input_rx) = mpsc::channel::<ProducerMessage<K, V, M>>();
         let p = producer.clone();
         let (s, e) = (success_tx.clone(), error_tx.clone());
+        let (done_tx, done_rx) = mpsc::channel();
         let pump = std::thread::Builder::new()
             .name("prozess-async-producer-input".into())
             .spawn(move || {
                 for msg in input_rx {
                     send_reporting(&p, msg.record, msg.metadata, &s, &e);
                 }
-            })
-            .ok();
+                let _ = done_tx.send(());
+            });
+        if let Err(err) = pump {
+            tracing::error!(error = %err, "could not start the async producer's input thread");
+        }
         AsyncProducer {
             producer,
             input: Mutex::new(Some(input_tx)),
-            pump: Mutex::new(pump),
+            pump_done: Mutex::new(Some(done_rx)),
             successes,
             errors,
             success_tx,
@@ -556,15 +560,25 @@ where
     }
 
     /// Stops taking input, sends what is pending (up to `timeout`), closes.
-    /// Reports stay readable on the receivers.
+    /// Reports stay readable on the receivers. Drop your clones of
+    /// [`input`](Self::input) first: messages still coming in through them
+    /// after `timeout` fail with [`Error::Closed`].
     pub fn close(&self, timeout: Duration) {
         self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
-        // The pump ends once every clone of the input sender is gone.
-        let pump = self.pump.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = pump {
-            let _ = h.join();
+        // The input thread ends once every clone of the input sender is
+        // gone; wait for it (within `timeout`) so messages already put in
+        // are sent before the producer closes.
+        let started = Instant::now();
+        let done = self
+            .pump_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(done) = done {
+            let _ = done.recv_timeout(timeout);
         }
-        self.producer.close(timeout);
+        self.producer
+            .close(timeout.saturating_sub(started.elapsed()));
     }
 }
 
@@ -639,4 +653,174 @@ fn send_reporting<K, V, M>(
     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
     p.record = Some(record);
     p.emit_if_complete();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serializer::StringSerializer;
+    use prozess_network::mock::MockClient;
+    use prozess_protocol::messages::produce::response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use prozess_protocol::messages::{InitProducerIdResponse, ProduceResponse};
+    use prozess_protocol::RequestBody;
+
+    fn config(extra: &[(&str, &str)]) -> ProducerConfig {
+        let mut props = vec![
+            ("bootstrap.servers", "mock:9092"),
+            ("linger.ms", "0"),
+            ("max.block.ms", "200"),
+        ];
+        props.extend_from_slice(extra);
+        ProducerConfig::from_properties(props).unwrap()
+    }
+
+    fn produce_ok(partition: i32, base_offset: i64) -> ProduceResponse {
+        ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: "t".into(),
+                partition_responses: vec![PartitionProduceResponse {
+                    index: partition,
+                    base_offset,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn mock() -> MockClient {
+        let mut client = MockClient::new_with_cluster(&[1], &[("t", 3)], Instant::now());
+        client.prepare_response_for(InitProducerIdResponse {
+            producer_id: 11,
+            producer_epoch: 0,
+            ..Default::default()
+        });
+        client
+    }
+
+    fn producer(client: MockClient, extra: &[(&str, &str)]) -> KafkaProducer<String, String> {
+        KafkaProducer::with_client(config(extra), StringSerializer, StringSerializer, client)
+            .unwrap()
+    }
+
+    #[test]
+    fn send_resolves_to_the_acknowledged_offset_and_runs_the_callback() {
+        let mut client = mock();
+        client.prepare_response(|r| matches!(r, RequestBody::Produce(_)), produce_ok(2, 40));
+        let p = producer(client, &[]);
+        let (tx, rx) = mpsc::channel();
+        let f = p.send_with_callback(
+            ProducerRecord::with_key("t", "k".to_string(), "v".to_string()).partition(2),
+            move |r| tx.send(r.as_ref().map(|m| m.offset).ok()).unwrap(),
+        );
+        let md = f.get().unwrap();
+        assert_eq!((md.partition, md.offset), (2, 40));
+        assert_eq!((md.serialized_key_size, md.serialized_value_size), (1, 1));
+        assert_eq!(rx.recv().unwrap(), Some(40));
+        assert_eq!(p.partitions_for("t").unwrap().len(), 3);
+        p.close(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn refusals_before_queueing_are_failed_futures_with_clear_errors() {
+        let p = producer(mock(), &[("max.request.size", "1000")]);
+        let e = p
+            .send(ProducerRecord::new("missing", "v".to_string()))
+            .get()
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::MetadataTimeout { topic, .. } if topic == "missing"),
+            "{e}"
+        );
+        let e = p
+            .send(ProducerRecord::new("t", "v".to_string()).partition(7))
+            .get()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidPartition {
+                    partition: 7,
+                    partitions: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let (tx, rx) = mpsc::channel();
+        let e = p
+            .send_with_callback(ProducerRecord::new("t", "x".repeat(2000)), move |r| {
+                tx.send(r.is_err()).unwrap()
+            })
+            .get()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::RecordTooLarge {
+                    limit: "max.request.size",
+                    max: 1000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(rx.recv().unwrap(), "the callback saw the error");
+        p.close(Duration::from_secs(5));
+        let e = p
+            .send(ProducerRecord::new("t", "v".to_string()))
+            .get()
+            .unwrap_err();
+        assert_eq!(e, Error::Closed);
+    }
+
+    #[test]
+    fn close_fails_what_cannot_be_sent_in_time() {
+        let mut client = mock();
+        // The leader never becomes ready: nothing can be sent.
+        client.set_unready(1);
+        let p = producer(client, &[("enable.idempotence", "false"), ("acks", "1")]);
+        let f = p.send(ProducerRecord::new("t", "v".to_string()).partition(0));
+        p.close(Duration::from_millis(50));
+        assert_eq!(f.get().unwrap_err(), Error::Closed);
+    }
+
+    #[test]
+    fn async_producer_reports_carry_record_and_user_metadata() {
+        let mut client = mock();
+        client.prepare_response(|r| matches!(r, RequestBody::Produce(_)), produce_ok(1, 5));
+        let p: AsyncProducer<String, String, &'static str> =
+            AsyncProducer::new(producer(client, &[]));
+        p.send(
+            ProducerRecord::new("t", "hello".to_string()).partition(1),
+            "first",
+        );
+        p.send(
+            ProducerRecord::new("t", "bad".to_string()).partition(9),
+            "second",
+        );
+        let ok = p.successes().recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(ok.user_metadata, "first");
+        assert_eq!(ok.record.value.as_deref(), Some("hello"));
+        assert_eq!((ok.metadata.partition, ok.metadata.offset), (1, 5));
+        let err = p.errors().recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(err.user_metadata, "second");
+        assert_eq!(err.record.value.as_deref(), Some("bad"));
+        assert!(matches!(err.error, Error::InvalidPartition { .. }));
+        // The input channel works as sarama's Input().
+        let input = p.input().unwrap();
+        input
+            .send(ProducerMessage {
+                record: ProducerRecord::new("t", "x".to_string()).partition(5),
+                metadata: "third",
+            })
+            .unwrap();
+        let err = p.errors().recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(err.user_metadata, "third");
+        drop(input);
+        p.close(Duration::from_secs(5));
+    }
 }
