@@ -1,8 +1,15 @@
 //! prozess: a pure-Rust Apache Kafka client.
 //!
-//! This facade re-exports the workspace crates so applications depend on one package.
+//! This facade re-exports the workspace crates so applications depend on one
+//! package, and hosts the [`AdminClient`].
 
 pub use prozess_consumer as consumer;
 pub use prozess_network as network;
 pub use prozess_producer as producer;
 pub use prozess_protocol as protocol;
+
+pub mod admin;
+
+pub use admin::{AdminClient, AdminConfig, AdminError, NewTopic, OffsetSpec};
+pub use prozess_network::{NodeId, TopicPartition};
+pub use prozess_protocol::ErrorCode;

@@ -1,0 +1,180 @@
+//! `AdminClient`: create, delete, list and describe topics; list, describe
+//! and delete consumer groups; look up partition offsets.
+//!
+//! A blocking client over one [`NetworkClient`]: every operation drives the
+//! network itself (its own poll loop, reading the clock) until it is done or
+//! its timeout runs out, and returns per-item results where a request can
+//! partly fail (one topic exists, another is created).
+//!
+//! How requests are routed, as in the Java `KafkaAdminClient`:
+//! - CreateTopics/DeleteTopics go to the controller named by Metadata (any
+//!   broker if none is named; KRaft brokers forward); NOT_CONTROLLER makes
+//!   the client look the controller up again and retry.
+//! - Created topics are waited for until every broker's metadata shows each
+//!   partition with a leader, so a producer or consumer started right after
+//!   finds them; deleted ones until no broker lists them.
+//! - ListGroups goes to every broker (each lists the groups it coordinates);
+//!   DescribeGroups/DeleteGroups to each group's coordinator (FindCoordinator
+//!   first; NOT_COORDINATOR and friends make it look again).
+//! - ListOffsets goes to each partition's leader.
+//! - The admin client keeps its own view of topics from its own Metadata
+//!   requests; the network client's metadata only supplies broker addresses.
+
+mod consumer_protocol;
+mod driver;
+mod error;
+mod groups;
+mod offsets;
+mod topics;
+mod types;
+
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use prozess_network::{KafkaClient, NetworkClient, NetworkConfig};
+
+pub use consumer_protocol::{MemberAssignment, MemberSubscription};
+pub use error::AdminError;
+pub use types::{
+    CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription, GroupListing,
+    ListOffsetsResult, ListOffsetsResultInfo, MemberDescription, NewTopic, OffsetSpec,
+    PartitionInfo, TopicDescription, TopicListing,
+};
+
+/// Settings of an [`AdminClient`] (the Java admin client's names in brackets).
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// `host:port` of one or more brokers (`bootstrap.servers`); an entry may
+    /// hold several, comma-separated.
+    pub bootstrap_servers: Vec<String>,
+    /// Sent with every request (`client.id`).
+    pub client_id: String,
+    /// How long one request may wait for its response (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// The timeout of operations that take none (`default.api.timeout.ms`).
+    pub default_api_timeout: Duration,
+    /// Pause before retrying after a retriable error (`retry.backoff.ms`).
+    pub retry_backoff: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: "prozess-admin".to_string(),
+            request_timeout: Duration::from_millis(30_000),
+            default_api_timeout: Duration::from_millis(60_000),
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Defaults with the given bootstrap servers (`"host:port[,host:port]"`).
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        AdminConfig {
+            bootstrap_servers: vec![bootstrap_servers.into()],
+            ..AdminConfig::default()
+        }
+    }
+
+    /// The network client configuration these settings give. The admin
+    /// client never lets Metadata requests create topics.
+    pub fn network_config(&self) -> NetworkConfig {
+        NetworkConfig {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            client_id: self.client_id.clone(),
+            request_timeout: self.request_timeout,
+            retry_backoff: self.retry_backoff,
+            allow_auto_create_topics: false,
+            ..NetworkConfig::default()
+        }
+    }
+}
+
+/// A blocking Kafka admin client.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use prozess::admin::{AdminClient, NewTopic, OffsetSpec};
+/// use prozess::TopicPartition;
+///
+/// # fn main() -> Result<(), prozess::admin::AdminError> {
+/// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
+/// // Create a topic (or accept that it exists) and wait until it is usable.
+/// admin.ensure_topic(
+///     &NewTopic::new("orders", 3).config("retention.ms", "86400000"),
+///     Duration::from_secs(30),
+/// )?;
+/// for topic in admin.list_topics(false)? {
+///     println!("{} has {} partitions", topic.name, topic.partitions);
+/// }
+/// let offsets = admin.list_offsets(&[(TopicPartition::new("orders", 0), OffsetSpec::Latest)])?;
+/// println!("end of orders-0: {:?}", offsets[0].result);
+/// for group in admin.list_groups()? {
+///     println!("group {} ({})", group.group_id, group.protocol_type);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Generic over the network layer so unit tests can script it; applications
+/// use the default, [`NetworkClient`].
+pub struct AdminClient<C: KafkaClient = NetworkClient> {
+    client: C,
+    config: AdminConfig,
+}
+
+impl<C: KafkaClient> std::fmt::Debug for AdminClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminClient<NetworkClient> {
+    /// An admin client for the configured cluster. Nothing connects until
+    /// the first operation.
+    pub fn new(config: AdminConfig) -> Result<Self, AdminError> {
+        if config.request_timeout.is_zero() {
+            return Err(AdminError::Config(
+                "request.timeout.ms must be above 0".to_string(),
+            ));
+        }
+        let client = NetworkClient::new(config.network_config())?;
+        Ok(AdminClient { client, config })
+    }
+
+    /// An admin client with default settings for `"host:port[,host:port]"`.
+    pub fn from_bootstrap(bootstrap_servers: &str) -> Result<Self, AdminError> {
+        AdminClient::new(AdminConfig::new(bootstrap_servers))
+    }
+}
+
+impl<C: KafkaClient> AdminClient<C> {
+    /// An admin client over an existing network client (`config`'s network
+    /// settings are not applied to it; its timeouts and backoff are used).
+    pub fn with_client(client: C, config: AdminConfig) -> Self {
+        AdminClient { client, config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AdminConfig {
+        &self.config
+    }
+
+    /// The network client.
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    /// The network client, mutably (tests use it to script responses).
+    pub fn client_mut(&mut self) -> &mut C {
+        &mut self.client
+    }
+}
