@@ -137,18 +137,16 @@ pub mod codec {
         read_opt_vec(buf, flex, min, false, elem)?.ok_or_else(null_error)
     }
 
-    /// A nullable struct: an int8 marker (-1 null, else present), then the struct.
+    /// A struct that may be null: in versions where it is nullable an int8
+    /// marker (-1 null, else present) precedes it; in other versions the
+    /// struct follows directly.
     pub fn read_opt_struct<T>(
         buf: &mut Bytes,
         nullable: bool,
         read: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
     ) -> Result<Option<T>, DecodeError> {
-        if read_i8(buf)? < 0 {
-            if nullable {
-                Ok(None)
-            } else {
-                Err(null_error())
-            }
+        if nullable && read_i8(buf)? < 0 {
+            Ok(None)
         } else {
             read(buf).map(Some)
         }
@@ -236,6 +234,7 @@ pub mod codec {
         write_opt_vec(buf, flex, Some(v), false, elem)
     }
 
+    /// Writes a struct that may be null (see [`read_opt_struct`]).
     pub fn write_opt_struct<T>(
         buf: &mut BytesMut,
         v: Option<&T>,
@@ -249,7 +248,9 @@ pub mod codec {
                 Ok(())
             }
             Some(s) => {
-                write_i8(buf, 1);
+                if nullable {
+                    write_i8(buf, 1);
+                }
                 write(buf, s)
             }
         }
