@@ -28,6 +28,7 @@ pub mod error;
 pub mod fetch_collector;
 pub mod fetch_session;
 pub mod fetcher;
+pub mod group;
 pub mod offset_fetcher;
 pub mod offsets;
 pub mod record;

@@ -1,0 +1,296 @@
+//! ConsumerProtocol: the bytes a classic consumer group carries inside
+//! JoinGroup (member metadata = [`Subscription`]) and SyncGroup (member
+//! assignment = [`Assignment`]) for protocol type `"consumer"`.
+//!
+//! Both are versioned (v0-v3) and forward compatible: a member that receives a
+//! newer version reads the fields it knows and ignores the rest, so prozess,
+//! librdkafka and Java members can share one group.
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use prozess_network::TopicPartition;
+use prozess_protocol::primitives::*;
+use prozess_protocol::{DecodeError, DecodeErrorKind};
+
+/// The protocol type of consumer groups in JoinGroup.
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+/// Newest Subscription/Assignment version prozess writes.
+pub const CONSUMER_PROTOCOL_VERSION: i16 = 3;
+
+/// What a member sends when it joins: the topics it wants and what it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub topics: Vec<String>,
+    /// Assignor-specific data (the sticky assignor's previous assignment).
+    pub user_data: Option<Bytes>,
+    /// Partitions the member owns now (v1+; cooperative rebalancing needs it).
+    pub owned_partitions: Vec<TopicPartition>,
+    /// Generation in which `owned_partitions` were assigned (v2+, -1 unknown).
+    pub generation_id: i32,
+    /// The member's rack (v3+), for rack-aware assignment.
+    pub rack_id: Option<String>,
+    /// Static membership id from the JoinGroup response; not encoded (the
+    /// leader fills it in) but used by assignors to order members.
+    pub group_instance_id: Option<String>,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Subscription {
+            topics: Vec::new(),
+            user_data: None,
+            owned_partitions: Vec::new(),
+            generation_id: -1,
+            rack_id: None,
+            group_instance_id: None,
+        }
+    }
+}
+
+/// What the leader hands each member in SyncGroup.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Assignment {
+    pub partitions: Vec<TopicPartition>,
+    pub user_data: Option<Bytes>,
+}
+
+fn ctx(field: &'static str) -> impl Fn(DecodeError) -> DecodeError {
+    move |e| e.within(field)
+}
+
+/// Groups partitions by topic (sorted) for the wire layout `[topic, [partition]]`.
+fn by_topic(partitions: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
+    let mut m: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        m.entry(tp.topic.as_str()).or_default().push(tp.partition);
+    }
+    for v in m.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    m
+}
+
+pub(crate) fn write_topic_partitions(buf: &mut BytesMut, partitions: &[TopicPartition]) {
+    let grouped = by_topic(partitions);
+    buf.put_i32(grouped.len() as i32);
+    for (topic, parts) in grouped {
+        // Topic names are at most 249 bytes; the unwrap-free write keeps that.
+        let _ = write_string(buf, false, topic);
+        buf.put_i32(parts.len() as i32);
+        for p in parts {
+            buf.put_i32(p);
+        }
+    }
+}
+
+pub(crate) fn read_topic_partitions(buf: &mut Bytes) -> Result<Vec<TopicPartition>, DecodeError> {
+    let n = read_array_len(buf, false, 6)?.unwrap_or(0);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let topic = read_string(buf, false).map_err(ctx("topic"))?;
+        let np = read_array_len(buf, false, 4)
+            .map_err(ctx("partitions"))?
+            .unwrap_or(0);
+        out.reserve(np);
+        for _ in 0..np {
+            out.push(TopicPartition::new(
+                topic.clone(),
+                read_i32(buf).map_err(ctx("partitions"))?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn read_version(buf: &mut Bytes) -> Result<i16, DecodeError> {
+    let v = read_i16(buf).map_err(ctx("version"))?;
+    if v < 0 {
+        return Err(DecodeError::new(
+            "version",
+            DecodeErrorKind::InvalidValue(format!("negative ConsumerProtocol version {v}")),
+        ));
+    }
+    Ok(v)
+}
+
+impl Subscription {
+    /// Encodes the subscription in `version` (0-3).
+    pub fn encode(&self, version: i16) -> Bytes {
+        let version = version.clamp(0, CONSUMER_PROTOCOL_VERSION);
+        let mut buf = BytesMut::with_capacity(64);
+        buf.put_i16(version);
+        buf.put_i32(self.topics.len() as i32);
+        for t in &self.topics {
+            let _ = write_string(&mut buf, false, t);
+        }
+        let _ = write_nullable_bytes(&mut buf, false, self.user_data.as_deref());
+        if version >= 1 {
+            write_topic_partitions(&mut buf, &self.owned_partitions);
+        }
+        if version >= 2 {
+            buf.put_i32(self.generation_id);
+        }
+        if version >= 3 {
+            let _ = write_nullable_string(&mut buf, false, self.rack_id.as_deref());
+        }
+        buf.freeze()
+    }
+
+    /// Decodes member metadata from JoinGroup. Versions above 3 are read as 3
+    /// and their extra bytes ignored, as the Java client does.
+    pub fn decode(mut buf: Bytes) -> Result<Subscription, DecodeError> {
+        let b = &mut buf;
+        let version = read_version(b).map_err(|e| e.within("Subscription"))?;
+        let inner = |b: &mut Bytes| -> Result<Subscription, DecodeError> {
+            let n = read_array_len(b, false, 2)
+                .map_err(ctx("topics"))?
+                .unwrap_or(0);
+            let mut topics = Vec::with_capacity(n);
+            for _ in 0..n {
+                topics.push(read_string(b, false).map_err(ctx("topics"))?);
+            }
+            let user_data = read_nullable_bytes(b, false).map_err(ctx("user_data"))?;
+            let mut s = Subscription {
+                topics,
+                user_data,
+                ..Subscription::default()
+            };
+            if version >= 1 {
+                s.owned_partitions = read_topic_partitions(b).map_err(ctx("owned_partitions"))?;
+            }
+            if version >= 2 {
+                s.generation_id = read_i32(b).map_err(ctx("generation_id"))?;
+            }
+            if version >= 3 {
+                s.rack_id = read_nullable_string(b, false).map_err(ctx("rack_id"))?;
+            }
+            Ok(s)
+        };
+        inner(b).map_err(|e| e.within("Subscription"))
+    }
+}
+
+impl Assignment {
+    /// Encodes the assignment in `version` (0-3; the layout is the same in all).
+    pub fn encode(&self, version: i16) -> Bytes {
+        let mut buf = BytesMut::with_capacity(64);
+        buf.put_i16(version.clamp(0, CONSUMER_PROTOCOL_VERSION));
+        write_topic_partitions(&mut buf, &self.partitions);
+        let _ = write_nullable_bytes(&mut buf, false, self.user_data.as_deref());
+        buf.freeze()
+    }
+
+    /// Decodes a member assignment from SyncGroup. An empty byte string is an
+    /// empty assignment (brokers send it to members the leader left out).
+    pub fn decode(mut buf: Bytes) -> Result<Assignment, DecodeError> {
+        if buf.is_empty() {
+            return Ok(Assignment::default());
+        }
+        let b = &mut buf;
+        let inner = |b: &mut Bytes| -> Result<Assignment, DecodeError> {
+            read_version(b)?;
+            let partitions = read_topic_partitions(b).map_err(ctx("assigned_partitions"))?;
+            let user_data = read_nullable_bytes(b, false).map_err(ctx("user_data"))?;
+            Ok(Assignment {
+                partitions,
+                user_data,
+            })
+        };
+        inner(b).map_err(|e| e.within("Assignment"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(t: &str, p: i32) -> TopicPartition {
+        TopicPartition::new(t, p)
+    }
+
+    #[test]
+    fn subscription_round_trips_in_every_version() {
+        let full = Subscription {
+            topics: vec!["a".into(), "b".into()],
+            user_data: Some(Bytes::from_static(b"ud")),
+            owned_partitions: vec![tp("a", 1), tp("a", 0), tp("b", 3)],
+            generation_id: 7,
+            rack_id: Some("rack-1".into()),
+            group_instance_id: None,
+        };
+        for v in 0..=3 {
+            let decoded = Subscription::decode(full.encode(v)).unwrap();
+            assert_eq!(decoded.topics, full.topics);
+            assert_eq!(decoded.user_data, full.user_data);
+            if v >= 1 {
+                assert_eq!(
+                    decoded.owned_partitions,
+                    vec![tp("a", 0), tp("a", 1), tp("b", 3)]
+                );
+            } else {
+                assert!(decoded.owned_partitions.is_empty());
+            }
+            assert_eq!(decoded.generation_id, if v >= 2 { 7 } else { -1 });
+            assert_eq!(
+                decoded.rack_id,
+                if v >= 3 { full.rack_id.clone() } else { None }
+            );
+        }
+    }
+
+    #[test]
+    fn known_v0_bytes() {
+        // version 0, topics ["t"], user_data null
+        let bytes = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff]);
+        let s = Subscription::decode(bytes.clone()).unwrap();
+        assert_eq!(s.topics, vec!["t".to_string()]);
+        assert_eq!(s.user_data, None);
+        assert_eq!(s.encode(0), bytes);
+    }
+
+    #[test]
+    fn newer_versions_are_read_forward_compatibly() {
+        let mut b = BytesMut::from(&Subscription::default().encode(3)[..]);
+        b[1] = 9; // claim version 9
+        b.extend_from_slice(&[1, 2, 3, 4]); // fields we don't know
+        let s = Subscription::decode(b.freeze()).unwrap();
+        assert!(s.topics.is_empty());
+    }
+
+    #[test]
+    fn assignment_round_trip_and_empty() {
+        let a = Assignment {
+            partitions: vec![tp("x", 2), tp("x", 0), tp("y", 1)],
+            user_data: None,
+        };
+        let d = Assignment::decode(a.encode(3)).unwrap();
+        assert_eq!(d.partitions, vec![tp("x", 0), tp("x", 2), tp("y", 1)]);
+        assert_eq!(
+            Assignment::decode(Bytes::new()).unwrap(),
+            Assignment::default()
+        );
+    }
+
+    #[test]
+    fn truncated_and_hostile_inputs_are_errors() {
+        let good = Subscription {
+            topics: vec!["topic".into()],
+            owned_partitions: vec![tp("topic", 1)],
+            ..Default::default()
+        }
+        .encode(3);
+        for cut in 0..good.len() - 1 {
+            assert!(
+                Subscription::decode(good.slice(..cut)).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // 2^31-1 topics in a tiny buffer: an error, no allocation.
+        let hostile = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0]);
+        let e = Subscription::decode(hostile).unwrap_err();
+        assert!(e.field.starts_with("Subscription.topics"), "{e}");
+        assert!(Assignment::decode(Bytes::from_static(&[0xff, 0xff])).is_err());
+    }
+}
