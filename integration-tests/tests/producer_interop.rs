@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use prozess::consumer::{ConsumerConfig, KafkaConsumer, StringDeserializer, TopicPartition};
 use prozess::producer::{
     partitioner::partition_for_key, Acks, CompressionType, Error, KafkaProducer, ProducerConfig,
     ProducerRecord, StringSerializer, SyncProducer,
@@ -32,7 +33,7 @@ fn records(n: usize, tag: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn every_codec_reads_back_exactly_with_librdkafka() {
+fn every_codec_reads_back_exactly_with_librdkafka_and_prozess() {
     let bootstrap = harness::bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = harness::unique_topic(&format!("producer-codec-{codec}"));
@@ -41,12 +42,13 @@ fn every_codec_reads_back_exactly_with_librdkafka() {
         let want = records(200, codec);
         let futures: Vec<_> = want
             .iter()
-            .map(|(k, v)| {
-                p.send(ProducerRecord::with_key(
-                    topic.clone(),
-                    k.clone(),
-                    v.clone(),
-                ))
+            .enumerate()
+            .map(|(i, (k, v))| {
+                p.send(
+                    ProducerRecord::with_key(topic.clone(), k.clone(), v.clone())
+                        .timestamp(1_700_000_000_000 + i as i64)
+                        .header("codec", codec.to_string()),
+                )
             })
             .collect();
         p.flush();
@@ -59,6 +61,33 @@ fn every_codec_reads_back_exactly_with_librdkafka() {
         let got = harness::peer::kcat_consume(&bootstrap, &topic, 0).expect("kcat consume");
         let got: Vec<(String, String)> = got.into_iter().map(|(k, v, _)| (k, v)).collect();
         assert_eq!(got, want, "{codec}");
+        // And prozess's own consumer reads the same, headers and timestamps too.
+        let config = ConsumerConfig::builder()
+            .bootstrap_servers(&bootstrap)
+            .build()
+            .expect("consumer config");
+        let mut consumer: KafkaConsumer<String, String> =
+            KafkaConsumer::new(config, StringDeserializer, StringDeserializer).expect("consumer");
+        let tp = TopicPartition::new(topic.clone(), 0);
+        consumer.assign([tp.clone()]).expect("assign");
+        consumer.seek(&tp, 0).expect("seek");
+        let mut read = Vec::new();
+        for _ in 0..100 {
+            for r in consumer.poll(Duration::from_millis(200)).expect("poll") {
+                assert_eq!(r.timestamp, 1_700_000_000_000 + r.offset, "{codec}");
+                assert_eq!(r.headers.len(), 1, "{codec}");
+                assert_eq!(r.headers[0].key, "codec");
+                assert_eq!(r.headers[0].value.as_deref(), Some(codec.as_bytes()));
+                read.push((
+                    r.key.clone().unwrap_or_default(),
+                    r.value.clone().unwrap_or_default(),
+                ));
+            }
+            if read.len() >= want.len() {
+                break;
+            }
+        }
+        assert_eq!(read, want, "{codec} via prozess");
     }
 }
 

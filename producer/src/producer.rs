@@ -19,7 +19,8 @@ use prozess_network::{
 };
 
 use crate::accumulator::{
-    batch_size_upper_bound, AccumulatorConfig, RecordAccumulator, StoredRecord, Thunk,
+    batch_size_upper_bound, record_size_upper_bound, AccumulatorConfig, RecordAccumulator,
+    StoredRecord, Thunk,
 };
 use crate::config::{PartitionerKind, ProducerConfig};
 use crate::delivery::{Callback, DeliveryFuture};
@@ -281,9 +282,11 @@ impl<K, V> KafkaProducer<K, V> {
                 p
             }
             None => match &self.builtin {
-                Some(b) if key.is_none() || self.config.partitioner_ignore_keys => {
-                    b.sticky_partition(&info, size)
-                }
+                Some(b) if key.is_none() || self.config.partitioner_ignore_keys => b
+                    .sticky_partition(
+                        &info,
+                        record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers),
+                    ),
                 _ => tri!(self.partitioner.partition(
                     &record.topic,
                     key.as_deref(),
