@@ -10,6 +10,10 @@ pub enum SecurityProtocol {
     Plaintext,
     /// TCP with SASL authentication (`sasl` must be set).
     SaslPlaintext,
+    /// TLS (settings in `tls`, defaults if `None`).
+    Ssl,
+    /// TLS with SASL authentication.
+    SaslSsl,
 }
 
 impl SecurityProtocol {
@@ -18,7 +22,35 @@ impl SecurityProtocol {
         match self {
             SecurityProtocol::Plaintext => "PLAINTEXT",
             SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Parses a `security.protocol` value.
+    pub fn from_name(name: &str) -> Result<SecurityProtocol, crate::NetworkError> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            _ => Err(crate::NetworkError::Config(format!(
+                "security.protocol {name:?} is not one of PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL"
+            ))),
+        }
+    }
+
+    /// Whether connections use TLS.
+    pub fn uses_tls(&self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL.
+    pub fn uses_sasl(&self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 }
 
@@ -33,8 +65,10 @@ pub struct NetworkConfig {
     pub client_id: String,
     /// `security.protocol`.
     pub security_protocol: SecurityProtocol,
-    /// SASL mechanism and credentials, used with `SaslPlaintext`.
+    /// SASL mechanism and credentials, used with `SaslPlaintext`/`SaslSsl`.
     pub sasl: Option<crate::sasl::SaslConfig>,
+    /// TLS settings, used with `Ssl`/`SaslSsl` (`None`: defaults).
+    pub tls: Option<crate::tls::TlsConfig>,
     /// `request.timeout.ms`: how long a request may wait for its response.
     pub request_timeout: Duration,
     /// `socket.connection.setup.timeout.ms`: the first connect (TCP and the
@@ -80,6 +114,7 @@ impl Default for NetworkConfig {
             client_id: String::new(),
             security_protocol: SecurityProtocol::Plaintext,
             sasl: None,
+            tls: None,
             request_timeout: Duration::from_millis(30_000),
             socket_connection_setup_timeout: Duration::from_millis(10_000),
             socket_connection_setup_timeout_max: Duration::from_millis(30_000),

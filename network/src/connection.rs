@@ -92,6 +92,8 @@ pub(crate) struct Connection {
     pub in_flight: VecDeque<InFlightRequest>,
     /// The SASL exchange, while authenticating.
     pub sasl: Option<crate::sasl::SaslClient>,
+    /// The TLS session, for SSL and SASL_SSL.
+    pub tls: Option<Box<rustls::ClientConnection>>,
     read_buf: BytesMut,
     write_queue: VecDeque<OutgoingFrame>,
     /// Bytes of the front frame already written.
@@ -116,6 +118,7 @@ impl Connection {
             api_versions: HashMap::new(),
             in_flight: VecDeque::new(),
             sasl: None,
+            tls: None,
             read_buf: BytesMut::new(),
             write_queue: VecDeque::new(),
             write_pos: 0,
@@ -143,17 +146,42 @@ impl Connection {
         });
     }
 
-    /// Whether bytes are waiting to be written.
+    /// Whether bytes are waiting to be written (frames, or TLS records).
     pub fn has_pending_writes(&self) -> bool {
-        !self.write_queue.is_empty()
+        !self.write_queue.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
-    /// Writes as much of the queue as the socket takes. Returns the requests
-    /// without response whose frames are now fully written (they are removed
-    /// from `in_flight`).
+    /// Writes as much of the queue as the socket takes (through the TLS
+    /// session, if any). Returns the requests without response whose frames
+    /// are now fully written (they are removed from `in_flight`).
     pub fn flush(&mut self, now: Instant) -> Result<Vec<InFlightRequest>, NetworkError> {
         let mut completed = Vec::new();
-        while !self.write_queue.is_empty() {
+        loop {
+            // TLS: push encrypted records (handshake included) out first.
+            let mut socket_blocked = false;
+            if let Some(tls) = &mut self.tls {
+                while tls.wants_write() {
+                    match tls.write_tls(&mut self.stream) {
+                        Ok(0) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::WriteZero,
+                                "socket accepted no bytes",
+                            )
+                            .into())
+                        }
+                        Ok(_) => self.last_activity = now,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            socket_blocked = true;
+                            break;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            if self.write_queue.is_empty() {
+                break;
+            }
             let written = {
                 let mut slices: Vec<IoSlice<'_>> =
                     Vec::with_capacity(self.write_queue.len().min(MAX_IOVECS));
@@ -161,7 +189,16 @@ impl Connection {
                     let start = if i == 0 { self.write_pos } else { 0 };
                     slices.push(IoSlice::new(&f.bytes[start..]));
                 }
-                match self.stream.write_vectored(&slices) {
+                let result = match &mut self.tls {
+                    // Plaintext into the session's buffer (bounded): it
+                    // takes nothing when full, until records go out.
+                    Some(tls) => match tls.writer().write_vectored(&slices) {
+                        Ok(0) if socket_blocked || tls.wants_write() => break,
+                        other => other,
+                    },
+                    None => self.stream.write_vectored(&slices),
+                };
+                match result {
                     Ok(0) => {
                         return Err(io::Error::new(
                             io::ErrorKind::WriteZero,
@@ -212,59 +249,101 @@ impl Connection {
     /// error before anything is allocated for that frame.
     pub fn read(&mut self, max_frame: usize, now: Instant) -> ReadOutcome {
         let mut frames = Vec::new();
+        let error = self.read_into_buffer(max_frame, now, &mut frames).err();
+        ReadOutcome { frames, error }
+    }
+
+    fn read_into_buffer(
+        &mut self,
+        max_frame: usize,
+        now: Instant,
+        frames: &mut Vec<Bytes>,
+    ) -> Result<(), NetworkError> {
         loop {
-            // Reserve room for the whole frame being read once its size is
-            // known, so a large frame lands in one allocation; but zero-fill
-            // (resize) only what one read can take, so the cost stays linear.
-            let remaining = self.current_frame_remaining(max_frame);
-            let chunk = READ_CHUNK.max(remaining.min(MAX_READ));
-            let len = self.read_buf.len();
-            if self.read_buf.capacity() - len < chunk {
-                self.read_buf.reserve(remaining.max(chunk));
-            }
-            self.read_buf.resize(len + chunk, 0);
-            match self.stream.read(&mut self.read_buf[len..]) {
-                Ok(0) => {
-                    self.read_buf.truncate(len);
-                    return ReadOutcome {
-                        frames,
-                        error: Some(NetworkError::ConnectionClosed),
-                    };
+            let mut drained = false;
+            if let Some(tls) = &mut self.tls {
+                // Encrypted bytes in, then whatever plaintext they held.
+                match tls.read_tls(&mut self.stream) {
+                    Ok(0) => return Err(NetworkError::ConnectionClosed),
+                    Ok(_) => self.last_activity = now,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
                 }
-                Ok(n) => {
-                    self.read_buf.truncate(len + n);
-                    self.last_activity = now;
-                }
-                Err(e) => {
-                    self.read_buf.truncate(len);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => break,
-                        io::ErrorKind::Interrupted => continue,
-                        _ => {
-                            return ReadOutcome {
-                                frames,
-                                error: Some(e.into()),
-                            }
+                let state = tls
+                    .process_new_packets()
+                    .map_err(|e| NetworkError::Tls(e.to_string()))?;
+                let mut want = state.plaintext_bytes_to_read();
+                let peer_closed = state.peer_has_closed();
+                while want > 0 {
+                    let len = self.read_buf.len();
+                    self.read_buf.resize(len + want, 0);
+                    match tls.reader().read(&mut self.read_buf[len..]) {
+                        Ok(0) => {
+                            self.read_buf.truncate(len);
+                            break;
+                        }
+                        Ok(n) => {
+                            self.read_buf.truncate(len + n);
+                            want = want.saturating_sub(n);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.read_buf.truncate(len);
+                            break;
+                        }
+                        Err(e) => {
+                            self.read_buf.truncate(len);
+                            return Err(e.into());
                         }
                     }
                 }
-            }
-            loop {
-                match prozess_protocol::frame::split_frame(&mut self.read_buf, max_frame) {
-                    Ok(Some(frame)) => frames.push(frame),
-                    Ok(None) => break,
+                if peer_closed {
+                    while let Some(frame) =
+                        prozess_protocol::frame::split_frame(&mut self.read_buf, max_frame)?
+                    {
+                        frames.push(frame);
+                    }
+                    return Err(NetworkError::ConnectionClosed);
+                }
+            } else {
+                // Reserve room for the whole frame being read once its size
+                // is known, so a large frame lands in one allocation; but
+                // zero-fill (resize) only what one read can take, so the cost
+                // stays linear.
+                let remaining = self.current_frame_remaining(max_frame);
+                let chunk = READ_CHUNK.max(remaining.min(MAX_READ));
+                let len = self.read_buf.len();
+                if self.read_buf.capacity() - len < chunk {
+                    self.read_buf.reserve(remaining.max(chunk));
+                }
+                self.read_buf.resize(len + chunk, 0);
+                match self.stream.read(&mut self.read_buf[len..]) {
+                    Ok(0) => {
+                        self.read_buf.truncate(len);
+                        return Err(NetworkError::ConnectionClosed);
+                    }
+                    Ok(n) => {
+                        self.read_buf.truncate(len + n);
+                        self.last_activity = now;
+                    }
                     Err(e) => {
-                        return ReadOutcome {
-                            frames,
-                            error: Some(e.into()),
+                        self.read_buf.truncate(len);
+                        match e.kind() {
+                            io::ErrorKind::WouldBlock => drained = true,
+                            io::ErrorKind::Interrupted => continue,
+                            _ => return Err(e.into()),
                         }
                     }
                 }
             }
-        }
-        ReadOutcome {
-            frames,
-            error: None,
+            while let Some(frame) =
+                prozess_protocol::frame::split_frame(&mut self.read_buf, max_frame)?
+            {
+                frames.push(frame);
+            }
+            if drained {
+                return Ok(());
+            }
         }
     }
 

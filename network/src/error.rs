@@ -47,6 +47,8 @@ pub enum NetworkError {
     /// SASL authentication failed (bad credentials, unsupported mechanism, or
     /// a server that could not prove it knows the password).
     Authentication(String),
+    /// The TLS session failed (handshake, certificate, or a bad record).
+    Tls(String),
 }
 
 impl NetworkError {
@@ -60,6 +62,7 @@ impl NetworkError {
                 | NetworkError::Encode(_)
                 | NetworkError::UnsupportedVersion { .. }
                 | NetworkError::Authentication(_)
+                | NetworkError::Tls(_)
         )
     }
 }
@@ -92,6 +95,7 @@ impl fmt::Display for NetworkError {
             NetworkError::UnknownNode(node) => write!(f, "node {node} is not known"),
             NetworkError::ClosedByClient => write!(f, "connection closed by the client"),
             NetworkError::Authentication(m) => write!(f, "SASL authentication failed: {m}"),
+            NetworkError::Tls(m) => write!(f, "TLS error: {m}"),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod mock;
 pub mod network_client;
 pub mod sasl;
+pub mod tls;
 pub mod topic_partition;
 pub mod wakeup;
 
@@ -28,6 +29,7 @@ pub use metadata::{
 };
 pub use network_client::NetworkClient;
 pub use sasl::{SaslConfig, SaslMechanism};
+pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;
 

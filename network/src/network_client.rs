@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -44,7 +45,6 @@ use crate::client::{
 use crate::connection::{Connection, ConnectionState, InFlightRequest, RequestOwner};
 use crate::metadata::MetadataSnapshot;
 use crate::sasl::{SaslClient, SaslStep};
-use crate::SecurityProtocol;
 use crate::{Metadata, NetworkConfig, NetworkError, NodeId, WakeupHandle};
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -94,6 +94,8 @@ pub struct NetworkClient {
     rng: XorShiftRng,
     reconnect_backoff: ExponentialBackoff,
     setup_timeout: ExponentialBackoff,
+    /// Built once from `config.tls` for SSL and SASL_SSL.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for NetworkClient {
@@ -110,16 +112,22 @@ impl NetworkClient {
     /// `poll` (which refreshes metadata from a bootstrap server) or `send`.
     pub fn new(config: NetworkConfig) -> Result<Self, NetworkError> {
         let bootstrap = config.bootstrap_addresses()?;
-        if config.security_protocol == SecurityProtocol::SaslPlaintext && config.sasl.is_none() {
-            return Err(NetworkError::Config(
-                "security.protocol SASL_PLAINTEXT needs sasl.mechanism and credentials".to_string(),
-            ));
+        if config.security_protocol.uses_sasl() && config.sasl.is_none() {
+            return Err(NetworkError::Config(format!(
+                "security.protocol {} needs sasl.mechanism and credentials",
+                config.security_protocol.name()
+            )));
         }
         if config.max_in_flight_requests_per_connection == 0 {
             return Err(NetworkError::Config(
                 "max.in.flight.requests.per.connection must be at least 1".to_string(),
             ));
         }
+        let tls = if config.security_protocol.uses_tls() {
+            Some(config.tls.clone().unwrap_or_default().client_config()?)
+        } else {
+            None
+        };
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let mut metadata = Metadata::from_config(&config);
@@ -146,6 +154,7 @@ impl NetworkClient {
             next_token: 0,
             pending: Vec::new(),
             rng: XorShiftRng::from_time(),
+            tls,
         })
     }
 
@@ -274,9 +283,26 @@ impl NetworkClient {
                         last_error = Some(NetworkError::from(e));
                         continue;
                     }
+                    let session = match &self.tls {
+                        Some(config) => {
+                            match crate::tls::server_name(&host).and_then(|name| {
+                                rustls::ClientConnection::new(config.clone(), name)
+                                    .map_err(|e| NetworkError::Tls(e.to_string()))
+                            }) {
+                                Ok(session) => Some(Box::new(session)),
+                                Err(e) => {
+                                    let _ = self.poll.registry().deregister(&mut stream);
+                                    self.connect_failed(node, e, now, out);
+                                    return;
+                                }
+                            }
+                        }
+                        None => None,
+                    };
                     let timeout = self.setup_timeout.backoff(setup_failures, &mut self.rng);
-                    tracing::debug!(node, %addr, host = %host, "connecting");
-                    let conn = Connection::new(token, addr, stream, now, now + timeout);
+                    tracing::debug!(node, %addr, host = %host, tls = session.is_some(), "connecting");
+                    let mut conn = Connection::new(token, addr, stream, now, now + timeout);
+                    conn.tls = session;
                     self.tokens.insert(token, node);
                     self.connections.insert(node, conn);
                     if let Some(s) = self.nodes.get_mut(&node) {
@@ -428,7 +454,7 @@ impl NetworkClient {
         };
         tracing::debug!(node, addr = %conn.addr, apis = negotiated.len(), "ApiVersions negotiated");
         conn.api_versions = negotiated;
-        if self.config.security_protocol == SecurityProtocol::SaslPlaintext {
+        if self.config.security_protocol.uses_sasl() {
             return self.start_sasl(node, now);
         }
         self.mark_ready(node);
@@ -456,9 +482,11 @@ impl NetworkClient {
 
     /// Sends SaslHandshake v1 with the configured mechanism.
     fn start_sasl(&mut self, node: NodeId, now: Instant) -> Result<(), NetworkError> {
-        let sasl = self.config.sasl.clone().ok_or_else(|| {
-            NetworkError::Config("security.protocol SASL_PLAINTEXT needs sasl settings".to_string())
-        })?;
+        let sasl = self
+            .config
+            .sasl
+            .clone()
+            .ok_or_else(|| NetworkError::Config("SASL needs sasl settings".to_string()))?;
         let version = self
             .connections
             .get(&node)

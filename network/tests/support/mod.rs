@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -88,6 +88,15 @@ impl FakeCluster {
     }
 
     pub fn with_handler(n: usize, handler: Handler) -> FakeCluster {
+        FakeCluster::build(n, handler, None)
+    }
+
+    /// Brokers that speak TLS with this server configuration.
+    pub fn with_tls(n: usize, handler: Handler, tls: Arc<rustls::ServerConfig>) -> FakeCluster {
+        FakeCluster::build(n, handler, Some(tls))
+    }
+
+    fn build(n: usize, handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> FakeCluster {
         let listeners: Vec<TcpListener> = (0..n)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
             .collect();
@@ -106,12 +115,13 @@ impl FakeCluster {
         let accepted = Arc::new(AtomicUsize::new(0));
         for (i, listener) in listeners.into_iter().enumerate() {
             let node = i as i32 + 1;
-            let (view, seen, stop, handler, accepted) = (
+            let (view, seen, stop, handler, accepted, tls) = (
                 view.clone(),
                 seen.clone(),
                 stop.clone(),
                 handler.clone(),
                 accepted.clone(),
+                tls.clone(),
             );
             thread::spawn(move || {
                 let mut conn_id = 0;
@@ -125,7 +135,18 @@ impl FakeCluster {
                     let (view, seen, stop, handler) =
                         (view.clone(), seen.clone(), stop.clone(), handler.clone());
                     let c = conn_id;
-                    thread::spawn(move || serve(node, c, stream, view, seen, stop, handler));
+                    stream.set_nodelay(true).ok();
+                    let tls = tls.clone();
+                    thread::spawn(move || match tls {
+                        None => serve(node, c, stream, view, seen, stop, handler),
+                        Some(cfg) => {
+                            let Ok(session) = rustls::ServerConnection::new(cfg) else {
+                                return;
+                            };
+                            let stream = rustls::StreamOwned::new(session, stream);
+                            serve(node, c, stream, view, seen, stop, handler)
+                        }
+                    });
                 }
             });
         }
@@ -165,16 +186,15 @@ impl Drop for FakeCluster {
     }
 }
 
-fn serve(
+fn serve<S: Read + Write>(
     node: i32,
     conn: usize,
-    mut stream: TcpStream,
+    mut stream: S,
     view: Arc<Mutex<ClusterView>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
     handler: Handler,
 ) {
-    stream.set_nodelay(true).ok();
     loop {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -189,7 +209,6 @@ fn serve(
             return;
         }
         let Ok((header, body)) = decode_request_frame(Bytes::from(frame)) else {
-            let _ = stream.shutdown(Shutdown::Both);
             return;
         };
         let s = Seen {
@@ -214,10 +233,8 @@ fn serve(
                     thread::sleep(d);
                     true
                 }
-                Action::Close => {
-                    let _ = stream.shutdown(Shutdown::Both);
-                    return;
-                }
+                // Dropping the stream closes the connection.
+                Action::Close => return,
             };
             if !ok {
                 return;
@@ -227,7 +244,7 @@ fn serve(
 }
 
 fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     s: &Seen,
     version: i16,
     body: &ResponseBody,
