@@ -82,6 +82,71 @@ impl AdminConfig {
         }
     }
 
+    /// Builds a configuration from Java admin client property names
+    /// (`bootstrap.servers`, `client.id`, `request.timeout.ms`,
+    /// `default.api.timeout.ms`, `retry.backoff.ms`). Unknown keys and
+    /// invalid values give [`AdminError::Config`] naming the key.
+    pub fn from_properties<I, K, V>(props: I) -> Result<AdminConfig, AdminError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut config = AdminConfig::default();
+        for (k, v) in props {
+            config.set(k.as_ref(), v.as_ref())?;
+        }
+        if config.bootstrap_servers.is_empty() {
+            return Err(AdminError::Config(
+                "bootstrap.servers is required".to_string(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Sets one property by its Java name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), AdminError> {
+        let millis = |min: u64| -> Result<Duration, AdminError> {
+            match value.trim().parse::<u64>() {
+                Ok(ms) if ms >= min => Ok(Duration::from_millis(ms)),
+                _ => Err(AdminError::Config(format!(
+                    "{key}: expected milliseconds >= {min}, got {value:?}"
+                ))),
+            }
+        };
+        match key {
+            "bootstrap.servers" => {
+                let servers: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                for s in &servers {
+                    prozess_network::config::parse_host_port(s)
+                        .map_err(|e| AdminError::Config(format!("bootstrap.servers: {e}")))?;
+                }
+                if servers.is_empty() {
+                    return Err(AdminError::Config(
+                        "bootstrap.servers: must list at least one host:port".to_string(),
+                    ));
+                }
+                self.bootstrap_servers = servers;
+            }
+            "client.id" => self.client_id = value.to_string(),
+            "request.timeout.ms" => self.request_timeout = millis(1)?,
+            "default.api.timeout.ms" => self.default_api_timeout = millis(1)?,
+            "retry.backoff.ms" => self.retry_backoff = millis(0)?,
+            _ => {
+                return Err(AdminError::Config(format!(
+                    "unknown admin client property {key:?} (known: bootstrap.servers, client.id, \
+                     request.timeout.ms, default.api.timeout.ms, retry.backoff.ms)"
+                )))
+            }
+        }
+        Ok(())
+    }
+
     /// The network client configuration these settings give. The admin
     /// client never lets Metadata requests create topics.
     pub fn network_config(&self) -> NetworkConfig {

@@ -106,8 +106,14 @@ impl<C: KafkaClient> AdminClient<C> {
                 .iter_mut()
                 .filter(|s| s.outcome.is_none() && s.correlation_id.is_none())
             {
+                // A node picked for "any" is dropped for another when its
+                // connection fails, or when it was a bootstrap pseudo-node
+                // that the first metadata response replaced.
                 if slot.call.target == Target::Any
-                    && slot.node.is_some_and(|n| self.client.connection_failed(n))
+                    && slot.node.is_some_and(|n| {
+                        self.client.connection_failed(n)
+                            || self.client.metadata().broker(n).is_none()
+                    })
                 {
                     slot.node = None;
                 }

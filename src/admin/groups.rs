@@ -378,7 +378,7 @@ fn coordinator_of(id: &str, response: &ClientResponse) -> GroupAnswer<NodeId> {
 
 /// A [`GroupDescription`] from DescribeGroups, decoding the members'
 /// subscriptions and assignments for consumer groups.
-fn describe(
+pub(super) fn describe(
     g: &prozess_protocol::messages::describe_groups::response::DescribedGroup,
     coordinator: NodeId,
 ) -> GroupDescription {

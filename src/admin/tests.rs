@@ -760,3 +760,92 @@ fn disconnects_are_retried_and_missing_apis_are_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn config_from_java_properties() {
+    let c = AdminConfig::from_properties([
+        ("bootstrap.servers", "a:1, b:2"),
+        ("client.id", "ops"),
+        ("request.timeout.ms", "1500"),
+        ("default.api.timeout.ms", "9000"),
+        ("retry.backoff.ms", "0"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.bootstrap_servers,
+        vec!["a:1".to_string(), "b:2".to_string()]
+    );
+    assert_eq!(c.client_id, "ops");
+    assert_eq!(c.request_timeout, Duration::from_millis(1500));
+    assert_eq!(c.default_api_timeout, Duration::from_millis(9000));
+    assert_eq!(c.retry_backoff, Duration::ZERO);
+    let net = c.network_config();
+    assert!(!net.allow_auto_create_topics);
+    assert_eq!(net.client_id, "ops");
+
+    for (props, key) in [
+        (
+            vec![("bootstrap.servers", "a:1"), ("bogus.key", "1")],
+            "bogus.key",
+        ),
+        (vec![("bootstrap.servers", "nohost")], "bootstrap.servers"),
+        (
+            vec![("bootstrap.servers", "a:1"), ("request.timeout.ms", "0")],
+            "request.timeout.ms",
+        ),
+        (vec![("client.id", "x")], "bootstrap.servers"),
+    ] {
+        let err = AdminConfig::from_properties(props).unwrap_err();
+        assert!(matches!(err, AdminError::Config(_)), "{err}");
+        assert!(err.to_string().contains(key), "{err}");
+    }
+}
+
+/// DescribeGroups v6 responses Apache Kafka 4.0 sent for live groups of the
+/// Java consumer and of librdkafka (kcat): the members' embedded
+/// subscriptions and assignments decode to what those clients wrote.
+#[test]
+fn describes_kafka_4_0_captured_groups() {
+    use prozess_protocol::messages::DescribeGroupsResponse;
+    let captures = [
+        (
+            &include_bytes!(
+                "../../protocol/tests/data/captures/kafka-4.0/groups-admin/0026-DescribeGroups-v6-response.bin"
+            )[..],
+            "live-classic-group",
+            "java-live-classic",
+            3,
+        ),
+        (
+            &include_bytes!(
+                "../../protocol/tests/data/captures/kafka-4.0/groups-admin/0032-DescribeGroups-v6-response.bin"
+            )[..],
+            "live-kcat-group",
+            "kcat-live",
+            0,
+        ),
+    ];
+    for (frame, group, client, assignment_version) in captures {
+        // Response header v1: correlation id and an empty tagged-field section.
+        let mut body = Bytes::copy_from_slice(&frame[5..]);
+        let response = DescribeGroupsResponse::decode(&mut body, 6).unwrap();
+        let d = super::groups::describe(&response.groups[0], 1);
+        assert_eq!(d.group_id, group);
+        assert_eq!(d.state, "Stable");
+        assert_eq!(d.protocol, "range");
+        assert_eq!(d.members.len(), 1);
+        let m = &d.members[0];
+        assert_eq!(m.client_id, client);
+        assert_eq!(m.host, "/127.0.0.1");
+        let sub = m.subscription.as_ref().expect("subscription decodes");
+        assert_eq!(sub.version, 3);
+        assert_eq!(sub.topics, vec!["group-topic".to_string()]);
+        assert_eq!(sub.generation_id, -1);
+        let a = m.assignment.as_ref().expect("assignment decodes");
+        assert_eq!(a.version, assignment_version);
+        let expected: Vec<TopicPartition> = (0..4)
+            .map(|p| TopicPartition::new("group-topic", p))
+            .collect();
+        assert_eq!(a.partitions, expected);
+    }
+}
