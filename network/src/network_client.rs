@@ -1262,3 +1262,83 @@ impl KafkaClient for NetworkClient {
         self.pending.extend(out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn tries_every_resolved_address_before_failing() {
+        // The listener accepts in the kernel; the test only needs TCP to connect.
+        let open = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open_addr = open.local_addr().unwrap();
+        let dead_addr = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut client = NetworkClient::new(NetworkConfig::new([format!(
+            "localhost:{}",
+            open_addr.port()
+        )]))
+        .unwrap();
+        // As if "localhost" had resolved to a dead address first.
+        let state = client.nodes.entry(-1).or_default();
+        state.host = Some(("localhost".to_string(), open_addr.port()));
+        state.addresses = vec![dead_addr, open_addr];
+        state.next_address = 0;
+
+        let start = Instant::now();
+        let mut events = Vec::new();
+        client.ready(-1, start);
+        while client
+            .connections
+            .get(&-1)
+            .map_or(true, |c| c.state == ConnectionState::Connecting)
+        {
+            assert!(start.elapsed() < Duration::from_secs(20), "{events:?}");
+            events.extend(client.poll(Duration::from_millis(20), Instant::now()));
+        }
+        assert_eq!(client.connected_address(-1), Some(open_addr));
+        assert!(
+            events.is_empty(),
+            "a failed address is not reported while others remain: {events:?}"
+        );
+        assert!(!client.connection_failed(-1));
+    }
+
+    #[test]
+    fn all_addresses_failing_is_one_reported_failure() {
+        let dead: Vec<SocketAddr> = (0..3)
+            .map(|_| {
+                TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+            })
+            .collect();
+        let mut client = NetworkClient::new(NetworkConfig::new([format!(
+            "localhost:{}",
+            dead[0].port()
+        )]))
+        .unwrap();
+        let state = client.nodes.entry(-1).or_default();
+        state.host = Some(("localhost".to_string(), dead[0].port()));
+        state.addresses = dead.clone();
+        state.next_address = 0;
+        let start = Instant::now();
+        let mut events = Vec::new();
+        client.ready(-1, start);
+        while events.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(20));
+            events.extend(client.poll(Duration::from_millis(20), Instant::now()));
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(matches!(
+            events[0],
+            ClientEvent::Disconnected { node: -1, .. }
+        ));
+        assert!(client.connection_failed(-1));
+        assert_eq!(client.nodes[&-1].failures, 1);
+    }
+}
