@@ -66,6 +66,9 @@ impl ProducerMetadata {
         }
         if state.wanted.insert(topic.to_string()) {
             state.unsent.push(topic.to_string());
+            // The sender may already know the topic: publish again even if
+            // its metadata does not change.
+            state.published_version = None;
         }
         drop(state);
         wake();
