@@ -337,6 +337,21 @@ impl<K, V> KafkaProducer<K, V> {
     /// Closes the producer: no new records; pending ones are sent for up to
     /// `timeout`, then whatever is left fails with [`Error::Closed`].
     pub fn close(&self, timeout: Duration) {
+        let on_io_thread = self
+            .io_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|h| h.thread().id() == std::thread::current().id());
+        if on_io_thread {
+            // Called from a callback: the I/O thread cannot wait for itself.
+            // Close at once, as the Java client does (close(0)).
+            tracing::warn!("close() called from a producer callback; closing without waiting");
+            self.shared.closing.store(true, Ordering::Release);
+            self.shared.force_close.store(true, Ordering::Release);
+            self.accumulator.close();
+            return;
+        }
         self.shared.closing.store(true, Ordering::Release);
         self.accumulator.close();
         self.wakeup.wakeup();

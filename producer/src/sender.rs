@@ -296,10 +296,16 @@ impl<C: KafkaClient> Sender<C> {
         if !self.client.ready(node, now) {
             return false;
         }
-        let supports_bump = self
-            .client
-            .api_version(node, ApiKey::InitProducerId)
-            .is_some_and(|v| v >= 3);
+        let Some(init_version) = self.client.api_version(node, ApiKey::InitProducerId) else {
+            // Connected, but the broker has no InitProducerId: idempotence
+            // cannot work there, and waiting will not change that.
+            txn.init_failed_fatal(Error::Fatal(format!(
+                "broker {node} does not support InitProducerId, which idempotence needs; \
+                 set enable.idempotence=false"
+            )));
+            return false;
+        };
+        let supports_bump = init_version >= 3;
         let (producer_id, producer_epoch) = txn.init_request_ids(supports_bump);
         let req = InitProducerIdRequest {
             transactional_id: None,
@@ -315,6 +321,9 @@ impl<C: KafkaClient> Sender<C> {
             Ok(corr) => {
                 txn.init_sent();
                 self.init_request = Some(corr);
+            }
+            Err(e) if !e.is_retriable() => {
+                txn.init_failed_fatal(Error::Fatal(format!("InitProducerId: {e}")));
             }
             Err(e) => {
                 tracing::debug!(node, error = %e, "could not send InitProducerId");
@@ -656,6 +665,7 @@ mod tests {
         next_events: Vec<ClientEvent>,
         next_corr: i32,
         wakeup: WakeupHandle,
+        init_supported: bool,
     }
 
     impl TestClient {
@@ -678,6 +688,7 @@ mod tests {
                 next_events: Vec::new(),
                 next_corr: 0,
                 wakeup: WakeupHandle::flag_only(),
+                init_supported: true,
             }
         }
 
@@ -708,8 +719,8 @@ mod tests {
         fn connection_delay(&self, _node: NodeId, _now: Instant) -> Duration {
             Duration::ZERO
         }
-        fn api_version(&self, _node: NodeId, _key: ApiKey) -> Option<i16> {
-            Some(4)
+        fn api_version(&self, _node: NodeId, key: ApiKey) -> Option<i16> {
+            (key != ApiKey::InitProducerId || self.init_supported).then_some(4)
         }
         fn send_request(
             &mut self,
@@ -1247,5 +1258,18 @@ mod tests {
         }
         assert_eq!(fa.get().unwrap().offset, 0);
         assert_eq!(fb.get().unwrap().offset, 1);
+    }
+
+    #[test]
+    fn a_broker_without_init_producer_id_fails_records_clearly() {
+        let (mut sender, acc) = setup(Acks::All, true);
+        sender.client_mut().init_supported = false;
+        let now = Instant::now();
+        let f = append(&acc, 0, "x", now);
+        sender.run_once(now);
+        sender.run_once(now);
+        let e = f.get().unwrap_err();
+        assert!(e.to_string().contains("enable.idempotence=false"), "{e}");
+        assert!(sender.client().sent.is_empty());
     }
 }
