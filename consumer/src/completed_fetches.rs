@@ -17,6 +17,11 @@ use prozess_protocol::ErrorCode;
 
 use crate::error::Error;
 
+/// At most this many responses are buffered per partition: one being
+/// consumed and one fetched ahead (so the next data is already there when
+/// the caller drains the first).
+pub const MAX_BUFFERED_FETCHES: usize = 2;
+
 /// One partition's part of a Fetch response, as the fetcher hands it over.
 #[derive(Debug, Clone)]
 pub struct FetchedPartition {
@@ -80,6 +85,9 @@ pub struct CompletedFetch {
     pub partition: FetchedPartition,
     /// Bytes of record data held (for the memory bound).
     pub size_in_bytes: usize,
+    /// The offset after the last complete batch (where a fetch ahead of this
+    /// one starts); `None` for an error response or undecodable data.
+    pub end_offset: Option<i64>,
     initialized: bool,
     consumed: bool,
     next_fetch_offset: i64,
@@ -116,6 +124,11 @@ impl CompletedFetch {
     ) -> Self {
         let records = partition.records.clone().unwrap_or_default();
         let size_in_bytes = records.len();
+        let end_offset = if partition.error == ErrorCode::None {
+            end_of_batches(&records, fetch_offset)
+        } else {
+            None
+        };
         let aborted_transactions = partition
             .aborted_transactions
             .iter()
@@ -127,6 +140,7 @@ impl CompletedFetch {
             fetch_offset,
             partition,
             size_in_bytes,
+            end_offset,
             initialized: false,
             consumed: false,
             next_fetch_offset: fetch_offset,
@@ -301,10 +315,20 @@ impl CompletedFetch {
     }
 }
 
+/// The next offset after the complete batches of `records` (headers only, no
+/// CRC: the batches are checked when consumed). `None` if a batch header is bad.
+fn end_of_batches(records: &Bytes, fetch_offset: i64) -> Option<i64> {
+    let mut end = fetch_offset;
+    for batch in RecordBatches::new(records.clone()).check_crcs(false) {
+        end = end.max(batch.ok()?.next_offset());
+    }
+    Some(end)
+}
+
 /// The queue of completed fetches plus the one being drained (Java's
-/// `FetchBuffer`). A partition has at most one entry: the fetcher does not
-/// fetch a partition that has buffered data, which bounds memory to one
-/// response's worth per partition however slowly the caller polls.
+/// `FetchBuffer`). A partition has at most [`MAX_BUFFERED_FETCHES`] entries,
+/// in offset order: the fetcher fetches ahead of buffered data only up to
+/// that, which bounds memory per partition however slowly the caller polls.
 #[derive(Debug, Default)]
 pub struct FetchBuffer {
     queue: VecDeque<CompletedFetch>,
@@ -342,6 +366,44 @@ impl FetchBuffer {
 
     pub(crate) fn next_in_line_mut(&mut self) -> &mut Option<CompletedFetch> {
         &mut self.next_in_line
+    }
+
+    /// Where the next fetch of `tp` starts: `Ok(None)` if nothing is buffered
+    /// (start at the position), `Ok(Some(offset))` to fetch ahead of the one
+    /// buffered response, `Err(())` if `tp` must not be fetched now (the
+    /// buffer holds its limit, or an error response waits to be handled).
+    #[allow(clippy::result_unit_err)]
+    pub fn fetch_ahead_offset(&self, tp: &TopicPartition) -> Result<Option<i64>, ()> {
+        let mut count = 0;
+        let mut end = None;
+        let live_next = self.next_in_line.as_ref().filter(|f| !f.is_consumed());
+        for f in live_next.into_iter().chain(self.queue.iter()) {
+            if &f.tp == tp {
+                count += 1;
+                end = f.end_offset;
+            }
+        }
+        match (count, end) {
+            (0, _) => Ok(None),
+            (n, Some(e)) if n < MAX_BUFFERED_FETCHES => Ok(Some(e)),
+            _ => Err(()),
+        }
+    }
+
+    /// Moves every queued fetch of `tp` to the end of the queue, keeping
+    /// their order (a paused partition's data goes back behind the others).
+    pub(crate) fn take_partition(&mut self, tp: &TopicPartition) -> Vec<CompletedFetch> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for f in self.queue.drain(..) {
+            if &f.tp == tp {
+                taken.push(f);
+            } else {
+                kept.push_back(f);
+            }
+        }
+        self.queue = kept;
+        taken
     }
 
     /// Partitions with data waiting (not to be fetched again until drained).

@@ -189,6 +189,8 @@ impl FetchCollector {
                 if let Some(f) = buffer.next_in_line_mut().take() {
                     paused.push(f);
                 }
+                // Data fetched ahead for it stays behind it, in order.
+                paused.extend(buffer.take_partition(&tp));
                 continue;
             }
             match self.fetch_records(fetch, subs, key_de, value_de, remaining) {
@@ -249,9 +251,9 @@ impl FetchCollector {
                     break;
                 }
             };
-            match build_record(&topic, &tp, &rec, key_de, value_de) {
+            match build_record(&topic, &tp, rec, key_de, value_de) {
                 Ok(r) => records.push(r),
-                Err(e) => {
+                Err((e, rec)) => {
                     fetch.push_back(rec, prev_offset, prev_epoch);
                     err = Some(e);
                     break;
@@ -276,13 +278,16 @@ impl FetchCollector {
     }
 }
 
+/// Deserializes a record. On failure the record is handed back untouched so
+/// it can be put back in line. Headers and bytes are moved, not copied.
+#[allow(clippy::result_large_err)]
 fn build_record<K, V>(
     topic: &Arc<str>,
     tp: &prozess_network::TopicPartition,
-    rec: &crate::completed_fetches::FetchedRecord,
+    rec: crate::completed_fetches::FetchedRecord,
     key_de: &dyn Deserializer<K>,
     value_de: &dyn Deserializer<V>,
-) -> Result<ConsumerRecord<K, V>, Error> {
+) -> Result<ConsumerRecord<K, V>, (Error, crate::completed_fetches::FetchedRecord)> {
     let r = &rec.record;
     let de_err =
         |is_key: bool, e: crate::deserializer::DeserializationError| Error::Deserialization {
@@ -292,33 +297,44 @@ fn build_record<K, V>(
             message: e.0,
         };
     let key = match &r.key {
-        Some(k) => Some(
-            key_de
-                .deserialize(topic, &r.headers, k.clone())
-                .map_err(|e| de_err(true, e))?,
-        ),
+        Some(k) => match key_de.deserialize(topic, &r.headers, k.clone()) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                let e = de_err(true, e);
+                return Err((e, rec));
+            }
+        },
         None => None,
     };
     let value = match &r.value {
-        Some(v) => Some(
-            value_de
-                .deserialize(topic, &r.headers, v.clone())
-                .map_err(|e| de_err(false, e))?,
-        ),
+        Some(v) => match value_de.deserialize(topic, &r.headers, v.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let e = de_err(false, e);
+                return Err((e, rec));
+            }
+        },
         None => None,
     };
+    let serialized_key_size = r.key.as_ref().map(|k| k.len() as i32).unwrap_or(-1);
+    let serialized_value_size = r.value.as_ref().map(|v| v.len() as i32).unwrap_or(-1);
+    let crate::completed_fetches::FetchedRecord {
+        record,
+        timestamp_type,
+        leader_epoch,
+    } = rec;
     Ok(ConsumerRecord {
         topic: topic.clone(),
         partition: tp.partition,
-        offset: r.offset,
-        timestamp: r.timestamp,
-        timestamp_type: rec.timestamp_type,
-        serialized_key_size: r.key.as_ref().map(|k| k.len() as i32).unwrap_or(-1),
-        serialized_value_size: r.value.as_ref().map(|v| v.len() as i32).unwrap_or(-1),
-        headers: r.headers.clone(),
+        offset: record.offset,
+        timestamp: record.timestamp,
+        timestamp_type,
+        serialized_key_size,
+        serialized_value_size,
+        headers: record.headers,
         key,
         value,
-        leader_epoch: rec.leader_epoch,
+        leader_epoch,
     })
 }
 

@@ -2,9 +2,12 @@
 //! `CompletedFetch`es in the `FetchBuffer`.
 //!
 //! One Fetch per node that leads (or is the preferred read replica of)
-//! fetchable partitions and has no fetch in flight. A partition with data
-//! still buffered is not fetched again, so the buffer holds at most one
-//! response's worth of data per partition, however slowly the caller polls.
+//! fetchable partitions and has no fetch in flight. A partition with one
+//! response buffered is fetched ahead from the end of that response; with
+//! two it is not fetched, so the buffer holds at most two responses' worth
+//! of data per partition, however slowly the caller polls. Data fetched
+//! ahead is checked like any other: it is used only if its fetch offset is
+//! the position when its turn comes.
 //! Sessions (KIP-227) are kept per node by `FetchSessionHandler`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -114,8 +117,7 @@ impl Fetcher {
         subs: &SubscriptionState,
         now: Instant,
     ) -> usize {
-        let buffered = self.buffer.buffered_partitions();
-        let fetchable = subs.fetchable_partitions(|tp| buffered.contains(tp));
+        let fetchable = subs.fetchable_partitions(|tp| self.buffer.fetch_ahead_offset(tp).is_err());
         let mut by_node: BTreeMap<NodeId, Vec<(TopicPartition, PartitionData)>> = BTreeMap::new();
         let mut need_metadata = false;
         for (tp, position) in fetchable {
@@ -134,11 +136,17 @@ impl Fetcher {
                 continue;
             }
             let topic_id = metadata.topic_id(&tp.topic).unwrap_or(Uuid::NIL);
+            let fetch_offset = self
+                .buffer
+                .fetch_ahead_offset(&tp)
+                .ok()
+                .flatten()
+                .unwrap_or(position.offset);
             by_node.entry(node).or_default().push((
                 tp,
                 PartitionData {
                     topic_id,
-                    fetch_offset: position.offset,
+                    fetch_offset,
                     log_start_offset: -1,
                     max_bytes: self.config.max_partition_bytes,
                     current_leader_epoch: leader.epoch.unwrap_or(-1),

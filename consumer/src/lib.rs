@@ -8,6 +8,32 @@
 //! [`FetchCollector`](fetch_collector::FetchCollector), `OffsetFetcher`,
 //! `ConsumerCoordinator`.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use prozess_consumer::{ConsumerConfig, KafkaConsumer, StringDeserializer, TopicPartition};
+//!
+//! let config = ConsumerConfig::from_properties([
+//!     ("bootstrap.servers", "localhost:9092"),
+//!     ("group.id", "my-group"),
+//!     ("enable.auto.commit", "false"),
+//!     ("auto.offset.reset", "earliest"),
+//! ])?;
+//! let mut consumer: KafkaConsumer<String, String> =
+//!     KafkaConsumer::new(config, StringDeserializer, StringDeserializer)?;
+//! consumer.assign([TopicPartition::new("orders", 0)])?;
+//! loop {
+//!     let records = consumer.poll(Duration::from_millis(500))?;
+//!     for r in &records {
+//!         println!("{} {} {:?}", r.partition, r.offset, r.value);
+//!     }
+//!     if !records.is_empty() {
+//!         consumer.commit_sync()?;
+//!     }
+//! #   break;
+//! }
+//! # Ok::<(), prozess_consumer::Error>(())
+//! ```
+//!
 //! Invariants kept (see DESIGN.md; each has a unit test):
 //! - A partition's position moves only when its records are handed to the caller.
 //! - Completed fetches of a paused partition stay buffered; they are returned

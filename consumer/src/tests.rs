@@ -479,40 +479,109 @@ fn invariant_pipelining_sends_next_fetch_before_returning_records() {
 
 #[test]
 fn invariant_memory_is_bounded_however_slowly_the_caller_polls() {
-    // Every fetch answers 200 records per partition; the caller takes one
-    // record per poll. A partition with buffered data is never fetched again,
-    // so the buffer never holds more than one response per partition.
-    let mut client = MockClient::new(&[0], &[("t", 2)]);
-    for _ in 0..50 {
+    // Every fetch answers 200 records; the caller takes one record per poll.
+    // A partition is fetched ahead at most once beyond the response being
+    // consumed, so the buffer never holds more than two responses of it.
+    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    for k in 0..20 {
         client.prepare(
-            is(ApiKey::Fetch),
+            fetch_from(0, 200 * k),
             fetch_response(
-                vec![
-                    part(0, batch(0, 200, Compression::None), 200),
-                    part(1, batch(0, 200, Compression::None), 200),
-                ],
+                vec![part(0, batch(200 * k, 200, Compression::None), 4000)],
                 0,
             ),
         );
     }
     let mut c = consumer_with(&[("max.poll.records", "1")], client);
-    c.assign([tp(0), tp(1)]).unwrap();
+    c.assign([tp(0)]).unwrap();
     c.seek(&tp(0), 0).unwrap();
-    c.seek(&tp(1), 0).unwrap();
-    let one_response = 2 * batch(0, 200, Compression::None).len();
+    let two_responses =
+        batch(0, 200, Compression::None).len() + batch(200, 200, Compression::None).len();
     let mut max_buffered = 0;
+    let mut got = Vec::new();
     for _ in 0..100 {
-        c.poll(Duration::ZERO).unwrap();
+        got.extend(flatten(&c.poll(Duration::ZERO).unwrap()));
         max_buffered = max_buffered.max(c.buffered_bytes());
     }
     assert!(
-        max_buffered <= one_response,
-        "{max_buffered} > {one_response}"
+        max_buffered <= two_responses,
+        "{max_buffered} > {two_responses}"
     );
     assert_eq!(
-        c.client().requests_of(ApiKey::Fetch).len(),
-        1,
-        "no new fetch while both partitions have data buffered"
+        offsets_of(&got),
+        (0..got.len() as i64).map(|o| (0, o)).collect::<Vec<_>>()
+    );
+    let fetches = c.client().requests_of(ApiKey::Fetch);
+    assert_eq!(
+        fetches
+            .iter()
+            .map(|f| fetched_partitions(&f.body))
+            .collect::<Vec<_>>(),
+        vec![vec![(0, 0)], vec![(0, 200)]],
+        "one fetch ahead, then nothing while two responses are buffered"
+    );
+}
+
+#[test]
+fn fetch_ahead_data_is_used_in_order_without_refetching() {
+    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    for k in 0..10 {
+        client.prepare(
+            fetch_from(0, 50 * k),
+            fetch_response(
+                vec![part(0, batch(50 * k, 50, Compression::Snappy), 500)],
+                0,
+            ),
+        );
+    }
+    let mut c = consumer_with(&[("max.poll.records", "30")], client);
+    c.assign([tp(0)]).unwrap();
+    c.seek(&tp(0), 0).unwrap();
+    let got = poll_until(&mut c, 500);
+    assert_eq!(
+        offsets_of(&got),
+        (0..500).map(|o| (0, o)).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+    let asked: Vec<i64> = c
+        .client()
+        .requests_of(ApiKey::Fetch)
+        .iter()
+        .flat_map(|f| fetched_partitions(&f.body))
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(
+        &asked[..10],
+        &(0..10).map(|k| 50 * k).collect::<Vec<_>>()[..]
+    );
+}
+
+#[test]
+fn seek_discards_data_fetched_ahead() {
+    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    client.prepare(
+        fetch_from(0, 0),
+        fetch_response(vec![part(0, batch(0, 5, Compression::None), 100)], 0),
+    );
+    client.prepare(
+        fetch_from(0, 5),
+        fetch_response(vec![part(0, batch(5, 5, Compression::None), 100)], 0),
+    );
+    client.prepare(
+        fetch_from(0, 50),
+        fetch_response(vec![part(0, batch(50, 2, Compression::None), 100)], 0),
+    );
+    let mut c = consumer_with(&[("max.poll.records", "2")], client);
+    c.assign([tp(0)]).unwrap();
+    c.seek(&tp(0), 0).unwrap();
+    let got = poll_until(&mut c, 2);
+    assert_eq!(offsets_of(&got), vec![(0, 0), (0, 1)]);
+    c.seek(&tp(0), 50).unwrap();
+    let got = poll_until(&mut c, 2);
+    assert_eq!(
+        offsets_of(&got),
+        vec![(0, 50), (0, 51)],
+        "neither buffered response surfaces"
     );
 }
 
