@@ -187,8 +187,14 @@ impl MockClient {
     }
 
     /// A mock whose metadata already describes `nodes` and `topics` (name,
-    /// partition count; leaders round robin, epoch 0), as of `now`.
-    pub fn new_with_cluster(nodes: &[NodeId], topics: &[(&str, i32)], now: Instant) -> Self {
+    /// partition count; leaders round robin, epoch 0), refreshed now.
+    pub fn new_with_cluster(nodes: &[NodeId], topics: &[(&str, i32)]) -> Self {
+        MockClient::new_with_cluster_at(nodes, topics, Instant::now())
+    }
+
+    /// Like [`new_with_cluster`](Self::new_with_cluster), refreshed at `now`
+    /// (a [`MockTime`] instant).
+    pub fn new_with_cluster_at(nodes: &[NodeId], topics: &[(&str, i32)], now: Instant) -> Self {
         let mut m = MockClient::new();
         m.update_metadata(MetadataSnapshot::simple(nodes, topics), now);
         m
@@ -786,8 +792,7 @@ mod tests {
 
     #[test]
     fn cluster_metadata_is_ready_at_once() {
-        let now = Instant::now();
-        let m = MockClient::new_with_cluster(&[1, 2], &[("a", 3), ("b", 1)], now);
+        let m = MockClient::new_with_cluster(&[1, 2], &[("a", 3), ("b", 1)]);
         let md = m.metadata();
         assert_eq!(md.brokers().len(), 2);
         assert_eq!(md.partitions_for("a").unwrap().len(), 3);
@@ -799,7 +804,7 @@ mod tests {
     #[test]
     fn prepared_responses_answer_matching_requests_in_order() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         m.prepare_response(
             |b| matches!(b, RequestBody::FindCoordinator(_)),
             FindCoordinatorResponse {
@@ -840,7 +845,8 @@ mod tests {
     #[test]
     fn unanswered_requests_wait_for_respond_or_timeout() {
         let time = MockTime::new();
-        let mut m = MockClient::new_with_cluster(&[1, 2], &[], time.now()).with_time(time.clone());
+        let mut m =
+            MockClient::new_with_cluster_at(&[1, 2], &[], time.now()).with_time(time.clone());
         m.set_request_timeout(Duration::from_secs(30));
         assert!(m.ready(1, time.now()));
         assert!(m.ready(2, time.now()));
@@ -870,7 +876,7 @@ mod tests {
     #[test]
     fn late_prepared_response_answers_request_in_flight() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         m.ready(1, now);
         let a = m.send(1, heartbeat(), now).unwrap();
         m.prepare_response_from(1, |_| true, HeartbeatResponse::default());
@@ -881,7 +887,7 @@ mod tests {
     #[test]
     fn prepared_for_other_node_does_not_match() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1, 2], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1, 2], &[], now);
         m.prepare_response_from(2, |_| true, HeartbeatResponse::default());
         m.ready(1, now);
         m.send(1, heartbeat(), now).unwrap();
@@ -892,7 +898,7 @@ mod tests {
     #[test]
     fn disconnect_reports_in_flight_and_node_must_reconnect() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         m.ready(1, now);
         let a = m.send(1, heartbeat(), now).unwrap();
         m.disconnect(1);
@@ -916,7 +922,7 @@ mod tests {
     #[test]
     fn prepared_disconnect() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         m.prepare_disconnect(|b| matches!(b, RequestBody::Heartbeat(_)));
         m.ready(1, now);
         let a = m.send(1, heartbeat(), now).unwrap();
@@ -930,7 +936,7 @@ mod tests {
     #[test]
     fn readiness_controls() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1, 2], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1, 2], &[], now);
         m.set_unready(1);
         assert!(!m.ready(1, now));
         assert!(matches!(
@@ -964,7 +970,7 @@ mod tests {
     #[test]
     fn negotiated_versions_follow_node_ranges() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         assert_eq!(
             m.api_version(1, ApiKey::Fetch),
             Some(ApiKey::Fetch.supported_versions().1)
@@ -994,7 +1000,7 @@ mod tests {
     #[test]
     fn metadata_refreshes_when_due() {
         let time = MockTime::new();
-        let mut m = MockClient::new_with_cluster(&[1], &[("a", 1)], time.now());
+        let mut m = MockClient::new_with_cluster_at(&[1], &[("a", 1)], time.now());
         let before = m.metadata_refreshes();
         let mut next = MetadataSnapshot::simple(&[1, 2], &[("a", 2)]);
         next.topics[0].partitions[0].leader_epoch = 1;
@@ -1017,7 +1023,7 @@ mod tests {
     fn poll_advances_mock_time_when_asked() {
         let time = MockTime::new();
         let start = time.now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], start).with_time(time.clone());
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], start).with_time(time.clone());
         m.set_advance_time_on_poll(true);
         m.set_request_timeout(Duration::from_secs(3));
         m.ready(1, start);
@@ -1032,7 +1038,7 @@ mod tests {
     fn acks_zero_is_sent_without_response() {
         use prozess_protocol::messages::ProduceRequest;
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         m.ready(1, now);
         let body = RequestBody::Produce(ProduceRequest {
             acks: 0,
@@ -1049,7 +1055,7 @@ mod tests {
     #[test]
     fn close_reports_in_flight() {
         let now = Instant::now();
-        let mut m = MockClient::new_with_cluster(&[1], &[], now);
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
         m.ready(1, now);
         let a = m.send(1, heartbeat(), now).unwrap();
         m.close(1);
