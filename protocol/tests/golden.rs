@@ -39,6 +39,8 @@ struct Pair {
     response_header_version: i16,
     request_file: String,
     response_file: Option<String>,
+    correlation_id: i32,
+    client_id: Option<String>,
 }
 
 impl Pair {
@@ -98,6 +100,8 @@ fn load_pairs() -> Vec<Pair> {
                 response_header_version: i("response_header_version") as i16,
                 request_file: s("request_file"),
                 response_file: p["response_file"].as_str().map(str::to_string),
+                correlation_id: i("correlation_id") as i32,
+                client_id: p["client_id"].as_str().map(str::to_string),
             });
         }
     }
@@ -163,6 +167,9 @@ fn every_captured_frame_decodes_and_reencodes_identically() {
             let h = RequestHeader::decode_auto(&mut frame.clone()).unwrap();
             assert_eq!(h.request_api_version, p.version);
         } else {
+            let h = RequestHeader::decode_auto(&mut frame.clone()).unwrap();
+            assert_eq!(h.correlation_id, p.correlation_id, "{}", p.label());
+            assert_eq!(h.client_id, p.client_id, "{}", p.label());
             match decode_request_frame(frame.clone()) {
                 Ok((h, body)) => {
                     let again = encode_request(&h, p.request_header_version, &body);
@@ -199,8 +206,15 @@ fn every_captured_frame_decodes_and_reencodes_identically() {
             continue;
         };
         let frame = p.read(file);
+        assert_eq!(
+            prozess_protocol::frame::peek_correlation_id(&frame).unwrap(),
+            p.correlation_id,
+            "{}",
+            p.label()
+        );
         match decode_response_frame(frame.clone(), key, p.version) {
             Ok((h, body)) => {
+                assert_eq!(h.correlation_id, p.correlation_id, "{}", p.label());
                 // The body version actually on the wire (v0 for an ApiVersions
                 // UNSUPPORTED_VERSION answer).
                 let body_version = match &body {

@@ -118,3 +118,49 @@ fn api_key_table_is_consistent() {
     assert!(!ApiKey::ApiVersions.is_flexible(2));
     assert_eq!(ApiKey::from_i16(-5), None);
 }
+
+#[test]
+fn null_where_the_version_does_not_allow_it_is_an_encode_error() {
+    use prozess_protocol::messages::MetadataRequest;
+    // Metadata topics are nullable ("all topics") from v1 on only.
+    let all_topics = MetadataRequest {
+        topics: None,
+        ..Default::default()
+    };
+    let e = all_topics.encode(0, &mut BytesMut::new()).unwrap_err();
+    assert_eq!(e.field, "MetadataRequest.topics");
+    let mut buf = BytesMut::new();
+    all_topics.encode(1, &mut buf).unwrap();
+    assert_eq!(&buf[..], &[0xff, 0xff, 0xff, 0xff], "v1: null array");
+    // And a null on the wire where it is not allowed is a decode error.
+    let e =
+        MetadataRequest::decode(&mut Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]), 0).unwrap_err();
+    assert_eq!(e.kind, prozess_protocol::DecodeErrorKind::UnexpectedNull);
+    assert_eq!(e.field, "MetadataRequest.topics");
+}
+
+#[test]
+fn decode_errors_name_the_field_path() {
+    use prozess_protocol::messages::MetadataResponse;
+    // v0: brokers = [1 entry: node_id 1, host of length 16 with 3 bytes left].
+    let mut b = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 16, b'a', b'b', b'c']);
+    let e = MetadataResponse::decode(&mut b, 0).unwrap_err();
+    assert_eq!(e.field, "MetadataResponse.brokers[0].host");
+    assert!(matches!(
+        e.kind,
+        prozess_protocol::DecodeErrorKind::LengthExceedsInput { .. }
+    ));
+}
+
+#[test]
+fn huge_array_lengths_fail_before_allocating() {
+    use prozess_protocol::messages::ApiVersionsResponse;
+    // v0: error_code, then an int32 array length of 2^31-1 with 2 bytes left.
+    let mut b = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 18]);
+    let e = ApiVersionsResponse::decode(&mut b, 0).unwrap_err();
+    assert_eq!(e.field, "ApiVersionsResponse.api_keys");
+    assert!(matches!(
+        e.kind,
+        prozess_protocol::DecodeErrorKind::LengthExceedsInput { .. }
+    ));
+}
