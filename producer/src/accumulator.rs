@@ -102,33 +102,54 @@ impl Thunk {
     }
 }
 
-/// Signals when a batch completed (for `flush`).
-#[derive(Default)]
+/// Signals when a batch completed (for `flush`). A batch split in parts
+/// (after MESSAGE_TOO_LARGE) is done when every part is.
 pub(crate) struct BatchDone {
-    done: Mutex<bool>,
+    /// Parts not completed yet.
+    remaining: Mutex<usize>,
     cond: Condvar,
 }
 
+impl Default for BatchDone {
+    fn default() -> Self {
+        BatchDone {
+            remaining: Mutex::new(1),
+            cond: Condvar::new(),
+        }
+    }
+}
+
 impl BatchDone {
-    fn set(&self) {
-        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.cond.notify_all();
+    /// One part completed; true when it was the last one.
+    fn set(&self) -> bool {
+        let mut r = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        *r = r.saturating_sub(1);
+        let all = *r == 0;
+        if all {
+            self.cond.notify_all();
+        }
+        all
+    }
+
+    /// One part became two.
+    fn add_part(&self) {
+        *self.remaining.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     }
 
     /// Waits until done or `deadline`; true if done.
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        while !*done {
+        let mut remaining = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        while *remaining > 0 {
             match deadline {
-                None => done = self.cond.wait(done).unwrap_or_else(|e| e.into_inner()),
+                None => remaining = self.cond.wait(remaining).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return false;
                     }
-                    done = self
+                    remaining = self
                         .cond
-                        .wait_timeout(done, d - now)
+                        .wait_timeout(remaining, d - now)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                 }
@@ -165,6 +186,10 @@ pub struct ProducerBatch {
     /// The last retriable error, reported if the batch then expires.
     pub(crate) last_error: Option<Error>,
     id: u64,
+    /// This batch's share of its id's order range: the parts of a split
+    /// batch sort by it, between the batches before and after.
+    order_lo: u32,
+    order_hi: u32,
     done: Arc<BatchDone>,
 }
 
@@ -198,6 +223,8 @@ impl ProducerBatch {
             base_sequence: -1,
             last_error: None,
             id,
+            order_lo: 0,
+            order_hi: u32::MAX,
             done: Arc::new(BatchDone::default()),
         }
     }
@@ -234,7 +261,17 @@ impl ProducerBatch {
 
     /// Completes every record: `Ok(base_offset, log_append_time)` or an
     /// error. Runs the callbacks on this thread.
-    fn finish(mut self, result: std::result::Result<(i64, i64), Error>) {
+    fn order(&self) -> (u64, u32) {
+        (self.id, self.order_lo)
+    }
+
+    /// Whether [`RecordAccumulator::split_and_reenqueue`] can split it.
+    pub fn can_split(&self) -> bool {
+        self.records.len() > 1 && self.order_hi - self.order_lo > 1
+    }
+
+    /// Returns true when this completed the whole (possibly split) batch.
+    fn finish(mut self, result: std::result::Result<(i64, i64), Error>) -> bool {
         let topic = self.tp.topic.clone();
         let partition = self.tp.partition;
         for (i, ((thunk, key_size, value_size), record)) in
@@ -268,7 +305,7 @@ impl ProducerBatch {
             }
             thunk.future.complete(r);
         }
-        self.done.set();
+        self.done.set()
     }
 }
 
@@ -640,9 +677,10 @@ impl RecordAccumulator {
         // batches created after it: several can come back from one request
         // or one lost connection, in any order.
         let deque = inner.batches.entry(batch.tp.clone()).or_default();
+        let order = batch.order();
         let at = deque
             .iter()
-            .position(|b| b.id > batch.id)
+            .position(|b| b.order() > order)
             .unwrap_or(deque.len());
         deque.insert(at, batch);
     }
@@ -659,13 +697,79 @@ impl RecordAccumulator {
         batch: ProducerBatch,
         result: std::result::Result<(i64, i64), Error>,
     ) {
+        let id = batch.id;
         {
             let mut inner = self.lock();
             inner.used_memory = inner.used_memory.saturating_sub(batch.reserved);
-            inner.incomplete.remove(&batch.id);
         }
         self.memory_freed.notify_all();
-        batch.finish(result);
+        if batch.finish(result) {
+            self.lock().incomplete.remove(&id);
+        }
+    }
+
+    /// Splits a batch the broker refused as too large into two halves and
+    /// puts both back, in order, for a retry (the Java client's
+    /// `splitAndReenqueue`). The halves lose their producer state and get
+    /// new sequences (the sender bumps the epoch first: the refused batch
+    /// left a gap). Gives the batch back if it cannot be split.
+    pub fn split_and_reenqueue(
+        &self,
+        mut batch: ProducerBatch,
+        now: Instant,
+    ) -> std::result::Result<(), Box<ProducerBatch>> {
+        if !batch.can_split() {
+            return Err(Box::new(batch));
+        }
+        let half = batch.records.len() / 2;
+        let mid = batch.order_lo + (batch.order_hi - batch.order_lo) / 2;
+        let mut second = ProducerBatch::new(batch.tp.clone(), batch.id, batch.created);
+        second.order_lo = mid;
+        second.order_hi = batch.order_hi;
+        second.done = batch.done.clone();
+        batch.done.add_part();
+        batch.order_hi = mid;
+        let records: Vec<StoredRecord> = batch.records.drain(half..).collect();
+        let thunks: Vec<(Thunk, i32, i32)> = batch.thunks.drain(half..).collect();
+        for (record, (thunk, _, _)) in records.into_iter().zip(thunks) {
+            let size = record_size_upper_bound(
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &record.headers,
+            );
+            batch.size -= size;
+            batch.reserved -= size;
+            second.push(record, size, thunk);
+        }
+        for b in [&mut batch, &mut second] {
+            b.closed = true;
+            // New to the broker: attempts count anew.
+            b.attempts = 0;
+            b.producer_id = -1;
+            b.producer_epoch = -1;
+            b.base_sequence = -1;
+            b.retry = true;
+            b.last_attempt = Some(now);
+        }
+        tracing::debug!(
+            tp = %batch.tp,
+            first = batch.records.len(),
+            second = second.records.len(),
+            "split a batch the broker refused as too large"
+        );
+        let mut inner = self.lock();
+        // One batch was in flight; both halves wait in the queue now.
+        inner.release(&batch.tp);
+        let deque = inner.batches.entry(batch.tp.clone()).or_default();
+        for b in [batch, second] {
+            let order = b.order();
+            let at = deque
+                .iter()
+                .position(|x| x.order() > order)
+                .unwrap_or(deque.len());
+            deque.insert(at, b);
+        }
+        Ok(())
     }
 
     /// Removes and returns the batches waiting in the accumulator longer

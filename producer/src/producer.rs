@@ -710,7 +710,7 @@ mod tests {
     }
 
     fn mock() -> MockClient {
-        let mut client = MockClient::new_with_cluster(&[1], &[("t", 3)], Instant::now());
+        let mut client = MockClient::new_with_cluster(&[1], &[("t", 3)]);
         client.prepare_response_for(InitProducerIdResponse {
             producer_id: 11,
             producer_epoch: 0,

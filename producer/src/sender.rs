@@ -571,6 +571,18 @@ impl<C: KafkaClient> Sender<C> {
                 // Not written: resend with the new epoch and fresh sequences.
                 self.retry_or_fail(batch, kafka_error(code, message), now);
             }
+            ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge if batch.can_split() => {
+                if let Some(txn) = self.txn.as_mut() {
+                    if batch.base_sequence >= 0 && !txn.is_stale(&batch) {
+                        txn.request_epoch_bump("a batch was split");
+                    }
+                }
+                tracing::info!(tp = %batch.tp, records = batch.record_count(), error = code.name(),
+                    "the broker refused a batch as too large; splitting it");
+                if let Err(batch) = self.accumulator.split_and_reenqueue(batch, now) {
+                    self.fail_in_flight(*batch, kafka_error(code, message));
+                }
+            }
             c if c.is_retriable() => {
                 if is_invalid_metadata(c) {
                     self.client.metadata_mut().request_update();
@@ -1271,5 +1283,54 @@ mod tests {
         let e = f.get().unwrap_err();
         assert!(e.to_string().contains("enable.idempotence=false"), "{e}");
         assert!(sender.client().sent.is_empty());
+    }
+
+    #[test]
+    fn a_batch_refused_as_too_large_is_split_and_stays_in_order() {
+        let (mut sender, acc) = setup(Acks::All, true);
+        let now = Instant::now();
+        init(&mut sender, now, 4, 0);
+        let futures: Vec<DeliveryFuture> = ["a", "b", "c"]
+            .iter()
+            .map(|v| append(&acc, 0, v, now))
+            .collect();
+        sender.run_once(now);
+        let (_, corr, _) = sender.client().sent.last().cloned().unwrap();
+        sender
+            .client_mut()
+            .respond(corr, produce_response(0, ErrorCode::MessageTooLarge, -1));
+        sender.run_once(now);
+        // The sequence gap is closed by an epoch bump first.
+        let mut t = now + Duration::from_millis(100);
+        sender.run_once(t);
+        let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+        assert!(matches!(body, RequestBody::InitProducerId(_)));
+        sender.client_mut().respond(corr, init_response(4, 1));
+        sender.run_once(t);
+        let mut got = Vec::new();
+        let mut offset = 0;
+        for _ in 0..2 {
+            sender.run_once(t);
+            let (_, corr, body) = sender.client().sent.last().cloned().unwrap();
+            let b = produce_batches(&body);
+            got.push((b[0].2, b[0].3, b[0].4.clone()));
+            sender
+                .client_mut()
+                .respond(corr, produce_response(0, ErrorCode::None, offset));
+            offset += b[0].4.len() as i64;
+            sender.run_once(t);
+            t += Duration::from_millis(200);
+        }
+        assert_eq!(
+            got,
+            vec![
+                (1, 0, vec!["a".to_string()]),
+                (1, 1, vec!["b".to_string(), "c".to_string()])
+            ]
+        );
+        let offsets: Vec<i64> = futures.iter().map(|f| f.get().unwrap().offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2]);
+        assert!(!acc.has_incomplete());
+        assert_eq!(acc.used_memory(), 0);
     }
 }
