@@ -73,6 +73,4 @@ pub use prozess_network::{TopicPartition, WakeupHandle};
 pub use record::{ConsumerRecord, ConsumerRecords, Header, TimestampType};
 
 #[cfg(test)]
-mod mock;
-#[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! KafkaConsumer tests over the scripted MockClient, modelled on the Apache
+//! KafkaConsumer tests over prozess-network's scripted MockClient, modelled on the Apache
 //! Kafka 4.0 captures (consume-assign, fetch-session, transactions) and on
 //! the cases the Java client's FetcherTest/KafkaConsumerTest cover. Each of
 //! DESIGN.md's consumer invariants that applies to manual assignment has a
@@ -35,10 +35,10 @@ use crate::completed_fetches::tests::{batch, concat, marker, txn_batch};
 use crate::consumer::{Clock, KafkaConsumer};
 use crate::deserializer::StringDeserializer;
 use crate::error::Error;
-use crate::mock::MockClient;
 use crate::offsets::OffsetAndMetadata;
 use crate::record::ConsumerRecords;
 use crate::ConsumerConfig;
+use prozess_network::mock::MockClient;
 
 type Consumer = KafkaConsumer<String, String, MockClient>;
 
@@ -264,9 +264,9 @@ fn offsets_of(v: &[(i32, i64, String)]) -> Vec<(i32, i64)> {
 #[test]
 fn reset_then_fetch_then_records() {
     // consume-assign capture: ListOffsets (earliest) then Fetch v16/17 from 0.
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 0)]));
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 0)]));
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 3, Compression::None), 3)], 0),
     );
@@ -289,7 +289,7 @@ fn reset_then_fetch_then_records() {
 
 #[test]
 fn fetch_request_carries_byte_limits_and_topic_ids() {
-    let client = MockClient::new(&[0], &[("t", 2)]);
+    let client = MockClient::new_with_cluster(&[0], &[("t", 2)]);
     let mut c = consumer_with(
         &[
             ("fetch.min.bytes", "7"),
@@ -325,7 +325,7 @@ fn fetch_request_carries_byte_limits_and_topic_ids() {
 
 #[test]
 fn one_fetch_per_node_and_none_while_in_flight() {
-    let client = MockClient::new(&[0, 1], &[("t", 4)]);
+    let client = MockClient::new_with_cluster(&[0, 1], &[("t", 4)]);
     let mut c = consumer_with(&[], client);
     c.assign((0..4).map(tp)).unwrap();
     for p in 0..4 {
@@ -342,8 +342,8 @@ fn one_fetch_per_node_and_none_while_in_flight() {
 
 #[test]
 fn max_poll_records_is_honoured() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 10, Compression::Lz4), 10)], 0),
     );
@@ -364,8 +364,8 @@ fn max_poll_records_is_honoured() {
 
 #[test]
 fn invariant_position_moves_only_when_records_are_returned() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 5, Compression::None), 5)], 0),
     );
@@ -386,8 +386,8 @@ fn invariant_position_moves_only_when_records_are_returned() {
 
 #[test]
 fn invariant_paused_data_stays_buffered_and_is_not_refetched() {
-    let mut client = MockClient::new(&[0], &[("t", 2)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 2)]);
+    client.prepare_response(
         is(ApiKey::Fetch),
         fetch_response(
             vec![
@@ -435,9 +435,9 @@ fn invariant_paused_data_stays_buffered_and_is_not_refetched() {
 
 #[test]
 fn invariant_stale_fetch_after_seek_is_discarded() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     let mut c = {
-        client.prepare(
+        client.prepare_response(
             fetch_from(0, 5),
             fetch_response(vec![part(0, batch(5, 2, Compression::None), 7)], 0),
         );
@@ -448,7 +448,7 @@ fn invariant_stale_fetch_after_seek_is_discarded() {
     c.poll(Duration::ZERO).unwrap(); // Fetch from 0 in flight
     c.seek(&tp(0), 5).unwrap();
     // The answer to the fetch from 0 arrives after the seek.
-    c.client_mut().prepare(
+    c.client_mut().prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 3, Compression::None), 7)], 0),
     );
@@ -462,8 +462,8 @@ fn invariant_stale_fetch_after_seek_is_discarded() {
 
 #[test]
 fn invariant_pipelining_sends_next_fetch_before_returning_records() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 2, Compression::None), 2)], 0),
     );
@@ -482,9 +482,9 @@ fn invariant_memory_is_bounded_however_slowly_the_caller_polls() {
     // Every fetch answers 200 records; the caller takes one record per poll.
     // A partition is fetched ahead at most once beyond the response being
     // consumed, so the buffer never holds more than two responses of it.
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     for k in 0..20 {
-        client.prepare(
+        client.prepare_response(
             fetch_from(0, 200 * k),
             fetch_response(
                 vec![part(0, batch(200 * k, 200, Compression::None), 4000)],
@@ -524,9 +524,9 @@ fn invariant_memory_is_bounded_however_slowly_the_caller_polls() {
 
 #[test]
 fn fetch_ahead_data_is_used_in_order_without_refetching() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     for k in 0..10 {
-        client.prepare(
+        client.prepare_response(
             fetch_from(0, 50 * k),
             fetch_response(
                 vec![part(0, batch(50 * k, 50, Compression::Snappy), 500)],
@@ -558,16 +558,16 @@ fn fetch_ahead_data_is_used_in_order_without_refetching() {
 
 #[test]
 fn seek_discards_data_fetched_ahead() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 5, Compression::None), 100)], 0),
     );
-    client.prepare(
+    client.prepare_response(
         fetch_from(0, 5),
         fetch_response(vec![part(0, batch(5, 5, Compression::None), 100)], 0),
     );
-    client.prepare(
+    client.prepare_response(
         fetch_from(0, 50),
         fetch_response(vec![part(0, batch(50, 2, Compression::None), 100)], 0),
     );
@@ -589,13 +589,13 @@ fn seek_discards_data_fetched_ahead() {
 
 #[test]
 fn offset_out_of_range_resets_with_policy() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 100),
         fetch_response(vec![part_err(0, ErrorCode::OffsetOutOfRange)], 0),
     );
-    client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 3)]));
-    client.prepare(
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 3)]));
+    client.prepare_response(
         fetch_from(0, 3),
         fetch_response(vec![part(0, batch(3, 2, Compression::None), 5)], 0),
     );
@@ -608,8 +608,8 @@ fn offset_out_of_range_resets_with_policy() {
 
 #[test]
 fn offset_out_of_range_with_none_is_an_error() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 100),
         fetch_response(vec![part_err(0, ErrorCode::OffsetOutOfRange)], 0),
     );
@@ -631,7 +631,7 @@ fn offset_out_of_range_with_none_is_an_error() {
 
 #[test]
 fn no_offset_and_reset_none_is_a_clear_error() {
-    let client = MockClient::new(&[0], &[("t", 1)]);
+    let client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     let mut c = consumer_with(&[("auto.offset.reset", "none")], client);
     c.assign([tp(0)]).unwrap();
     match c.poll(Duration::ZERO) {
@@ -647,9 +647,9 @@ fn leader_errors_refresh_metadata_and_retry() {
         ErrorCode::UnknownTopicOrPartition,
         ErrorCode::FencedLeaderEpoch,
     ] {
-        let mut client = MockClient::new(&[0], &[("t", 1)]);
-        client.prepare(fetch_from(0, 0), fetch_response(vec![part_err(0, code)], 0));
-        client.prepare(
+        let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+        client.prepare_response(fetch_from(0, 0), fetch_response(vec![part_err(0, code)], 0));
+        client.prepare_response(
             fetch_from(0, 0),
             fetch_response(vec![part(0, batch(0, 1, Compression::None), 1)], 0),
         );
@@ -673,8 +673,8 @@ fn corrupt_record_is_surfaced_at_its_offset() {
     let n = bad.len();
     bad[n - 1] ^= 1;
     let data = concat(&[batch(0, 2, Compression::None), Bytes::from(bad)]);
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(fetch_from(0, 0), fetch_response(vec![part(0, data, 4)], 0));
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(fetch_from(0, 0), fetch_response(vec![part(0, data, 4)], 0));
     let mut c = consumer_with(&[], client);
     c.assign([tp(0)]).unwrap();
     c.seek(&tp(0), 0).unwrap();
@@ -689,13 +689,13 @@ fn corrupt_record_is_surfaced_at_its_offset() {
 
 #[test]
 fn disconnect_during_fetch_loses_and_duplicates_nothing() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 2, Compression::None), 4)], 0),
     );
     client.prepare_disconnect(fetch_from(0, 2));
-    client.prepare(
+    client.prepare_response(
         fetch_from(0, 2),
         fetch_response(vec![part(0, batch(2, 2, Compression::None), 4)], 0),
     );
@@ -710,8 +710,8 @@ fn disconnect_during_fetch_loses_and_duplicates_nothing() {
 
 #[test]
 fn incremental_fetch_session() {
-    let mut client = MockClient::new(&[0], &[("t", 4)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 4)]);
+    client.prepare_response(
         fetch_from(3, 0),
         fetch_response(vec![part(3, batch(0, 1, Compression::None), 1)], 77),
     );
@@ -738,7 +738,7 @@ fn incremental_fetch_session() {
         "only the partition whose position changed"
     );
     // The broker lost the session: the next fetch is a full one again.
-    c.client_mut().prepare(
+    c.client_mut().prepare_response(
         is(ApiKey::Fetch),
         FetchResponse {
             error_code: ErrorCode::FetchSessionIdNotFound.code(),
@@ -757,8 +757,8 @@ fn incremental_fetch_session() {
 
 #[test]
 fn paused_partition_is_forgotten_from_session() {
-    let mut client = MockClient::new(&[0], &[("t", 2)]);
-    client.prepare(is(ApiKey::Fetch), fetch_response(vec![], 5));
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 2)]);
+    client.prepare_response(is(ApiKey::Fetch), fetch_response(vec![], 5));
     let mut c = consumer_with(&[], client);
     c.assign([tp(0), tp(1)]).unwrap();
     c.seek(&tp(0), 0).unwrap();
@@ -768,7 +768,7 @@ fn paused_partition_is_forgotten_from_session() {
     let sent = c.client().requests_of(ApiKey::Fetch).len();
     assert_eq!(sent, 2);
     c.client_mut()
-        .prepare(is(ApiKey::Fetch), fetch_response(vec![], 5));
+        .prepare_response(is(ApiKey::Fetch), fetch_response(vec![], 5));
     c.pause(&[tp(1)]).unwrap();
     c.poll(Duration::ZERO).unwrap();
     c.poll(Duration::ZERO).unwrap();
@@ -789,9 +789,9 @@ fn paused_partition_is_forgotten_from_session() {
 
 #[test]
 fn old_fetch_version_uses_topic_names_without_sessions() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.set_version(ApiKey::Fetch, 6);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.set_api_version_range(0, ApiKey::Fetch, 4, 6);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 1, Compression::Gzip), 1)], 0),
     );
@@ -818,10 +818,10 @@ fn read_committed_skips_aborted_transactions_and_control_records() {
         txn_batch(3, 2, 12),
         marker(5, 12, true),
     ]);
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     let mut p = part(0, data.clone(), 6);
     p.aborted = Some(vec![(11, 0)]);
-    client.prepare(fetch_from(0, 0), fetch_response(vec![p], 0));
+    client.prepare_response(fetch_from(0, 0), fetch_response(vec![p], 0));
     let mut c = consumer_with(&[("isolation.level", "read_committed")], client);
     c.assign([tp(0)]).unwrap();
     c.seek(&tp(0), 0).unwrap();
@@ -835,10 +835,10 @@ fn read_committed_skips_aborted_transactions_and_control_records() {
     assert_eq!(c.fetch_position(&tp(0)).unwrap().offset, 6);
 
     // read_uncommitted delivers aborted data but never control records.
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     let mut p = part(0, data, 6);
     p.aborted = Some(vec![(11, 0)]);
-    client.prepare(fetch_from(0, 0), fetch_response(vec![p], 0));
+    client.prepare_response(fetch_from(0, 0), fetch_response(vec![p], 0));
     let mut c = consumer_with(&[], client);
     c.assign([tp(0)]).unwrap();
     c.seek(&tp(0), 0).unwrap();
@@ -849,8 +849,8 @@ fn read_committed_skips_aborted_transactions_and_control_records() {
 // ---- offsets and commits ----
 
 fn group_client() -> MockClient {
-    let mut client = MockClient::new(&[0, 1], &[("t", 2)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0, 1], &[("t", 2)]);
+    client.prepare_response(
         is(ApiKey::FindCoordinator),
         find_coordinator_response(1, ErrorCode::None),
     );
@@ -860,11 +860,11 @@ fn group_client() -> MockClient {
 #[test]
 fn starts_at_committed_offset_else_reset() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetFetch),
         offset_fetch_response(&[(0, 7, "m"), (1, -1, "")]),
     );
-    client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(1, 40)]));
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(1, 40)]));
     let mut c = consumer_with(
         &[
             ("group.id", "g"),
@@ -893,11 +893,11 @@ fn starts_at_committed_offset_else_reset() {
 #[test]
 fn commit_sync_commits_consumed_positions_with_metadata() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::None)]),
     );
@@ -939,15 +939,15 @@ fn commit_sync_commits_consumed_positions_with_metadata() {
 #[test]
 fn commit_sync_retries_after_coordinator_moves() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::NotCoordinator)]),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::FindCoordinator),
         find_coordinator_response(0, ErrorCode::None),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::None)]),
     );
@@ -966,7 +966,7 @@ fn commit_sync_retries_after_coordinator_moves() {
 #[test]
 fn commit_sync_fails_on_fatal_error_and_times_out() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::GroupAuthorizationFailed)]),
     );
@@ -987,7 +987,7 @@ fn commit_sync_fails_on_fatal_error_and_times_out() {
 
 #[test]
 fn commit_without_group_id_is_rejected() {
-    let client = MockClient::new(&[0], &[("t", 1)]);
+    let client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     let mut c = consumer_with(&[], client);
     c.assign([tp(0)]).unwrap();
     assert!(matches!(c.commit_sync(), Err(Error::InvalidGroupId)));
@@ -997,15 +997,15 @@ fn commit_without_group_id_is_rejected() {
 #[test]
 fn invariant_commit_async_callbacks_run_in_order_inside_later_calls() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::None)]),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::UnknownTopicOrPartition)]),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::None)]),
     );
@@ -1046,7 +1046,7 @@ fn invariant_commit_async_callbacks_run_in_order_inside_later_calls() {
 #[test]
 fn close_completes_pending_async_commits() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetCommit),
         commit_response(&[(0, ErrorCode::None)]),
     );
@@ -1073,16 +1073,16 @@ fn close_completes_pending_async_commits() {
 #[test]
 fn auto_commit_commits_consumed_offsets_on_interval_and_close() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetFetch),
         offset_fetch_response(&[(0, 0, "")]),
     );
-    client.prepare(
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 2, Compression::None), 2)], 0),
     );
     for _ in 0..10 {
-        client.prepare(
+        client.prepare_response(
             is(ApiKey::OffsetCommit),
             commit_response(&[(0, ErrorCode::None)]),
         );
@@ -1109,7 +1109,7 @@ fn auto_commit_commits_consumed_offsets_on_interval_and_close() {
 #[test]
 fn committed_returns_offsets_and_metadata() {
     let mut client = group_client();
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::OffsetFetch),
         offset_fetch_response(&[(0, 12, "meta"), (1, -1, "")]),
     );
@@ -1124,16 +1124,16 @@ fn committed_returns_offsets_and_metadata() {
 
 #[test]
 fn beginning_end_offsets_and_offsets_for_times() {
-    let mut client = MockClient::new(&[0], &[("t", 2)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 2)]);
+    client.prepare_response(
         is(ApiKey::ListOffsets),
         list_offsets_response(&[(0, 0), (1, 5)]),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::ListOffsets),
         list_offsets_response(&[(0, 10), (1, 20)]),
     );
-    client.prepare(
+    client.prepare_response(
         is(ApiKey::ListOffsets),
         list_offsets_response(&[(0, 4), (1, -1)]),
     );
@@ -1161,8 +1161,8 @@ fn beginning_end_offsets_and_offsets_for_times() {
 
 #[test]
 fn list_offsets_retries_after_leader_error() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         is(ApiKey::ListOffsets),
         ListOffsetsResponse {
             topics: vec![ListOffsetsTopicResponse {
@@ -1177,7 +1177,7 @@ fn list_offsets_retries_after_leader_error() {
             ..Default::default()
         },
     );
-    client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 8)]));
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 8)]));
     let mut c = consumer_with(&[], client);
     let e = c.end_offsets(&[tp(0)], Duration::from_secs(1)).unwrap();
     assert_eq!(e[&tp(0)], 8);
@@ -1185,9 +1185,9 @@ fn list_offsets_retries_after_leader_error() {
 
 #[test]
 fn seek_to_beginning_and_end_are_lazy_resets() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 2)]));
-    client.prepare(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 30)]));
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 2)]));
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 30)]));
     let mut c = consumer_with(&[], client);
     c.assign([tp(0)]).unwrap();
     c.seek_to_beginning(Vec::<TopicPartition>::new()).unwrap();
@@ -1211,7 +1211,7 @@ fn seek_to_beginning_and_end_are_lazy_resets() {
 
 #[test]
 fn calls_on_unassigned_partitions_fail() {
-    let client = MockClient::new(&[0], &[("t", 2)]);
+    let client = MockClient::new_with_cluster(&[0], &[("t", 2)]);
     let mut c = consumer_with(&[], client);
     assert!(matches!(
         c.poll(Duration::ZERO),
@@ -1231,8 +1231,8 @@ fn calls_on_unassigned_partitions_fail() {
 
 #[test]
 fn reassignment_drops_buffered_data_of_removed_partitions() {
-    let mut client = MockClient::new(&[0], &[("t", 2)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 2)]);
+    client.prepare_response(
         is(ApiKey::Fetch),
         fetch_response(vec![part(0, batch(0, 5, Compression::None), 5)], 0),
     );
@@ -1249,7 +1249,7 @@ fn reassignment_drops_buffered_data_of_removed_partitions() {
 fn wakeup_from_another_thread_interrupts_poll() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<crate::WakeupHandle>();
-    let client = MockClient::new(&[0], &[("t", 1)]);
+    let client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
     let mut c = consumer_with(&[], client);
     c.assign([tp(0)]).unwrap();
     c.seek(&tp(0), 0).unwrap();
@@ -1267,7 +1267,7 @@ fn wakeup_from_another_thread_interrupts_poll() {
 
 #[test]
 fn partitions_for_and_list_topics() {
-    let client = MockClient::new(&[0], &[("t", 3), ("u", 1)]);
+    let client = MockClient::new_with_cluster(&[0], &[("t", 3), ("u", 1)]);
     let mut c = consumer_with(&[], client);
     let parts = c.partitions_for("t").unwrap();
     assert_eq!(parts.len(), 3);
@@ -1278,8 +1278,8 @@ fn partitions_for_and_list_topics() {
 
 #[test]
 fn records_carry_headers_timestamps_and_sizes() {
-    let mut client = MockClient::new(&[0], &[("t", 1)]);
-    client.prepare(
+    let mut client = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+    client.prepare_response(
         fetch_from(0, 0),
         fetch_response(vec![part(0, batch(0, 1, Compression::Zstd), 1)], 0),
     );
