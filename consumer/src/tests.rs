@@ -1300,3 +1300,11 @@ fn records_carry_headers_timestamps_and_sizes() {
     assert_eq!(r.headers[0].key, "h");
     assert_eq!(r.leader_epoch, None);
 }
+
+#[test]
+fn consumer_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<KafkaConsumer<String, String>>();
+    assert_send::<Consumer>();
+    assert_send::<crate::ConsumerRecords<String, String>>();
+}
