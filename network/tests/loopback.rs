@@ -276,7 +276,7 @@ fn large_request_survives_partial_writes() {
     let mut client = NetworkClient::new(cfg).unwrap();
     bootstrap(&mut client);
     connect(&mut client, 1);
-    let payload: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let payload: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let payload = Bytes::from(payload);
     let produce = ProduceRequest {
         acks: 1,
