@@ -38,6 +38,9 @@ pub struct FetchedPartition {
     pub aborted_transactions: Option<Vec<(i64, i64)>>,
     /// Preferred read replica (-1 for none).
     pub preferred_read_replica: i32,
+    /// The log diverged from our last fetched epoch (KIP-595): (epoch, end
+    /// offset) of the leader's log for that epoch.
+    pub diverging_epoch: Option<(i32, i64)>,
     /// The records blob.
     pub records: Option<Bytes>,
 }
@@ -52,6 +55,7 @@ impl FetchedPartition {
             log_start_offset: -1,
             aborted_transactions: None,
             preferred_read_replica: -1,
+            diverging_epoch: None,
             records: None,
         }
     }

@@ -67,6 +67,21 @@ impl FetchCollector {
                     tracing::debug!(%tp, fetch_offset = fetch.fetch_offset, position = position.offset, "dropping stale fetch: position moved");
                     return Ok(false);
                 }
+                if let Some((epoch, end_offset)) = p.diverging_epoch {
+                    // The leader's log diverged from what we read (truncation
+                    // after a leader change): continue from where the logs agree.
+                    let offset = end_offset.min(position.offset);
+                    tracing::warn!(%tp, position = position.offset, epoch, end_offset, "log truncation detected: continuing at the end offset of the last common epoch");
+                    subs.seek(
+                        &tp,
+                        FetchPosition {
+                            offset,
+                            offset_epoch: Some(epoch),
+                            current_leader_epoch: position.current_leader_epoch,
+                        },
+                    );
+                    return Ok(false);
+                }
                 subs.update_offsets(
                     &tp,
                     p.high_watermark,
@@ -526,6 +541,26 @@ mod tests {
         buf.add(err_fetch(0, 7, ErrorCode::OffsetOutOfRange));
         assert!(collect(&c, &mut buf, &mut s).0.unwrap().is_empty());
         assert!(s.has_valid_position(&tp(0)));
+    }
+
+    #[test]
+    fn diverging_epoch_moves_position_back_to_the_common_log() {
+        let c = FetchCollector::new(500, Duration::from_secs(300));
+        let mut s = setup(&[(0, 80)], OffsetResetStrategy::Earliest);
+        let mut buf = FetchBuffer::new();
+        buf.add(CompletedFetch::new(
+            tp(0),
+            80,
+            FetchedPartition {
+                diverging_epoch: Some((3, 60)),
+                ..FetchedPartition::empty()
+            },
+            false,
+            true,
+        ));
+        assert!(collect(&c, &mut buf, &mut s).0.unwrap().is_empty());
+        let pos = s.position(&tp(0)).unwrap();
+        assert_eq!((pos.offset, pos.offset_epoch), (60, Some(3)));
     }
 
     #[test]

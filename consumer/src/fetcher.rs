@@ -430,6 +430,9 @@ impl Fetcher {
                     .as_ref()
                     .map(|v| v.iter().map(|a| (a.producer_id, a.first_offset)).collect()),
                 preferred_read_replica: p.preferred_read_replica,
+                diverging_epoch: (p.diverging_epoch.epoch >= 0
+                    && p.diverging_epoch.end_offset >= 0)
+                    .then_some((p.diverging_epoch.epoch, p.diverging_epoch.end_offset)),
                 records: p.records.clone(),
             };
             self.buffer.add(CompletedFetch::new(
