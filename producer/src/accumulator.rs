@@ -504,7 +504,15 @@ impl RecordAccumulator {
         inner.used_memory += size;
         let batch_size = self.config.batch_size;
         let id = inner.next_batch_id;
-        let deque = inner.batches.entry(tp.clone()).or_default();
+        // No key clone per record: only the first record of a partition
+        // inserts.
+        if !inner.batches.contains_key(tp) {
+            inner.batches.insert(tp.clone(), VecDeque::new());
+        }
+        let deque = inner
+            .batches
+            .get_mut(tp)
+            .expect("the partition's queue was just ensured");
         let fits = deque
             .back()
             .is_some_and(|b| !b.closed && b.size + size <= batch_size);

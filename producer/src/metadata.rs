@@ -8,7 +8,7 @@
 //! metadata requests and publishes the partitions after every update.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use prozess_network::{Metadata, PartitionMetadata};
@@ -16,9 +16,18 @@ use prozess_network::{Metadata, PartitionMetadata};
 use crate::error::{Error, Result};
 use crate::partitioner::TopicPartitions;
 
+/// One topic as `send` needs it, shared without copying per record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicInfo {
+    /// Partition metadata, by partition index.
+    pub partitions: Vec<PartitionMetadata>,
+    /// What partitioners see.
+    pub partitioner_view: TopicPartitions,
+}
+
 #[derive(Default)]
 struct State {
-    topics: HashMap<String, Vec<PartitionMetadata>>,
+    topics: HashMap<String, Arc<TopicInfo>>,
     wanted: BTreeSet<String>,
     unsent: Vec<String>,
     published_version: Option<u64>,
@@ -49,7 +58,7 @@ impl ProducerMetadata {
 
     /// The partitions of `topic` if known.
     pub fn partitions(&self, topic: &str) -> Option<Vec<PartitionMetadata>> {
-        self.lock().topics.get(topic).cloned()
+        self.lock().topics.get(topic).map(|t| t.partitions.clone())
     }
 
     /// Registers `topic` and waits until its partitions are known or
@@ -59,7 +68,7 @@ impl ProducerMetadata {
         topic: &str,
         max_block: Duration,
         wake: &dyn Fn(),
-    ) -> Result<Vec<PartitionMetadata>> {
+    ) -> Result<Arc<TopicInfo>> {
         let mut state = self.lock();
         if let Some(p) = state.topics.get(topic) {
             return Ok(p.clone());
@@ -115,7 +124,14 @@ impl ProducerMetadata {
                 Some(p) if !p.is_empty() => {
                     let mut p = p.to_vec();
                     p.sort_by_key(|m| m.partition);
-                    state.topics.insert(topic, p);
+                    let unchanged = state.topics.get(&topic).is_some_and(|t| t.partitions == p);
+                    if !unchanged {
+                        let info = TopicInfo {
+                            partitioner_view: topic_partitions(&topic, &p),
+                            partitions: p,
+                        };
+                        state.topics.insert(topic, Arc::new(info));
+                    }
                 }
                 _ => {}
             }
@@ -128,7 +144,11 @@ impl ProducerMetadata {
     pub fn set_partitions(&self, topic: &str, partitions: Vec<PartitionMetadata>) {
         let mut state = self.lock();
         state.wanted.insert(topic.to_string());
-        state.topics.insert(topic.to_string(), partitions);
+        let info = TopicInfo {
+            partitioner_view: topic_partitions(topic, &partitions),
+            partitions,
+        };
+        state.topics.insert(topic.to_string(), Arc::new(info));
         drop(state);
         self.updated.notify_all();
     }

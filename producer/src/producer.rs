@@ -25,7 +25,7 @@ use crate::accumulator::{
 use crate::config::{PartitionerKind, ProducerConfig};
 use crate::delivery::{Callback, DeliveryFuture};
 use crate::error::{Error, Result};
-use crate::metadata::{topic_partitions, ProducerMetadata};
+use crate::metadata::ProducerMetadata;
 use crate::partitioner::{
     DefaultPartitioner, ManualPartitioner, Partitioner, RandomPartitioner, RoundRobinPartitioner,
 };
@@ -266,7 +266,7 @@ impl<K, V> KafkaProducer<K, V> {
                 thunk,
             ));
         }
-        let info = topic_partitions(&record.topic, &partitions);
+        let info = &partitions.partitioner_view;
         let partition = match record.partition {
             Some(p) => {
                 if p < 0 || p >= info.num_partitions {
@@ -284,14 +284,14 @@ impl<K, V> KafkaProducer<K, V> {
             None => match &self.builtin {
                 Some(b) if key.is_none() || self.config.partitioner_ignore_keys => b
                     .sticky_partition(
-                        &info,
+                        info,
                         record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers),
                     ),
                 _ => tri!(self.partitioner.partition(
                     &record.topic,
                     key.as_deref(),
                     value.as_deref(),
-                    &info
+                    info
                 )),
             },
         };
@@ -332,6 +332,7 @@ impl<K, V> KafkaProducer<K, V> {
         let wake = || self.wakeup.wakeup();
         self.metadata
             .wait_for_partitions(topic, self.config.max_block, &wake)
+            .map(|t| t.partitions.clone())
     }
 
     /// Closes the producer: no new records; pending ones are sent for up to
