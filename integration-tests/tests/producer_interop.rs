@@ -261,3 +261,51 @@ fn cut_connections_give_no_duplicates_and_no_gaps_with_idempotence() {
     assert_eq!(values.len(), want.len(), "duplicates or gaps");
     assert_eq!(values, want);
 }
+
+#[test]
+fn stalled_broker_times_out_requests_and_retries_without_duplicates() {
+    if harness::skip_if_external("the fault proxy needs a broker of its own") {
+        return;
+    }
+    let pb = harness::Broker::start_behind_proxy().expect("broker behind proxy");
+    let bootstrap = pb.bootstrap();
+    let topic = harness::unique_topic("producer-stall");
+    harness::create_topic_on(&bootstrap, &topic, 1).expect("create topic");
+    let p = producer(
+        &bootstrap,
+        &[
+            ("request.timeout.ms", "800"),
+            ("delivery.timeout.ms", "60000"),
+            ("retry.backoff.ms", "50"),
+            ("reconnect.backoff.ms", "50"),
+        ],
+    );
+    let send = |range: std::ops::Range<usize>| -> Vec<_> {
+        range
+            .map(|i| p.send(ProducerRecord::new(topic.clone(), format!("v{i}"))))
+            .collect()
+    };
+    let mut futures = send(0..100);
+    p.flush();
+    // Requests now get no answer until their timeout: the client closes the
+    // connection and retries, while the broker may still get the old bytes.
+    let connections_before = pb.proxy.accepted_count();
+    pb.proxy.stall(true);
+    futures.extend(send(100..200));
+    std::thread::sleep(Duration::from_millis(2000));
+    pb.proxy.stall(false);
+    futures.extend(send(200..300));
+    p.flush();
+    for f in &futures {
+        f.get().expect("delivered after the stall");
+    }
+    assert!(
+        pb.proxy.accepted_count() > connections_before,
+        "the timed-out connection was replaced"
+    );
+    p.close(Duration::from_secs(10));
+    let got = harness::peer::kcat_consume(&bootstrap, &topic, 0).expect("consume");
+    let values: Vec<String> = got.into_iter().map(|(_, v, _)| v).collect();
+    let want: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
+    assert_eq!(values, want);
+}
