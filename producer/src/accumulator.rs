@@ -820,6 +820,17 @@ impl RecordAccumulator {
         out
     }
 
+    /// Batches waiting per partition of `topic` (the load adaptive
+    /// partitioning weighs).
+    pub fn queue_sizes(&self, topic: &str) -> HashMap<i32, usize> {
+        self.lock()
+            .batches
+            .iter()
+            .filter(|(tp, _)| tp.topic == topic)
+            .map(|(tp, d)| (tp.partition, d.len()))
+            .collect()
+    }
+
     /// Whether batches wait that were not drained yet.
     pub fn has_undrained(&self) -> bool {
         self.lock().batches.values().any(|d| !d.is_empty())

@@ -5,7 +5,9 @@
 //!   partition the Java client (and librdkafka's `murmur2_random`) picks.
 //!   Records without key stick to one available partition until about
 //!   `batch.size` bytes went to it, then switch to another one chosen
-//!   uniformly at random (KIP-480 sticky, KIP-794 uniform sticky).
+//!   uniformly at random (KIP-480 sticky, KIP-794 uniform sticky), or
+//!   weighted towards partitions with fewer batches waiting when adaptive
+//!   partitioning is on (the default, as in the Java client).
 //! - [`RoundRobinPartitioner`], [`RandomPartitioner`], [`ManualPartitioner`].
 //! - [`Partitioner`]: the trait for users' own.
 //!
@@ -187,6 +189,19 @@ impl DefaultPartitioner {
     /// there, then pick another one uniformly among the available
     /// partitions.
     pub fn sticky_partition(&self, partitions: &TopicPartitions, record_bytes: usize) -> i32 {
+        self.sticky_partition_with_load(partitions, record_bytes, None)
+    }
+
+    /// Like [`sticky_partition`](Self::sticky_partition); when a new
+    /// partition is chosen and `queue_sizes` is given (adaptive
+    /// partitioning, KIP-794), partitions with fewer batches waiting are
+    /// more likely: each candidate weighs `max_queue + 1 - its_queue`.
+    pub fn sticky_partition_with_load(
+        &self,
+        partitions: &TopicPartitions,
+        record_bytes: usize,
+        queue_sizes: Option<&dyn Fn() -> HashMap<i32, usize>>,
+    ) -> i32 {
         let mut map = self.sticky.lock().unwrap_or_else(|e| e.into_inner());
         let candidates: &[i32] = &partitions.available;
         let current = map.get(&partitions.topic).copied();
@@ -200,7 +215,13 @@ impl DefaultPartitioner {
         };
         let partition = if need_switch {
             let previous = current.map(|s| s.partition);
-            self.pick_new(candidates, partitions.num_partitions, previous)
+            let load = queue_sizes.map(|f| f());
+            self.pick_new(
+                candidates,
+                partitions.num_partitions,
+                previous,
+                load.as_ref(),
+            )
         } else {
             current.map(|s| s.partition).unwrap_or(0)
         };
@@ -218,7 +239,13 @@ impl DefaultPartitioner {
         partition
     }
 
-    fn pick_new(&self, available: &[i32], num_partitions: i32, previous: Option<i32>) -> i32 {
+    fn pick_new(
+        &self,
+        available: &[i32],
+        num_partitions: i32,
+        previous: Option<i32>,
+        load: Option<&HashMap<i32, usize>>,
+    ) -> i32 {
         let pool: Vec<i32> = if available.is_empty() {
             (0..num_partitions.max(1)).collect()
         } else {
@@ -233,6 +260,21 @@ impl DefaultPartitioner {
             .copied()
             .filter(|p| Some(*p) != previous)
             .collect();
+        if let Some(load) = load {
+            let queue = |p: &i32| load.get(p).copied().unwrap_or(0);
+            let max = others.iter().map(queue).max().unwrap_or(0);
+            if max > 0 {
+                let weights: Vec<usize> = others.iter().map(|p| max + 1 - queue(p)).collect();
+                let total: usize = weights.iter().sum();
+                let mut pick = self.random.below(total);
+                for (p, w) in others.iter().zip(&weights) {
+                    if pick < *w {
+                        return *p;
+                    }
+                    pick -= w;
+                }
+            }
+        }
         others[self.random.below(others.len())]
     }
 }
@@ -547,5 +589,19 @@ mod tests {
             .partition("t", None, None, &tp)
             .unwrap_err();
         assert!(matches!(e, Error::Partitioner(_)));
+    }
+
+    #[test]
+    fn adaptive_switching_prefers_partitions_with_short_queues() {
+        let p = DefaultPartitioner::new(1, false).with_random(Random::with_seed(3));
+        let tp = TopicPartitions::all_available("t", 3);
+        let load = || HashMap::from([(0, 20usize), (1, 0), (2, 0)]);
+        let mut counts = [0usize; 3];
+        for _ in 0..600 {
+            counts[p.sticky_partition_with_load(&tp, 10, Some(&load)) as usize] += 1;
+        }
+        // Weights 1 : 21 : 21 (the previous partition excluded each time).
+        assert!(counts[0] * 5 < counts[1], "{counts:?}");
+        assert!(counts[0] * 5 < counts[2], "{counts:?}");
     }
 }

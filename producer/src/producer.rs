@@ -8,6 +8,7 @@
 //! client and runs the [`Sender`] loop; it completes the [`DeliveryFuture`]s
 //! and runs callbacks.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -282,11 +283,18 @@ impl<K, V> KafkaProducer<K, V> {
                 p
             }
             None => match &self.builtin {
-                Some(b) if key.is_none() || self.config.partitioner_ignore_keys => b
-                    .sticky_partition(
-                        info,
-                        record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers),
-                    ),
+                Some(b) if key.is_none() || self.config.partitioner_ignore_keys => {
+                    let record_bytes =
+                        record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers);
+                    let load = || self.accumulator.queue_sizes(&record.topic);
+                    let load: Option<&dyn Fn() -> HashMap<i32, usize>> =
+                        if self.config.partitioner_adaptive_partitioning {
+                            Some(&load)
+                        } else {
+                            None
+                        };
+                    b.sticky_partition_with_load(info, record_bytes, load)
+                }
                 _ => tri!(self.partitioner.partition(
                     &record.topic,
                     key.as_deref(),
