@@ -400,6 +400,45 @@ impl Metadata {
         newer
     }
 
+    /// Applies a leader hint from a Fetch or Produce response (KIP-951's
+    /// `current_leader` and `node_endpoints`): taken only when its epoch is
+    /// newer than every epoch seen for the partition, and only for a
+    /// partition the metadata describes. Returns whether it was taken.
+    pub fn update_partition_leader(
+        &mut self,
+        tp: &TopicPartition,
+        leader: NodeId,
+        epoch: i32,
+        endpoint: Option<Broker>,
+    ) -> bool {
+        if leader < 0 || epoch < 0 {
+            return false;
+        }
+        if self
+            .last_seen_leader_epochs
+            .get(tp)
+            .is_some_and(|&seen| epoch <= seen)
+        {
+            return false;
+        }
+        let Some(partition) = self.topics.get_mut(&tp.topic).and_then(|t| {
+            t.partitions
+                .iter_mut()
+                .find(|p| p.partition == tp.partition)
+        }) else {
+            return false;
+        };
+        partition.leader = Some(leader);
+        partition.leader_epoch = epoch;
+        self.last_seen_leader_epochs.insert(tp.clone(), epoch);
+        if let Some(b) = endpoint.filter(|b| b.id == leader) {
+            self.brokers.insert(b.id, b);
+        }
+        tracing::debug!(partition = %tp, leader, epoch, "leader updated from a response hint");
+        self.update_version += 1;
+        true
+    }
+
     /// Incremented by every successful update: callers cache against it.
     pub fn update_version(&self) -> u64 {
         self.update_version
@@ -559,7 +598,24 @@ impl Metadata {
             .map(|t| (t.topic_id, t.name.clone()))
             .collect();
         self.topics = topics;
-        self.brokers = snapshot.brokers.into_iter().map(|b| (b.id, b)).collect();
+        let mut brokers: HashMap<NodeId, Broker> =
+            snapshot.brokers.into_iter().map(|b| (b.id, b)).collect();
+        // A kept (newer-epoch) partition may name a leader this response does
+        // not list: keep that broker's address so it stays reachable.
+        if !self.bootstrap {
+            for leader in self
+                .topics
+                .values()
+                .flat_map(|t| t.partitions.iter().filter_map(|p| p.leader))
+            {
+                if !brokers.contains_key(&leader) {
+                    if let Some(b) = self.brokers.get(&leader) {
+                        brokers.insert(leader, b.clone());
+                    }
+                }
+            }
+        }
+        self.brokers = brokers;
         self.cluster_id = snapshot.cluster_id;
         self.controller_id = snapshot.controller_id;
         self.bootstrap = false;
@@ -682,6 +738,42 @@ mod tests {
         assert_eq!(m.leader_for(&tp), Some(2));
         assert_eq!(m.leader_and_epoch(&tp).epoch, None);
         assert_eq!(m.last_seen_leader_epoch(&tp), None);
+    }
+
+    #[test]
+    fn leader_hints_apply_only_when_newer() {
+        let now = Instant::now();
+        let mut m = md();
+        let tp = TopicPartition::new("t", 0);
+        m.update(0, snapshot_with_epoch(5, 1), now);
+        let v = m.update_version();
+        assert!(!m.update_partition_leader(&tp, 2, 5, None), "same epoch");
+        assert!(!m.update_partition_leader(&tp, 2, 4, None), "older epoch");
+        assert!(!m.update_partition_leader(&TopicPartition::new("other", 0), 2, 9, None));
+        let endpoint = Broker {
+            id: 3,
+            host: "b3".into(),
+            port: 9095,
+            rack: None,
+        };
+        assert!(m.update_partition_leader(&tp, 3, 6, Some(endpoint.clone())));
+        assert_eq!(
+            m.leader_and_epoch(&tp),
+            LeaderAndEpoch {
+                leader: Some(3),
+                epoch: Some(6)
+            }
+        );
+        assert_eq!(m.broker(3), Some(&endpoint));
+        assert!(m.update_version() > v);
+        // A later metadata response with the older epoch does not undo it.
+        m.update(0, snapshot_with_epoch(5, 1), now);
+        assert_eq!(m.leader_for(&tp), Some(3));
+        assert_eq!(
+            m.broker(3),
+            Some(&endpoint),
+            "the kept leader stays reachable"
+        );
     }
 
     #[test]
