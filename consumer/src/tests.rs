@@ -1308,3 +1308,59 @@ fn consumer_can_move_to_another_thread() {
     assert_send::<Consumer>();
     assert_send::<crate::ConsumerRecords<String, String>>();
 }
+
+#[test]
+fn network_config_carries_security_settings() {
+    use crate::consumer::network_config;
+    use prozess_network::sasl::SaslMechanism;
+    let c = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "b:9093"),
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        (
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="s3cret";"#,
+        ),
+        ("ssl.ca.location", "/etc/ca.pem"),
+        ("ssl.endpoint.identification.algorithm", ""),
+        ("request.timeout.ms", "1234"),
+    ])
+    .unwrap();
+    let n = network_config(&c).unwrap();
+    let sasl = n.sasl.unwrap();
+    assert_eq!(sasl.mechanism, SaslMechanism::ScramSha512);
+    assert_eq!(
+        (sasl.username.as_str(), sasl.password.as_str()),
+        ("alice", "s3cret")
+    );
+    let tls = n.tls.unwrap();
+    assert_eq!(tls.ca_file.unwrap().to_str(), Some("/etc/ca.pem"));
+    assert!(!tls.verify_hostname);
+    assert_eq!(n.request_timeout, Duration::from_millis(1234));
+    assert!(n.max_response_size > c.fetch_max_bytes as usize);
+    // SASL without credentials is a configuration error naming the key.
+    let c = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "b:9093"),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "PLAIN"),
+    ])
+    .unwrap();
+    match network_config(&c) {
+        Err(Error::Config { key, .. }) => assert_eq!(key, "sasl.jaas.config"),
+        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
+    }
+    let c = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "b:9093"),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.username", "u"),
+        ("sasl.password", "p"),
+    ])
+    .unwrap();
+    match network_config(&c) {
+        Err(Error::Config { key, message }) => {
+            assert_eq!(key, "sasl.mechanism");
+            assert!(message.contains("GSSAPI"), "{message}");
+        }
+        other => panic!("expected a config error, got {:?}", other.map(|_| ())),
+    }
+}
