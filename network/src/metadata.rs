@@ -608,10 +608,10 @@ impl Metadata {
                 .values()
                 .flat_map(|t| t.partitions.iter().filter_map(|p| p.leader))
             {
-                if !brokers.contains_key(&leader) {
-                    if let Some(b) = self.brokers.get(&leader) {
-                        brokers.insert(leader, b.clone());
-                    }
+                if let (std::collections::hash_map::Entry::Vacant(slot), Some(b)) =
+                    (brokers.entry(leader), self.brokers.get(&leader))
+                {
+                    slot.insert(b.clone());
                 }
             }
         }
