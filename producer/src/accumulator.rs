@@ -475,7 +475,7 @@ impl RecordAccumulator {
         }
         if inner.used_memory + size > self.config.buffer_memory {
             let started = Instant::now();
-            let deadline = started + max_block;
+            let deadline = crate::delivery::deadline_after(started, max_block);
             inner.memory_waiters += 1;
             // Full batches get sent sooner while someone waits for memory.
             drop(inner);
@@ -855,7 +855,7 @@ impl RecordAccumulator {
             inner.incomplete.values().cloned().collect()
         };
         self.wake_sender();
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| crate::delivery::deadline_after(Instant::now(), t));
         let all = handles.iter().all(|h| h.wait_until(deadline));
         self.lock().flushes_in_progress -= 1;
         all

@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::record::RecordMetadata;
 
+/// `from + d`, saturating (a user's `Duration::MAX` means "no limit", not
+/// a panic on overflow).
+pub(crate) fn deadline_after(from: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(d.min(FAR)).unwrap_or(from)
+}
+
 /// A user callback, run on the producer's I/O thread when the record is
 /// acknowledged or failed (as the Java client's `Callback`). Keep it short:
 /// it delays the sending of other records.
@@ -97,7 +104,7 @@ impl DeliveryFuture {
     /// Blocks up to `timeout`; `Err(Error::Timeout)` if the result is not
     /// there by then (the record may still be delivered later).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(Instant::now(), timeout);
         let mut slot = self.state.result.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = slot.as_ref() {

@@ -81,7 +81,7 @@ impl ProducerMetadata {
         }
         drop(state);
         wake();
-        let deadline = Instant::now() + max_block;
+        let deadline = crate::delivery::deadline_after(Instant::now(), max_block);
         let mut state = self.lock();
         loop {
             if let Some(p) = state.topics.get(topic) {

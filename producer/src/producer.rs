@@ -364,7 +364,7 @@ impl<K, V> KafkaProducer<K, V> {
         self.shared.closing.store(true, Ordering::Release);
         self.accumulator.close();
         self.wakeup.wakeup();
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::delivery::deadline_after(Instant::now(), timeout);
         {
             let mut done = self
                 .shared
@@ -849,5 +849,14 @@ mod tests {
         assert_eq!(err.user_metadata, "third");
         drop(input);
         p.close(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn producers_are_send_and_sync_and_close_takes_any_timeout() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<KafkaProducer<String, String>>();
+        assert_send_sync::<SyncProducer<String, String>>();
+        let p = producer(mock(), &[]);
+        p.close(Duration::MAX);
     }
 }

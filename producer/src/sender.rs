@@ -30,6 +30,7 @@ use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use crate::accumulator::{ProducerBatch, RecordAccumulator};
 use crate::config::{Acks, CompressionType, ProducerConfig};
+use crate::delivery::deadline_after;
 use crate::error::Error;
 use crate::metadata::ProducerMetadata;
 use crate::transaction_manager::{IdState, TransactionManager};
@@ -327,7 +328,7 @@ impl<C: KafkaClient> Sender<C> {
             }
             Err(e) => {
                 tracing::debug!(node, error = %e, "could not send InitProducerId");
-                self.init_not_before = Some(now + self.config.retry_backoff);
+                self.init_not_before = Some(deadline_after(now, self.config.retry_backoff));
             }
         }
         false
@@ -465,7 +466,7 @@ impl<C: KafkaClient> Sender<C> {
             if let Some(t) = self.txn.as_mut() {
                 t.init_failed_retriable();
             }
-            self.init_not_before = Some(now + self.config.retry_backoff);
+            self.init_not_before = Some(deadline_after(now, self.config.retry_backoff));
             return;
         }
         if let Some(inflight) = self.in_flight.remove(&correlation_id) {
@@ -494,7 +495,7 @@ impl<C: KafkaClient> Sender<C> {
         {
             tracing::debug!(error = code.name(), "InitProducerId failed; retrying");
             txn.init_failed_retriable();
-            self.init_not_before = Some(now + self.config.retry_backoff);
+            self.init_not_before = Some(deadline_after(now, self.config.retry_backoff));
         } else if matches!(
             code,
             ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced
