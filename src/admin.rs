@@ -20,7 +20,7 @@
 //! - The admin client keeps its own view of topics from its own Metadata
 //!   requests; the network client's metadata only supplies broker addresses.
 
-mod consumer_protocol;
+mod cluster;
 mod driver;
 mod error;
 mod groups;
@@ -37,12 +37,17 @@ use std::time::Duration;
 
 use prozess_network::{KafkaClient, NetworkClient, NetworkConfig};
 
-pub use consumer_protocol::{MemberAssignment, MemberSubscription};
 pub use error::AdminError;
+/// A consumer group member's decoded assignment: the consumer's own
+/// `ConsumerProtocolAssignment` type, under the Java admin client's name.
+pub use prozess_consumer::group::consumer_protocol::Assignment as MemberAssignment;
+/// A consumer group member's decoded subscription: the consumer's own
+/// `ConsumerProtocolSubscription` type.
+pub use prozess_consumer::group::consumer_protocol::Subscription as MemberSubscription;
 pub use types::{
-    CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription, GroupListing,
-    ListOffsetsResult, ListOffsetsResultInfo, MemberDescription, NewTopic, OffsetSpec,
-    PartitionInfo, TopicDescription, TopicListing,
+    ClusterDescription, CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription,
+    GroupListing, ListOffsetsResult, ListOffsetsResultInfo, MemberDescription, NewTopic,
+    OffsetSpec, PartitionInfo, TopicDescription, TopicListing,
 };
 
 /// Settings of an [`AdminClient`] (the Java admin client's names in brackets).

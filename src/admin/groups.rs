@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use prozess_consumer::group::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 use prozess_network::{ClientResponse, KafkaClient, NodeId};
 use prozess_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest,
@@ -15,10 +16,6 @@ use super::{
     AdminClient, AdminError, DeleteGroupResult, GroupDescription, GroupListing, MemberAssignment,
     MemberDescription, MemberSubscription,
 };
-
-/// The consumer protocol type: members' metadata and assignments are
-/// `ConsumerProtocolSubscription` / `ConsumerProtocolAssignment`.
-const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
 fn group_resource(id: &str) -> String {
     format!("group '{id}'")
@@ -390,8 +387,14 @@ pub(super) fn describe(
             let (subscription, assignment) = if consumer {
                 (
                     decode_embedded(&g.group_id, &m.member_id, "metadata", || {
-                        (!m.member_metadata.is_empty())
-                            .then(|| MemberSubscription::decode(m.member_metadata.clone()))
+                        (!m.member_metadata.is_empty()).then(|| {
+                            MemberSubscription::decode(m.member_metadata.clone()).map(|s| {
+                                MemberSubscription {
+                                    group_instance_id: m.group_instance_id.clone(),
+                                    ..s
+                                }
+                            })
+                        })
                     }),
                     decode_embedded(&g.group_id, &m.member_id, "assignment", || {
                         (!m.member_assignment.is_empty())

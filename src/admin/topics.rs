@@ -159,7 +159,7 @@ impl<C: KafkaClient> AdminClient<C> {
             .filter(|t| matches!(results.get(&t.name), Some(Ok(_))))
             .map(|t| (t.name.clone(), t.num_partitions))
             .collect();
-        let not_ready = self.wait_for_topics(OP, &created, deadline, timeout, true);
+        let not_ready = self.await_topics(OP, &created, deadline, timeout, true);
         for name in not_ready {
             results.insert(
                 name.clone(),
@@ -201,8 +201,7 @@ impl<C: KafkaClient> AdminClient<C> {
             Err(e) if e.is_topic_already_exists() => {
                 // It may have been created a moment ago by someone else.
                 let wanted = [(topic.name.clone(), -1)];
-                let not_ready =
-                    self.wait_for_topics("ensure_topic", &wanted, deadline, timeout, true);
+                let not_ready = self.await_topics("ensure_topic", &wanted, deadline, timeout, true);
                 if not_ready.is_empty() {
                     Ok(())
                 } else {
@@ -218,6 +217,34 @@ impl<C: KafkaClient> AdminClient<C> {
             }
             other => other,
         }
+    }
+
+    /// Waits (up to `timeout`) until every broker's metadata shows each
+    /// topic with its number of partitions (any number for -1), each with a
+    /// leader: what [`create_topics`](Self::create_topics) waits for, for
+    /// topics created some other way. A timeout names the topics still
+    /// waited for.
+    pub fn wait_for_topics(
+        &mut self,
+        topics: &[(&str, i32)],
+        timeout: Duration,
+    ) -> Result<(), AdminError> {
+        const OP: &str = "wait_for_topics";
+        let names: Vec<String> = topics.iter().map(|(n, _)| n.to_string()).collect();
+        validate_names(&names)?;
+        let deadline = Instant::now() + timeout;
+        let wanted: Vec<(String, i32)> = topics.iter().map(|&(n, p)| (n.to_string(), p)).collect();
+        let not_ready = self.await_topics(OP, &wanted, deadline, timeout, true);
+        if not_ready.is_empty() {
+            return Ok(());
+        }
+        Err(AdminError::Timeout {
+            operation: OP,
+            timeout,
+            waiting_for: format!(
+                "every broker to show topics {not_ready:?} with a leader for each partition"
+            ),
+        })
     }
 
     /// Deletes topics and waits (up to `timeout` in all) until no broker
@@ -325,7 +352,7 @@ impl<C: KafkaClient> AdminClient<C> {
             .filter(|n| matches!(results.get(*n), Some(Ok(()))))
             .map(|n| (n.clone(), 0))
             .collect();
-        for name in self.wait_for_topics(OP, &deleted, deadline, timeout, false) {
+        for name in self.await_topics(OP, &deleted, deadline, timeout, false) {
             let waiting_for =
                 format!("every broker to stop listing topic '{name}' (it was deleted)");
             results.insert(
@@ -443,7 +470,7 @@ impl<C: KafkaClient> AdminClient<C> {
     /// (`ready`: [`topic_ready`] with the expected partition count) or gone
     /// (`!ready`), or the deadline passes. Returns the topics still waited
     /// for at the deadline.
-    fn wait_for_topics(
+    fn await_topics(
         &mut self,
         operation: &'static str,
         topics: &[(String, i32)],

@@ -3,11 +3,22 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use prozess_network::{NodeId, TopicPartition};
+use prozess_network::{Broker, NodeId, TopicPartition};
 use prozess_protocol::Uuid;
 
-use super::consumer_protocol::{MemberAssignment, MemberSubscription};
-use super::AdminError;
+use super::{AdminError, MemberAssignment, MemberSubscription};
+
+/// The cluster as `describe_cluster` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDescription {
+    /// The cluster id (Metadata v2+), if the broker sent one.
+    pub cluster_id: Option<String>,
+    /// The controller the broker named, if any (KRaft brokers may name a
+    /// random broker or none).
+    pub controller: Option<NodeId>,
+    /// The brokers with the addresses they advertise, sorted by id.
+    pub nodes: Vec<Broker>,
+}
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +156,8 @@ pub struct MemberDescription {
     /// The raw SyncGroup assignment.
     pub assignment_bytes: Bytes,
     /// The subscription, decoded when the group's protocol type is
-    /// "consumer" and the metadata decodes.
+    /// "consumer" and the metadata decodes (its `group_instance_id` is the
+    /// member's).
     pub subscription: Option<MemberSubscription>,
     /// The assignment, decoded when the group's protocol type is "consumer"
     /// and the bytes are not empty and decode.

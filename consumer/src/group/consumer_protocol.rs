@@ -104,6 +104,21 @@ pub(crate) fn read_topic_partitions(buf: &mut Bytes) -> Result<Vec<TopicPartitio
     Ok(out)
 }
 
+/// Versions up to the newest known one end exactly where their last field
+/// does; only newer versions may carry fields appended after it.
+fn check_no_trailing_bytes(buf: &Bytes, version: i16) -> Result<(), DecodeError> {
+    if version <= CONSUMER_PROTOCOL_VERSION && !buf.is_empty() {
+        return Err(DecodeError::new(
+            "trailing_bytes",
+            DecodeErrorKind::InvalidValue(format!(
+                "{} bytes after the last field of version {version}",
+                buf.len()
+            )),
+        ));
+    }
+    Ok(())
+}
+
 fn read_version(buf: &mut Bytes) -> Result<i16, DecodeError> {
     let v = read_i16(buf).map_err(ctx("version"))?;
     if v < 0 {
@@ -139,7 +154,8 @@ impl Subscription {
     }
 
     /// Decodes member metadata from JoinGroup. Versions above 3 are read as 3
-    /// and their extra bytes ignored, as the Java client does.
+    /// and their extra bytes ignored, as the Java client does; bytes after a
+    /// version 0-3 structure are an error.
     pub fn decode(mut buf: Bytes) -> Result<Subscription, DecodeError> {
         let b = &mut buf;
         let version = read_version(b).map_err(|e| e.within("Subscription"))?;
@@ -166,6 +182,7 @@ impl Subscription {
             if version >= 3 {
                 s.rack_id = read_nullable_string(b, false).map_err(ctx("rack_id"))?;
             }
+            check_no_trailing_bytes(b, version)?;
             Ok(s)
         };
         inner(b).map_err(|e| e.within("Subscription"))
@@ -184,15 +201,18 @@ impl Assignment {
 
     /// Decodes a member assignment from SyncGroup. An empty byte string is an
     /// empty assignment (brokers send it to members the leader left out).
+    /// Newer versions than 3 are read as 3 (extra bytes ignored); bytes after
+    /// a version 0-3 structure are an error.
     pub fn decode(mut buf: Bytes) -> Result<Assignment, DecodeError> {
         if buf.is_empty() {
             return Ok(Assignment::default());
         }
         let b = &mut buf;
         let inner = |b: &mut Bytes| -> Result<Assignment, DecodeError> {
-            read_version(b)?;
+            let version = read_version(b)?;
             let partitions = read_topic_partitions(b).map_err(ctx("assigned_partitions"))?;
             let user_data = read_nullable_bytes(b, false).map_err(ctx("user_data"))?;
+            check_no_trailing_bytes(b, version)?;
             Ok(Assignment {
                 partitions,
                 user_data,
@@ -292,5 +312,119 @@ mod tests {
         let e = Subscription::decode(hostile).unwrap_err();
         assert!(e.field.starts_with("Subscription.topics"), "{e}");
         assert!(Assignment::decode(Bytes::from_static(&[0xff, 0xff])).is_err());
+    }
+
+    /// An assignment written by hand (not by our encoder), as another client
+    /// would: `[topic, [partition]]` in the writer's order, then user data.
+    fn assignment_bytes(version: i16, topics: &[(&str, &[i32])], user: Option<&[u8]>) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i16(version);
+        b.put_i32(topics.len() as i32);
+        for (t, ps) in topics {
+            b.put_i16(t.len() as i16);
+            b.put_slice(t.as_bytes());
+            b.put_i32(ps.len() as i32);
+            for p in *ps {
+                b.put_i32(*p);
+            }
+        }
+        match user {
+            Some(u) => {
+                b.put_i32(u.len() as i32);
+                b.put_slice(u);
+            }
+            None => b.put_i32(-1),
+        }
+        b.freeze()
+    }
+
+    #[test]
+    fn hand_written_assignments_decode_in_writer_order() {
+        for v in [0, 3] {
+            let a = Assignment::decode(assignment_bytes(
+                v,
+                &[("b", &[1]), ("a", &[2, 0])],
+                Some(b"ud"),
+            ))
+            .unwrap();
+            assert_eq!(a.partitions, vec![tp("b", 1), tp("a", 2), tp("a", 0)]);
+            assert_eq!(a.user_data.as_deref(), Some(&b"ud"[..]));
+        }
+    }
+
+    #[test]
+    fn newer_assignment_version_ignores_appended_fields() {
+        let mut b = BytesMut::from(&assignment_bytes(7, &[("t", &[5])], None)[..]);
+        b.put_u32(0xdead_beef);
+        let a = Assignment::decode(b.freeze()).unwrap();
+        assert_eq!(a.partitions, vec![tp("t", 5)]);
+        assert_eq!(a.user_data, None);
+    }
+
+    #[test]
+    fn broken_assignments_name_the_field() {
+        let full = assignment_bytes(1, &[("topic", &[0, 1, 2])], Some(b"x"));
+        for cut in 1..full.len() {
+            let e = Assignment::decode(full.slice(..cut)).unwrap_err();
+            assert!(e.field.starts_with("Assignment."), "cut at {cut}: {e}");
+        }
+        let mut huge = BytesMut::new();
+        huge.put_i16(0);
+        huge.put_i32(i32::MAX);
+        let e = Assignment::decode(huge.freeze()).unwrap_err();
+        assert_eq!(e.field, "Assignment.assigned_partitions");
+        let e = Assignment::decode(Bytes::from_static(&[0xff, 0xff])).unwrap_err();
+        assert_eq!(e.field, "Assignment.version");
+    }
+
+    #[test]
+    fn bytes_after_a_known_version_are_an_error() {
+        let mut a = BytesMut::from(&assignment_bytes(3, &[("t", &[0])], None)[..]);
+        a.put_u8(0);
+        let e = Assignment::decode(a.freeze()).unwrap_err();
+        assert_eq!(e.field, "Assignment.trailing_bytes");
+        for v in 0..=3 {
+            let mut s = BytesMut::from(&Subscription::default().encode(v)[..]);
+            s.put_u8(0);
+            let e = Subscription::decode(s.freeze()).unwrap_err();
+            assert_eq!(e.field, "Subscription.trailing_bytes", "v{v}");
+        }
+    }
+
+    #[test]
+    fn hand_written_subscriptions_decode() {
+        let mut b = BytesMut::new();
+        b.put_i16(3);
+        b.put_i32(2);
+        for t in ["x", "yy"] {
+            b.put_i16(t.len() as i16);
+            b.put_slice(t.as_bytes());
+        }
+        b.put_i32(-1); // user data
+        b.put_i32(1); // owned partitions
+        b.put_i16(1);
+        b.put_slice(b"x");
+        b.put_i32(1);
+        b.put_i32(4);
+        b.put_i32(12); // generation
+        b.put_i16(2);
+        b.put_slice(b"r1");
+        let s = Subscription::decode(b.freeze()).unwrap();
+        assert_eq!(s.topics, vec!["x".to_string(), "yy".to_string()]);
+        assert_eq!(s.owned_partitions, vec![tp("x", 4)]);
+        assert_eq!(s.generation_id, 12);
+        assert_eq!(s.rack_id.as_deref(), Some("r1"));
+
+        // v0 with empty (not null) user data.
+        let mut b = BytesMut::new();
+        b.put_i16(0);
+        b.put_i32(1);
+        b.put_i16(1);
+        b.put_slice(b"t");
+        b.put_i32(0);
+        let s = Subscription::decode(b.freeze()).unwrap();
+        assert_eq!(s.topics, vec!["t".to_string()]);
+        assert_eq!(s.user_data.as_deref(), Some(&b""[..]));
+        assert_eq!(s.generation_id, -1);
     }
 }
