@@ -3,6 +3,19 @@
 //!
 //! Nothing here calls into user code: [`KafkaClient::poll`] returns events and
 //! the caller acts on them.
+//!
+//! - [`client`]: the [`KafkaClient`] trait and its events.
+//! - [`network_client`]: [`NetworkClient`], the real thing over mio sockets
+//!   (connection states Connecting -> (TLS) -> ApiVersions -> (SaslHandshake ->
+//!   SaslAuthenticate) -> Ready; its module docs list the invariants).
+//! - [`metadata`]: [`Metadata`], sans-IO: brokers, topics, leaders and epochs,
+//!   and when to refresh.
+//! - [`mock`]: [`mock::MockClient`] for unit tests of the layers above.
+//! - [`config`], [`backoff`], [`wakeup`], [`sasl`], [`tls`], [`error`].
+//!
+//! Not done: client-side quota throttling (KIP-219: `throttle_time_ms` is
+//! passed through in responses but connections are not muted), SASL
+//! re-authentication (KIP-368), TLS client certificates, OAUTHBEARER/GSSAPI.
 
 pub mod backoff;
 pub mod client;
