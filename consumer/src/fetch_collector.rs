@@ -472,6 +472,32 @@ mod tests {
     }
 
     #[test]
+    fn paused_partition_keeps_its_fetched_ahead_data_in_order() {
+        let c1 = FetchCollector::new(1, Duration::from_secs(300));
+        let c = FetchCollector::new(500, Duration::from_secs(300));
+        let mut s = setup(&[(0, 0), (1, 0)], OffsetResetStrategy::Earliest);
+        let mut buf = FetchBuffer::new();
+        buf.add(cf(0, 0, batch(0, 2, Compression::None)));
+        buf.add(cf(1, 0, batch(0, 1, Compression::None)));
+        buf.add(cf(0, 2, batch(2, 2, Compression::None)));
+        assert_eq!(
+            buf.fetch_ahead_offset(&tp(0)),
+            Err(()),
+            "two buffered: no more"
+        );
+        assert_eq!(buf.fetch_ahead_offset(&tp(1)), Ok(Some(1)));
+        let (r, _) = collect(&c1, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(0, 0)]);
+        s.pause(&tp(0));
+        let (r, _) = collect(&c, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(1, 0)]);
+        s.resume(&tp(0));
+        let (r, _) = collect(&c, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(0, 1), (0, 2), (0, 3)]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
     fn pause_while_partially_drained_keeps_rest() {
         let c = FetchCollector::new(1, Duration::from_secs(300));
         let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);
