@@ -52,6 +52,8 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     clock: Clock,
     /// OffsetFetch for initializing partitions, and the partitions it covers.
     pending_committed: Option<(RequestId, Vec<TopicPartition>)>,
+    /// After a failed committed-offset look-up: not again before this.
+    committed_retry_at: Option<Instant>,
     next_lookup_id: u64,
     closed: bool,
 }
@@ -195,6 +197,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             wakeup,
             clock,
             pending_committed: None,
+            committed_retry_at: None,
             next_lookup_id: 1,
             closed: false,
             client,
@@ -360,6 +363,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         for d in [
             self.subscriptions.next_reset_deadline(),
             self.coordinator.next_deadline(),
+            self.committed_retry_at,
         ]
         .into_iter()
         .flatten()
@@ -414,7 +418,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         let initializing = self.subscriptions.initializing_partitions();
         if !initializing.is_empty() {
             if self.coordinator.group_id().is_some() {
-                self.refresh_committed_offsets(initializing)?;
+                self.refresh_committed_offsets(initializing, now)?;
             } else {
                 let undefined = self.subscriptions.reset_initializing_positions();
                 if !undefined.is_empty() {
@@ -430,7 +434,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         Ok(())
     }
 
-    fn refresh_committed_offsets(&mut self, initializing: Vec<TopicPartition>) -> Result<()> {
+    fn refresh_committed_offsets(
+        &mut self,
+        initializing: Vec<TopicPartition>,
+        now: Instant,
+    ) -> Result<()> {
         if let Some((id, partitions)) = self.pending_committed.take() {
             match self.coordinator.take_fetch_result(id) {
                 None => {
@@ -453,7 +461,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                     }
                 }
                 Some(Err(e)) if e.is_retriable() => {
-                    tracing::debug!(error = %e, "committed offsets look-up failed: retrying");
+                    tracing::debug!(error = %e, "committed offsets look-up failed: retrying after backoff");
+                    self.committed_retry_at = Some(now + self.config.retry_backoff);
                 }
                 Some(Err(e)) => return Err(e),
             }
@@ -472,7 +481,9 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             .into_iter()
             .filter(|tp| self.subscriptions.initializing_partitions().contains(tp))
             .collect();
-        if !still.is_empty() {
+        let backing_off = self.committed_retry_at.is_some_and(|t| now < t);
+        if !still.is_empty() && !backing_off {
+            self.committed_retry_at = None;
             let id = self.coordinator.start_fetch_committed(still.clone());
             self.pending_committed = Some((id, still));
         }

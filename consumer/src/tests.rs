@@ -1364,3 +1364,26 @@ fn network_config_carries_security_settings() {
         other => panic!("expected a config error, got {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn committed_offset_lookup_is_retried_after_a_retriable_error() {
+    let mut client = group_client();
+    let mut failed = offset_fetch_response(&[]);
+    failed.groups[0].error_code = ErrorCode::CoordinatorLoadInProgress.code();
+    client.prepare_response(is(ApiKey::OffsetFetch), failed);
+    client.prepare_response(
+        is(ApiKey::OffsetFetch),
+        offset_fetch_response(&[(0, 21, "")]),
+    );
+    let mut c = consumer_with(
+        &[("group.id", "g"), ("enable.auto.commit", "false")],
+        client,
+    );
+    c.assign([tp(0)]).unwrap();
+    assert_eq!(c.position(&tp(0)).unwrap(), 21);
+    assert_eq!(c.client().requests_of(ApiKey::OffsetFetch).len(), 2);
+    assert!(
+        c.client().requests_of(ApiKey::ListOffsets).is_empty(),
+        "no reset"
+    );
+}
