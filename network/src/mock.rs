@@ -265,8 +265,8 @@ impl MockClient {
             None => true,
             Some(s) => {
                 !s.blocked
-                    && s.ready_at.map_or(true, |t| now >= t)
-                    && s.blackout_until.map_or(true, |t| now >= t)
+                    && s.ready_at.is_none_or(|t| now >= t)
+                    && s.blackout_until.is_none_or(|t| now >= t)
             }
         }
     }
@@ -456,7 +456,7 @@ impl MockClient {
             let pos = self
                 .prepared
                 .iter()
-                .position(|p| p.node.map_or(true, |n| n == r.node) && (p.matcher)(&r.body));
+                .position(|p| p.node.is_none_or(|n| n == r.node) && (p.matcher)(&r.body));
             match pos.and_then(|p| self.prepared.remove(p)) {
                 Some(p) => {
                     let r = self.in_flight.remove(i);

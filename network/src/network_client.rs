@@ -1220,7 +1220,7 @@ impl KafkaClient for NetworkClient {
                 if load == 0 {
                     return Some(node);
                 }
-                if best_ready.map_or(true, |(l, _)| load < l) {
+                if best_ready.is_none_or(|(l, _)| load < l) {
                     best_ready = Some((load, node));
                 }
             } else if self
@@ -1294,7 +1294,7 @@ mod tests {
         while client
             .connections
             .get(&-1)
-            .map_or(true, |c| c.state == ConnectionState::Connecting)
+            .is_none_or(|c| c.state == ConnectionState::Connecting)
         {
             assert!(start.elapsed() < Duration::from_secs(20), "{events:?}");
             events.extend(client.poll(Duration::from_millis(20), Instant::now()));
