@@ -1,22 +1,27 @@
-//! Topic administration for tests.
+//! Topic administration for tests, through prozess's own
+//! [`AdminClient`](prozess::AdminClient), against whichever cluster is under
+//! test (Tansu or Apache Kafka).
 //!
-//! The implementation sends raw CreateTopics/Metadata requests (see
-//! [`crate::wire`]) to whichever cluster is under test, Tansu or Apache
-//! Kafka, so one code path serves both. The public functions are what tests
-//! call; once prozess's AdminClient exists they can switch to it without
-//! changing any test.
+//! Only the broker readiness probe ([`crate::wire`]) stays raw: it decides
+//! whether the broker is up before the client under test is trusted.
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::wire::{connect_any, Connection};
+use prozess::admin::{AdminClient, AdminError, NewTopic};
+
 use crate::{HarnessError, Result};
 
-/// Kafka's TOPIC_ALREADY_EXISTS error code.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// How long topic creation and its propagation may take.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn admin_error(what: String) -> impl FnOnce(AdminError) -> HarnessError {
+    move |e| HarnessError::new(format!("{what}: {e}"))
+}
+
+fn admin_for(bootstrap: &str) -> Result<AdminClient> {
+    AdminClient::from_bootstrap(bootstrap)
+        .map_err(admin_error(format!("admin client for {bootstrap}")))
+}
 
 /// Creates `name` with `partitions` partitions on the cluster under test
 /// ([`crate::bootstrap`]) and waits until every broker knows a leader for each
@@ -30,28 +35,24 @@ pub fn create_topic(name: &str, partitions: i32) {
 }
 
 /// Creates `name` on the cluster reached through `bootstrap` (for example a
-/// [`crate::ProxiedBroker`]) and waits until it is usable, like
-/// [`create_topic`], but returns errors instead of panicking.
+/// [`crate::ProxiedBroker`]) with the broker's default replication factor,
+/// and waits until it is usable, like [`create_topic`], but returns errors
+/// instead of panicking.
 pub fn create_topic_on(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
     if partitions < 1 {
         return Err(HarnessError::new(format!(
             "a topic needs at least one partition, got {partitions}"
         )));
     }
-    let mut conn = connect_any(bootstrap, IO_TIMEOUT)?;
-    let (code, message) = conn.create_topic(name, partitions, -1, CREATE_TIMEOUT)?;
-    if code != 0 {
-        let what = if code == TOPIC_ALREADY_EXISTS {
-            "TOPIC_ALREADY_EXISTS".to_string()
-        } else {
-            format!("error code {code}")
-        };
-        return Err(HarnessError::new(format!(
-            "CreateTopics failed with {what}: {}",
-            message.unwrap_or_default()
-        )));
-    }
-    wait_for_topic(bootstrap, name, partitions, CREATE_TIMEOUT)
+    let mut admin = admin_for(bootstrap)?;
+    let what = format!("CreateTopics {name}");
+    let result = admin
+        .create_topics(&[NewTopic::new(name, partitions)], CREATE_TIMEOUT)
+        .map_err(admin_error(what.clone()))?
+        .pop()
+        .ok_or_else(|| HarnessError::new(format!("{what}: no result")))?;
+    // create_topics waited for a leader of every partition on every broker.
+    result.result.map_err(admin_error(what))
 }
 
 /// Waits until every broker of the cluster lists `name` with `partitions`
@@ -64,49 +65,7 @@ pub fn wait_for_topic(
     partitions: i32,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    let mut last;
-    loop {
-        match topic_ready_everywhere(bootstrap, name, partitions) {
-            Ok(true) => return Ok(()),
-            Ok(false) => last = "not every broker lists all partitions with a leader".into(),
-            Err(e) => last = e.0,
-        }
-        if Instant::now() >= deadline {
-            return Err(HarnessError::new(format!(
-                "topic {name} not ready within {timeout:?}: {last}"
-            )));
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn topic_ready_everywhere(bootstrap: &str, name: &str, partitions: i32) -> Result<bool> {
-    let mut conn = connect_any(bootstrap, IO_TIMEOUT)?;
-    let md = conn.metadata(Some(&[name]))?;
-    if !topic_ready(&md, name, partitions) {
-        return Ok(false);
-    }
-    for b in &md.brokers {
-        let addr = format!("{}:{}", b.host, b.port);
-        let mut c = Connection::connect(&addr, IO_TIMEOUT)?;
-        let md = c.metadata(Some(&[name]))?;
-        if !topic_ready(&md, name, partitions) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn topic_ready(md: &crate::wire::ClusterMetadata, name: &str, partitions: i32) -> bool {
-    match md.topic(name) {
-        Some(t) => {
-            t.error_code == 0
-                && t.partitions.len() == partitions as usize
-                && t.partitions
-                    .iter()
-                    .all(|p| p.error_code == 0 && p.leader >= 0)
-        }
-        None => false,
-    }
+    admin_for(bootstrap)?
+        .wait_for_topics(&[(name, partitions)], timeout)
+        .map_err(admin_error(format!("topic {name} not ready")))
 }

@@ -1,8 +1,10 @@
-//! A minimal blocking Kafka connection for the harness's own needs (broker
-//! readiness, topic creation, metadata). It hand-encodes a few non-flexible
-//! request versions that both Tansu and Apache Kafka 4.0 accept
-//! (ApiVersions v0, Metadata v1, CreateTopics v4), using the protocol crate's
-//! primitives, so the harness does not depend on the client under test.
+//! A minimal blocking Kafka connection for the broker readiness probe: it
+//! sends ApiVersions v0 (which every Kafka-compatible broker answers) with
+//! hand-encoded bytes. It stays independent of the client under test on
+//! purpose: it is what decides that a broker is up before prozess's own
+//! client is trusted with it, so a bug in prozess's network code shows as a
+//! failing test, not as a broker that "never started". Everything else the
+//! harness needs (topics, metadata) goes through prozess's AdminClient.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -10,18 +12,13 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use prozess_protocol::primitives::{
-    read_array_len, read_bool, read_i16, read_i32, read_nullable_string, read_string,
-    write_array_len, write_bool, write_i16, write_i32, write_nullable_string, write_string,
+    read_array_len, read_i16, write_i16, write_i32, write_nullable_string,
 };
 use prozess_protocol::DecodeError;
 
 use crate::{HarnessError, Result};
 
-/// API keys used by the harness.
-pub const API_METADATA: i16 = 3;
-/// CreateTopics.
-pub const API_CREATE_TOPICS: i16 = 19;
-/// ApiVersions.
+/// The ApiVersions API key.
 pub const API_VERSIONS: i16 = 18;
 
 const CLIENT_ID: &str = "prozess-harness";
@@ -146,158 +143,6 @@ impl Connection {
             out.push((key, min, max));
         }
         Ok(out)
-    }
-
-    /// Metadata v1 for `topics` (`None`: all topics).
-    pub fn metadata(&mut self, topics: Option<&[&str]>) -> Result<ClusterMetadata> {
-        let mut body = BytesMut::new();
-        let enc = |e: prozess_protocol::EncodeError| HarnessError::new(e.to_string());
-        write_array_len(&mut body, false, topics.map(|t| t.len())).map_err(enc)?;
-        for t in topics.unwrap_or(&[]) {
-            write_string(&mut body, false, t).map_err(enc)?;
-        }
-        let buf = self.request(API_METADATA, 1, &body)?;
-        ClusterMetadata::decode_v1(buf).map_err(|e| decode_err("Metadata", e))
-    }
-
-    /// CreateTopics v4 for one topic; replication factor -1 lets the broker
-    /// choose its default (KIP-464), which suits both one and three nodes.
-    /// Returns the topic's error code and message.
-    pub fn create_topic(
-        &mut self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        timeout: Duration,
-    ) -> Result<(i16, Option<String>)> {
-        let enc = |e: prozess_protocol::EncodeError| HarnessError::new(e.to_string());
-        let mut body = BytesMut::new();
-        write_array_len(&mut body, false, Some(1)).map_err(enc)?;
-        write_string(&mut body, false, name).map_err(enc)?;
-        write_i32(&mut body, partitions);
-        write_i16(&mut body, replication_factor);
-        write_array_len(&mut body, false, Some(0)).map_err(enc)?; // assignments
-        write_array_len(&mut body, false, Some(0)).map_err(enc)?; // configs
-        write_i32(&mut body, timeout.as_millis().min(i32::MAX as u128) as i32);
-        write_bool(&mut body, false); // validate_only
-        let mut buf = self.request(API_CREATE_TOPICS, 4, &body)?;
-        let d = |e| decode_err("CreateTopics", e);
-        let _throttle = read_i32(&mut buf).map_err(d)?;
-        let n = read_array_len(&mut buf, false, 6).map_err(d)?.unwrap_or(0);
-        for _ in 0..n {
-            let topic = read_string(&mut buf, false).map_err(d)?;
-            let code = read_i16(&mut buf).map_err(d)?;
-            let message = read_nullable_string(&mut buf, false).map_err(d)?;
-            if topic == name {
-                return Ok((code, message));
-            }
-        }
-        Err(HarnessError::new(format!(
-            "CreateTopics response does not mention topic {name}"
-        )))
-    }
-}
-
-/// A broker as listed in a Metadata response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerInfo {
-    /// Node id.
-    pub node_id: i32,
-    /// Advertised host.
-    pub host: String,
-    /// Advertised port.
-    pub port: i32,
-    /// Rack, if any.
-    pub rack: Option<String>,
-}
-
-/// A partition as listed in a Metadata response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionInfo {
-    /// Error code of this partition.
-    pub error_code: i16,
-    /// Partition index.
-    pub partition: i32,
-    /// Leader node id (-1 when none).
-    pub leader: i32,
-}
-
-/// A topic as listed in a Metadata response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicInfo {
-    /// Error code of this topic.
-    pub error_code: i16,
-    /// Topic name.
-    pub name: String,
-    /// Partitions, as the broker listed them.
-    pub partitions: Vec<PartitionInfo>,
-}
-
-/// The parts of a Metadata v1 response the harness uses.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClusterMetadata {
-    /// Brokers of the cluster.
-    pub brokers: Vec<BrokerInfo>,
-    /// Controller node id.
-    pub controller_id: i32,
-    /// Topics.
-    pub topics: Vec<TopicInfo>,
-}
-
-impl ClusterMetadata {
-    fn decode_v1(mut buf: Bytes) -> std::result::Result<ClusterMetadata, DecodeError> {
-        let b = &mut buf;
-        let mut md = ClusterMetadata::default();
-        let n = read_array_len(b, false, 14)?.unwrap_or(0);
-        for _ in 0..n {
-            let node_id = read_i32(b)?;
-            let host = read_string(b, false)?;
-            let port = read_i32(b)?;
-            let rack = read_nullable_string(b, false)?;
-            md.brokers.push(BrokerInfo {
-                node_id,
-                host,
-                port,
-                rack,
-            });
-        }
-        md.controller_id = read_i32(b)?;
-        let n = read_array_len(b, false, 9)?.unwrap_or(0);
-        for _ in 0..n {
-            let error_code = read_i16(b)?;
-            let name = read_string(b, false)?;
-            let _internal = read_bool(b)?;
-            let np = read_array_len(b, false, 18)?.unwrap_or(0);
-            let mut partitions = Vec::with_capacity(np);
-            for _ in 0..np {
-                let error_code = read_i16(b)?;
-                let partition = read_i32(b)?;
-                let leader = read_i32(b)?;
-                for _ in 0..2 {
-                    // replicas, then isr: not needed, but must be skipped.
-                    let k = read_array_len(b, false, 4)?.unwrap_or(0);
-                    for _ in 0..k {
-                        read_i32(b)?;
-                    }
-                }
-                partitions.push(PartitionInfo {
-                    error_code,
-                    partition,
-                    leader,
-                });
-            }
-            md.topics.push(TopicInfo {
-                error_code,
-                name,
-                partitions,
-            });
-        }
-        Ok(md)
-    }
-
-    /// The topic named `name`, if listed.
-    pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
-        self.topics.iter().find(|t| t.name == name)
     }
 }
 

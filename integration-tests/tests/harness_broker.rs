@@ -33,15 +33,13 @@ fn broker_answers_api_versions() {
 fn created_topic_is_listed_with_leaders() {
     let topic = harness::unique_topic("harness-create");
     harness::create_topic(&topic, 3);
-    let mut conn = connect_any(&harness::bootstrap(), TIMEOUT).expect("connect");
-    let md = conn.metadata(Some(&[topic.as_str()])).expect("metadata");
-    let t = md.topic(&topic).expect("topic listed");
-    assert_eq!(t.error_code, 0);
-    let mut parts: Vec<i32> = t.partitions.iter().map(|p| p.partition).collect();
-    parts.sort_unstable();
+    let mut admin = prozess::AdminClient::from_bootstrap(&harness::bootstrap()).expect("admin");
+    let d = admin.describe_topics(&[&topic]).expect("describe");
+    let parts: Vec<i32> = d[0].partitions.iter().map(|p| p.partition).collect();
     assert_eq!(parts, vec![0, 1, 2]);
-    assert!(t.partitions.iter().all(|p| p.leader >= 0));
-    assert!(!md.brokers.is_empty());
+    assert!(d[0].partitions.iter().all(|p| p.leader.is_some()));
+    assert!(!admin.describe_cluster().expect("cluster").nodes.is_empty());
+    harness::wait_for_topic(&harness::bootstrap(), &topic, 3, TIMEOUT).expect("still ready");
 }
 
 #[test]

@@ -27,9 +27,10 @@ fn proxy_forwards_and_broker_advertises_it() {
     let Some(pb) = proxied() else { return };
     let mut conn = Connection::connect(&pb.bootstrap(), TIMEOUT).expect("connect");
     assert!(!conn.api_versions().expect("ApiVersions").is_empty());
-    let md = conn.metadata(None).expect("metadata");
-    assert_eq!(md.brokers.len(), 1);
-    let b = &md.brokers[0];
+    let mut admin = prozess::AdminClient::from_bootstrap(&pb.bootstrap()).expect("admin");
+    let cluster = admin.describe_cluster().expect("describe cluster");
+    assert_eq!(cluster.nodes.len(), 1);
+    let b = &cluster.nodes[0];
     assert_eq!(
         format!("{}:{}", b.host, b.port),
         pb.proxy.addr().to_string()

@@ -4,7 +4,7 @@
 //! killed (the broker dies with it either way).
 //!
 //! `prozess-broker --describe [BOOTSTRAP]` instead prints the cluster's
-//! brokers and topics (from a Metadata request) and exits.
+//! brokers and topics (asked with prozess's AdminClient) and exits.
 
 use std::io::{Read, Write};
 
@@ -45,20 +45,27 @@ fn main() {
     drop(broker);
 }
 
-fn describe(bootstrap: &str) -> Result<(), prozess_integration_tests::HarnessError> {
-    let timeout = std::time::Duration::from_secs(10);
-    let mut conn = prozess_integration_tests::wire::connect_any(bootstrap, timeout)?;
-    let versions = conn.api_versions()?;
-    let md = conn.metadata(None)?;
-    println!("cluster at {bootstrap} ({}):", conn.peer_addr());
-    println!("  {} APIs advertised", versions.len());
-    println!("  controller: {}", md.controller_id);
-    for b in &md.brokers {
-        println!("  broker {} at {}:{}", b.node_id, b.host, b.port);
+fn describe(bootstrap: &str) -> Result<(), prozess::admin::AdminError> {
+    let mut admin = prozess::AdminClient::new(prozess::AdminConfig {
+        default_api_timeout: std::time::Duration::from_secs(10),
+        ..prozess::AdminConfig::new(bootstrap)
+    })?;
+    let cluster = admin.describe_cluster()?;
+    let topics = admin.list_topics(true)?;
+    println!("cluster at {bootstrap}:");
+    if let Some(id) = &cluster.cluster_id {
+        println!("  cluster id: {id}");
     }
-    println!("  {} topics", md.topics.len());
-    for t in &md.topics {
-        println!("    {} ({} partitions)", t.name, t.partitions.len());
+    match cluster.controller {
+        Some(c) => println!("  controller: {c}"),
+        None => println!("  controller: none named"),
+    }
+    for b in &cluster.nodes {
+        println!("  broker {} at {}:{}", b.id, b.host, b.port);
+    }
+    println!("  {} topics", topics.len());
+    for t in &topics {
+        println!("    {} ({} partitions)", t.name, t.partitions);
     }
     Ok(())
 }
