@@ -410,6 +410,16 @@ impl FetchBuffer {
         taken
     }
 
+    /// Drops every buffered fetch of `tp` (after a seek they are stale: the
+    /// collector would discard them anyway, and a fetch ahead of them would
+    /// start at the wrong offset).
+    pub fn remove_partition(&mut self, tp: &TopicPartition) {
+        self.queue.retain(|f| &f.tp != tp);
+        if self.next_in_line.as_ref().is_some_and(|f| &f.tp == tp) {
+            self.next_in_line = None;
+        }
+    }
+
     /// Partitions with data waiting (not to be fetched again until drained).
     pub fn buffered_partitions(&self) -> HashSet<TopicPartition> {
         let mut set: HashSet<TopicPartition> = self.queue.iter().map(|f| f.tp.clone()).collect();

@@ -546,6 +546,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         }
         self.check_assigned(tp)?;
         tracing::info!(%tp, offset, "seeking");
+        self.fetcher.buffer_mut().remove_partition(tp);
         self.subscriptions.seek(
             tp,
             FetchPosition {
@@ -568,6 +569,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             self.check_assigned(tp)?;
         }
         for tp in &tps {
+            self.fetcher.buffer_mut().remove_partition(tp);
             self.subscriptions.request_offset_reset(tp, strategy);
         }
         Ok(())
