@@ -109,8 +109,14 @@ fn main() -> ExitCode {
             },
         );
     }
+    let queued = start.elapsed();
     producer.flush();
     let elapsed = start.elapsed();
+    eprintln!(
+        "queued in {} ms, acknowledged after {} ms",
+        queued.as_millis(),
+        elapsed.as_millis()
+    );
     producer.close(Duration::from_secs(30));
     let failed = failed.load(Ordering::Relaxed);
     if let Some(e) = first_error.lock().unwrap().as_ref() {

@@ -22,8 +22,17 @@ pub(crate) fn deadline_after(from: Instant, d: Duration) -> Instant {
 pub type Callback = Box<dyn FnOnce(&Result<RecordMetadata>) + Send + 'static>;
 
 #[derive(Default)]
+struct Slot {
+    result: Option<Result<RecordMetadata>>,
+    /// Threads blocked in `get`/`wait_timeout`: completion signals the
+    /// condvar only when someone waits (a notify is a syscall, and most
+    /// futures are never waited on while pending).
+    waiters: usize,
+}
+
+#[derive(Default)]
 struct State {
-    result: Mutex<Option<Result<RecordMetadata>>>,
+    slot: Mutex<Slot>,
     done: Condvar,
 }
 
@@ -59,28 +68,32 @@ impl DeliveryFuture {
 
     /// Sets the result once; later calls are ignored.
     pub(crate) fn complete(&self, result: Result<RecordMetadata>) {
-        let mut slot = self.state.result.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(result);
-            self.state.done.notify_all();
+        let mut slot = self.state.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.result.is_none() {
+            slot.result = Some(result);
+            if slot.waiters > 0 {
+                self.state.done.notify_all();
+            }
         }
     }
 
     /// Whether the result is there.
     pub fn is_done(&self) -> bool {
         self.state
-            .result
+            .slot
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .result
             .is_some()
     }
 
     /// The result if it is there, without waiting.
     pub fn try_get(&self) -> Option<Result<RecordMetadata>> {
         self.state
-            .result
+            .slot
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .result
             .clone()
     }
 
@@ -88,16 +101,18 @@ impl DeliveryFuture {
     /// every record is completed within `delivery.timeout.ms` (or by
     /// `close`).
     pub fn get(&self) -> Result<RecordMetadata> {
-        let mut slot = self.state.result.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.state.slot.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(r) = slot.as_ref() {
+            if let Some(r) = slot.result.as_ref() {
                 return r.clone();
             }
+            slot.waiters += 1;
             slot = self
                 .state
                 .done
                 .wait(slot)
                 .unwrap_or_else(|e| e.into_inner());
+            slot.waiters -= 1;
         }
     }
 
@@ -105,21 +120,23 @@ impl DeliveryFuture {
     /// there by then (the record may still be delivered later).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
         let deadline = deadline_after(Instant::now(), timeout);
-        let mut slot = self.state.result.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.state.slot.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(r) = slot.as_ref() {
+            if let Some(r) = slot.result.as_ref() {
                 return r.clone();
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(Error::Timeout(timeout));
             }
+            slot.waiters += 1;
             slot = self
                 .state
                 .done
                 .wait_timeout(slot, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            slot.waiters -= 1;
         }
     }
 }

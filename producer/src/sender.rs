@@ -268,6 +268,10 @@ impl<C: KafkaClient> Sender<C> {
             };
             if !batches.is_empty() {
                 self.send_produce_request(node, batches, now);
+                // More may be sendable right away (the next batch of a
+                // partition, up to the in-flight limit): come back without
+                // blocking instead of waiting for a response.
+                timeout = Duration::ZERO;
             }
         }
         timeout
