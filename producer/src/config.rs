@@ -431,6 +431,16 @@ impl ProducerConfigBuilder {
             | "interceptor.classes"
             | "metric.reporters"
             | "client.dns.lookup" => {}
+            "security.protocol" => {
+                if !value.trim().eq_ignore_ascii_case("PLAINTEXT") {
+                    return Err(Error::config(
+                        key,
+                        format!("`{value}` is not supported by this build; accepted: PLAINTEXT"),
+                    ));
+                }
+                c.network_properties
+                    .insert(key.to_string(), value.to_string());
+            }
             k if k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.") => {
                 c.network_properties
                     .insert(k.to_string(), value.to_string());
@@ -611,6 +621,12 @@ mod tests {
         assert!(matches!(&e, Error::Config { key, .. } if key == "lingr.ms"));
         let e = ProducerConfig::from_properties([("linger.ms", "x")]).unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "linger.ms"));
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("security.protocol", "SASL_SSL"),
+        ])
+        .unwrap_err();
+        assert!(matches!(&e, Error::Config { key, .. } if key == "security.protocol"));
         let e = ProducerConfig::from_properties([("acks", "1")]).unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "bootstrap.servers"));
     }

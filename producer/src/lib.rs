@@ -12,6 +12,28 @@
 //!   sticky for records without key, round robin, random, manual, your own.
 //! - Idempotence (on by default): producer id, epoch and per-partition
 //!   sequence numbers, so retries neither duplicate nor reorder records.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use prozess_producer::{KafkaProducer, ProducerConfig, ProducerRecord, StringSerializer};
+//!
+//! let config = ProducerConfig::from_properties([
+//!     ("bootstrap.servers", "127.0.0.1:9092"),
+//!     ("linger.ms", "10"),
+//!     ("compression.type", "zstd"),
+//! ])?;
+//! let producer = KafkaProducer::new(config, StringSerializer, StringSerializer)?;
+//! let delivery = producer.send(ProducerRecord::with_key("orders", "k1".to_string(), "v1".to_string()));
+//! producer.send_with_callback(ProducerRecord::new("orders", "v2".to_string()), |result| {
+//!     if let Err(e) = result {
+//!         eprintln!("not delivered: {e}");
+//!     }
+//! });
+//! let md = delivery.get()?; // blocks until acknowledged
+//! println!("{}-{} @ {}", md.topic, md.partition, md.offset);
+//! producer.close(Duration::from_secs(10));
+//! # Ok::<(), prozess_producer::Error>(())
+//! ```
 
 pub mod accumulator;
 pub mod config;

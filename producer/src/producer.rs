@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prozess_network::{
-    KafkaClient, NetworkClient, NetworkConfig, PartitionMetadata, TopicPartition, WakeupHandle,
+    KafkaClient, NetworkClient, NetworkConfig, NetworkError, PartitionMetadata, TopicPartition,
+    WakeupHandle,
 };
 
 use crate::accumulator::{
@@ -102,8 +103,10 @@ impl<K, V> KafkaProducer<K, V> {
         key_serializer: impl Serializer<K> + 'static,
         value_serializer: impl Serializer<V> + 'static,
     ) -> Result<Self> {
-        let client = NetworkClient::new(network_config(&config))
-            .map_err(|e| Error::config("bootstrap.servers", e.to_string()))?;
+        let client = NetworkClient::new(network_config(&config)).map_err(|e| match e {
+            NetworkError::Config(m) => Error::config("bootstrap.servers", m),
+            other => Error::Network(other.to_string()),
+        })?;
         Self::with_client(config, key_serializer, value_serializer, client)
     }
 
