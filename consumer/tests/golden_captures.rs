@@ -4,7 +4,7 @@
 //! fetch session driven by the broker's own session ids and epochs.
 //! Skipped, saying so, when the captures are not beside the repository.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use prozess_consumer::completed_fetches::{CompletedFetch, FetchedPartition};
@@ -24,7 +24,7 @@ fn captures() -> Option<PathBuf> {
     }
 }
 
-fn response(dir: &PathBuf, scenario: &str, file: &str, version: i16) -> FetchResponse {
+fn response(dir: &Path, scenario: &str, file: &str, version: i16) -> FetchResponse {
     let raw = std::fs::read(dir.join(scenario).join(file)).expect("capture file");
     let mut buf = Bytes::from(raw);
     ResponseHeader::decode(&mut buf, 1).expect("response header");
@@ -33,7 +33,7 @@ fn response(dir: &PathBuf, scenario: &str, file: &str, version: i16) -> FetchRes
     resp
 }
 
-fn request(dir: &PathBuf, scenario: &str, file: &str, version: i16) -> FetchRequest {
+fn request(dir: &Path, scenario: &str, file: &str, version: i16) -> FetchRequest {
     let raw = std::fs::read(dir.join(scenario).join(file)).expect("capture file");
     let mut buf = Bytes::from(raw);
     prozess_protocol::header::RequestHeader::decode(&mut buf, 2).expect("request header");
