@@ -40,11 +40,11 @@ fn request(dir: &Path, scenario: &str, file: &str, version: i16) -> FetchRequest
     FetchRequest::decode(&mut buf, version).expect("fetch request")
 }
 
-/// Drains partition 0 of a captured response: (offset, key, value, headers).
-fn drain(
-    resp: &FetchResponse,
-    read_committed: bool,
-) -> (Vec<(i64, String, String, Vec<String>)>, i64) {
+/// A record as text: (offset, key, value, headers as `k=v`).
+type TextRecord = (i64, String, String, Vec<String>);
+
+/// Drains partition 0 of a captured response; also returns the next fetch offset.
+fn drain(resp: &FetchResponse, read_committed: bool) -> (Vec<TextRecord>, i64) {
     let p = &resp.responses[0].partitions[0];
     let fetched = FetchedPartition {
         error: ErrorCode::from_i16(p.error_code),
