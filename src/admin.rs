@@ -29,8 +29,6 @@ mod topics;
 mod types;
 
 #[cfg(test)]
-mod mock;
-#[cfg(test)]
 mod tests;
 
 use std::time::Duration;

@@ -1,12 +1,11 @@
-//! AdminClient unit tests over the scripted [`MockClient`], answered by a
-//! small fake cluster.
+//! AdminClient unit tests over prozess-network's scripted [`MockClient`]:
+//! each test prepares the responses the cluster would give, in the order the
+//! client asks, and then checks what was sent where.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use prozess_network::mock::MockClient;
 use prozess_network::{NetworkError, NodeId, TopicPartition};
 use prozess_protocol::messages::create_topics::response::CreatableTopicResult;
 use prozess_protocol::messages::delete_groups::response::DeletableGroupResult;
@@ -24,333 +23,11 @@ use prozess_protocol::messages::{
     CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse, DescribeGroupsResponse,
     FindCoordinatorResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
 };
-use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
+use prozess_protocol::{ApiKey, ErrorCode, RequestBody, Uuid};
 
-use super::mock::{MockClient, Reply, Sent};
 use super::*;
 
 const T: Duration = Duration::from_secs(5);
-
-/// A group member: (member id, client id, assignment bytes).
-type FakeMember = (String, String, Bytes);
-
-/// A cluster the handler answers from.
-#[derive(Default)]
-struct Cluster {
-    brokers: Vec<NodeId>,
-    controller: NodeId,
-    /// name -> (partitions, internal)
-    topics: BTreeMap<String, (i32, bool)>,
-    /// Metadata answers that still show a new topic without leaders.
-    leaderless_answers: u32,
-    /// CreateTopics/DeleteTopics answers NOT_CONTROLLER (and the controller
-    /// moves to the next broker) this many times.
-    not_controller: u32,
-    /// ListOffsets answers NOT_LEADER_OR_FOLLOWER this many times.
-    not_leader: u32,
-    /// FindCoordinator v4+ / DescribeGroups NOT_COORDINATOR this many times.
-    not_coordinator: u32,
-    /// group -> (coordinator, members: (member id, client id, assignment))
-    groups: BTreeMap<String, (NodeId, Vec<FakeMember>)>,
-    /// Log end offsets per partition.
-    end_offsets: BTreeMap<TopicPartition, i64>,
-}
-
-impl Cluster {
-    fn new(brokers: &[NodeId]) -> Rc<RefCell<Cluster>> {
-        Rc::new(RefCell::new(Cluster {
-            brokers: brokers.to_vec(),
-            controller: brokers[0],
-            ..Cluster::default()
-        }))
-    }
-
-    fn leader(&self, topic: &str, partition: i32) -> NodeId {
-        let i = (topic.len() + partition as usize) % self.brokers.len();
-        self.brokers[i]
-    }
-
-    fn answer(&mut self, sent: &Sent) -> Reply {
-        let body = match &sent.body {
-            RequestBody::Metadata(r) => {
-                let names: Vec<String> = match &r.topics {
-                    None => self.topics.keys().cloned().collect(),
-                    Some(list) => list.iter().filter_map(|t| t.name.clone()).collect(),
-                };
-                let leaderless = self.leaderless_answers > 0 && !names.is_empty();
-                if leaderless {
-                    self.leaderless_answers -= 1;
-                }
-                let topics = names
-                    .iter()
-                    .map(|name| match self.topics.get(name) {
-                        Some(&(n, internal)) => MetadataResponseTopic {
-                            error_code: 0,
-                            name: Some(name.clone()),
-                            is_internal: internal,
-                            partitions: (0..n)
-                                .map(|p| MetadataResponsePartition {
-                                    partition_index: p,
-                                    leader_id: if leaderless { -1 } else { self.leader(name, p) },
-                                    error_code: if leaderless {
-                                        ErrorCode::LeaderNotAvailable.code()
-                                    } else {
-                                        0
-                                    },
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            ..Default::default()
-                        },
-                        None => MetadataResponseTopic {
-                            error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                            name: Some(name.clone()),
-                            ..Default::default()
-                        },
-                    })
-                    .collect();
-                ResponseBody::Metadata(MetadataResponse {
-                    brokers: self
-                        .brokers
-                        .iter()
-                        .map(|&id| MetadataResponseBroker {
-                            node_id: id,
-                            host: "localhost".into(),
-                            port: 9092 + id,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    controller_id: self.controller,
-                    topics,
-                    ..Default::default()
-                })
-            }
-            RequestBody::CreateTopics(r) => {
-                let moved = self.check_controller(sent.node);
-                let topics = r
-                    .topics
-                    .iter()
-                    .map(|t| {
-                        let code = if moved {
-                            ErrorCode::NotController
-                        } else if self.topics.contains_key(&t.name) {
-                            ErrorCode::TopicAlreadyExists
-                        } else {
-                            self.topics
-                                .insert(t.name.clone(), (t.num_partitions, false));
-                            ErrorCode::None
-                        };
-                        CreatableTopicResult {
-                            name: t.name.clone(),
-                            topic_id: Uuid::from_u128(7),
-                            error_code: code.code(),
-                            error_message: (code == ErrorCode::TopicAlreadyExists)
-                                .then(|| format!("Topic '{}' already exists.", t.name)),
-                            ..Default::default()
-                        }
-                    })
-                    .collect();
-                ResponseBody::CreateTopics(CreateTopicsResponse {
-                    topics,
-                    ..Default::default()
-                })
-            }
-            RequestBody::DeleteTopics(r) => {
-                let moved = self.check_controller(sent.node);
-                let names: Vec<String> = if sent.version >= 6 {
-                    r.topics.iter().filter_map(|t| t.name.clone()).collect()
-                } else {
-                    r.topic_names.clone()
-                };
-                let responses = names
-                    .into_iter()
-                    .map(|name| {
-                        let code = if moved {
-                            ErrorCode::NotController
-                        } else if self.topics.remove(&name).is_some() {
-                            ErrorCode::None
-                        } else {
-                            ErrorCode::UnknownTopicOrPartition
-                        };
-                        DeletableTopicResult {
-                            name: Some(name),
-                            error_code: code.code(),
-                            ..Default::default()
-                        }
-                    })
-                    .collect();
-                ResponseBody::DeleteTopics(DeleteTopicsResponse {
-                    responses,
-                    ..Default::default()
-                })
-            }
-            RequestBody::ListOffsets(r) => {
-                let refuse = self.not_leader > 0;
-                if refuse {
-                    self.not_leader -= 1;
-                }
-                let topics = r
-                    .topics
-                    .iter()
-                    .map(|t| ListOffsetsTopicResponse {
-                        name: t.name.clone(),
-                        partitions: t
-                            .partitions
-                            .iter()
-                            .map(|p| {
-                                let tp = TopicPartition::new(t.name.clone(), p.partition_index);
-                                let wrong = self.leader(&t.name, p.partition_index) != sent.node;
-                                let end = self.end_offsets.get(&tp).copied().unwrap_or(0);
-                                let (offset, timestamp) = match p.timestamp {
-                                    -2 => (0, -1),
-                                    -1 => (end, -1),
-                                    ts => (ts / 1000, ts),
-                                };
-                                ListOffsetsPartitionResponse {
-                                    partition_index: p.partition_index,
-                                    error_code: if refuse || wrong {
-                                        ErrorCode::NotLeaderOrFollower.code()
-                                    } else {
-                                        0
-                                    },
-                                    offset,
-                                    timestamp,
-                                    leader_epoch: 3,
-                                    ..Default::default()
-                                }
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect();
-                ResponseBody::ListOffsets(ListOffsetsResponse {
-                    topics,
-                    ..Default::default()
-                })
-            }
-            RequestBody::ListGroups(_) => ResponseBody::ListGroups(ListGroupsResponse {
-                groups: self
-                    .groups
-                    .iter()
-                    .filter(|(_, (c, _))| *c == sent.node)
-                    .map(|(id, _)| ListedGroup {
-                        group_id: id.clone(),
-                        protocol_type: "consumer".into(),
-                        group_state: "Stable".into(),
-                        group_type: "classic".into(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }),
-            RequestBody::FindCoordinator(r) => {
-                let key = if sent.version >= 4 {
-                    r.coordinator_keys.first().cloned().unwrap_or_default()
-                } else {
-                    r.key.clone()
-                };
-                let (code, node) = match self.groups.get(&key) {
-                    _ if self.not_coordinator > 0 => {
-                        self.not_coordinator -= 1;
-                        (ErrorCode::CoordinatorNotAvailable, -1)
-                    }
-                    Some((c, _)) => (ErrorCode::None, *c),
-                    None => (ErrorCode::None, self.brokers[0]),
-                };
-                let mut resp = FindCoordinatorResponse::default();
-                if sent.version >= 4 {
-                    resp.coordinators = vec![Coordinator {
-                        key,
-                        node_id: node,
-                        host: "localhost".into(),
-                        port: 9092 + node,
-                        error_code: code.code(),
-                        ..Default::default()
-                    }];
-                } else {
-                    resp.error_code = code.code();
-                    resp.node_id = node;
-                }
-                ResponseBody::FindCoordinator(resp)
-            }
-            RequestBody::DescribeGroups(r) => {
-                ResponseBody::DescribeGroups(DescribeGroupsResponse {
-                    groups: r
-                        .groups
-                        .iter()
-                        .map(|id| match self.groups.get(id) {
-                            Some((c, _)) if *c != sent.node => DescribedGroup {
-                                group_id: id.clone(),
-                                error_code: ErrorCode::NotCoordinator.code(),
-                                ..Default::default()
-                            },
-                            Some((_, members)) => DescribedGroup {
-                                group_id: id.clone(),
-                                group_state: "Stable".into(),
-                                protocol_type: "consumer".into(),
-                                protocol_data: "range".into(),
-                                members: members
-                                    .iter()
-                                    .map(|(m, c, a)| DescribedGroupMember {
-                                        member_id: m.clone(),
-                                        client_id: c.clone(),
-                                        client_host: "/127.0.0.1".into(),
-                                        member_assignment: a.clone(),
-                                        ..Default::default()
-                                    })
-                                    .collect(),
-                                ..Default::default()
-                            },
-                            None => DescribedGroup {
-                                group_id: id.clone(),
-                                error_code: ErrorCode::GroupIdNotFound.code(),
-                                ..Default::default()
-                            },
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-            }
-            RequestBody::DeleteGroups(r) => ResponseBody::DeleteGroups(DeleteGroupsResponse {
-                results: r
-                    .groups_names
-                    .iter()
-                    .map(|id| DeletableGroupResult {
-                        group_id: id.clone(),
-                        error_code: match self.groups.get(id) {
-                            Some((_, m)) if !m.is_empty() => ErrorCode::NonEmptyGroup.code(),
-                            Some(_) => {
-                                self.groups.remove(id);
-                                0
-                            }
-                            None => ErrorCode::GroupIdNotFound.code(),
-                        },
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }),
-            other => panic!("the fake cluster does not answer {:?}", other.api_key()),
-        };
-        Reply::Respond(body)
-    }
-
-    /// True (and the controller moves on) while NOT_CONTROLLER is scripted
-    /// or the request went to a broker that is not the controller.
-    fn check_controller(&mut self, node: NodeId) -> bool {
-        if self.not_controller > 0 {
-            self.not_controller -= 1;
-            let i = self
-                .brokers
-                .iter()
-                .position(|&b| b == self.controller)
-                .unwrap_or(0);
-            self.controller = self.brokers[(i + 1) % self.brokers.len()];
-            return true;
-        }
-        node != self.controller
-    }
-}
 
 fn config() -> AdminConfig {
     AdminConfig {
@@ -361,11 +38,135 @@ fn config() -> AdminConfig {
     }
 }
 
-fn admin(cluster: &Rc<RefCell<Cluster>>) -> AdminClient<MockClient> {
-    let brokers = cluster.borrow().brokers.clone();
-    let c = Rc::clone(cluster);
-    let mock = MockClient::new(&brokers, move |sent| c.borrow_mut().answer(sent));
+/// An admin client over a mock cluster of `brokers` that negotiates Kafka
+/// 4.0's newest versions of the admin APIs.
+fn admin(brokers: &[NodeId]) -> AdminClient<MockClient> {
+    let mut mock = MockClient::new_with_cluster(brokers, &[]);
+    for &node in brokers {
+        for (api, max) in [
+            (ApiKey::Metadata, 12),
+            (ApiKey::CreateTopics, 7),
+            (ApiKey::DeleteTopics, 6),
+            (ApiKey::ListGroups, 5),
+            (ApiKey::DescribeGroups, 5),
+            (ApiKey::FindCoordinator, 6),
+            (ApiKey::DeleteGroups, 2),
+            (ApiKey::ListOffsets, 9),
+        ] {
+            mock.set_api_version_range(node, api, 0, max);
+        }
+    }
     AdminClient::with_client(mock, config())
+}
+
+fn mock(admin: &mut AdminClient<MockClient>) -> &mut MockClient {
+    admin.client_mut()
+}
+
+/// The leader of a partition in the mock clusters: spread over the brokers.
+fn leader(brokers: &[NodeId], topic: &str, partition: i32) -> NodeId {
+    brokers[(topic.len() + partition as usize) % brokers.len()]
+}
+
+/// A topic of a prepared Metadata response.
+#[derive(Clone, Copy)]
+enum Topic<'a> {
+    /// Name and partition count; every partition has its leader.
+    Led(&'a str, i32),
+    /// Name and partition count; no partition has a leader yet.
+    Leaderless(&'a str, i32),
+    /// UNKNOWN_TOPIC_OR_PARTITION.
+    Unknown(&'a str),
+}
+
+fn metadata(brokers: &[NodeId], controller: NodeId, topics: &[Topic<'_>]) -> MetadataResponse {
+    let topic = |t: &Topic<'_>| {
+        let (name, n, led) = match *t {
+            Topic::Led(name, n) => (name, n, true),
+            Topic::Leaderless(name, n) => (name, n, false),
+            Topic::Unknown(name) => {
+                return MetadataResponseTopic {
+                    error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                    name: Some(name.into()),
+                    ..Default::default()
+                }
+            }
+        };
+        MetadataResponseTopic {
+            name: Some(name.into()),
+            is_internal: name.starts_with("__"),
+            partitions: (0..n)
+                .map(|p| MetadataResponsePartition {
+                    partition_index: p,
+                    leader_id: if led { leader(brokers, name, p) } else { -1 },
+                    error_code: if led {
+                        0
+                    } else {
+                        ErrorCode::LeaderNotAvailable.code()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    };
+    MetadataResponse {
+        brokers: brokers
+            .iter()
+            .map(|&id| MetadataResponseBroker {
+                node_id: id,
+                host: "localhost".into(),
+                port: 9092 + id,
+                ..Default::default()
+            })
+            .collect(),
+        controller_id: controller,
+        topics: topics.iter().map(topic).collect(),
+        ..Default::default()
+    }
+}
+
+/// Matches Metadata requests for brokers only (the controller look-up).
+fn for_brokers_only(body: &RequestBody) -> bool {
+    matches!(body, RequestBody::Metadata(r) if r.topics.as_ref().is_some_and(|t| t.is_empty()))
+}
+
+/// Matches Metadata requests for every topic.
+fn for_all_topics(body: &RequestBody) -> bool {
+    matches!(body, RequestBody::Metadata(r) if r.topics.is_none())
+}
+
+/// Matches Metadata requests for exactly these topics.
+fn for_topics(names: &'static [&'static str]) -> impl Fn(&RequestBody) -> bool + Send {
+    move |body| match body {
+        RequestBody::Metadata(r) => r.topics.as_ref().is_some_and(|t| {
+            t.iter()
+                .map(|t| t.name.as_deref())
+                .eq(names.iter().map(|n| Some(*n)))
+        }),
+        _ => false,
+    }
+}
+
+fn is_api(api: ApiKey) -> impl Fn(&RequestBody) -> bool + Send {
+    move |body| body.api_key() == api
+}
+
+fn created(names: &[(&str, ErrorCode)]) -> CreateTopicsResponse {
+    CreateTopicsResponse {
+        topics: names
+            .iter()
+            .map(|&(name, code)| CreatableTopicResult {
+                name: name.into(),
+                topic_id: Uuid::from_u128(7),
+                error_code: code.code(),
+                error_message: (code == ErrorCode::TopicAlreadyExists)
+                    .then(|| format!("Topic '{name}' already exists.")),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 fn assignment(topics: &[(&str, &[i32])]) -> Bytes {
@@ -386,17 +187,37 @@ fn assignment(topics: &[(&str, &[i32])]) -> Bytes {
 
 #[test]
 fn create_topics_goes_to_the_controller_and_waits_for_leaders_on_every_broker() {
-    let cluster = Cluster::new(&[1, 2, 3]);
-    cluster.borrow_mut().controller = 2;
-    cluster.borrow_mut().leaderless_answers = 3;
-    let mut admin = admin(&cluster);
+    let brokers = [1, 2, 3];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(for_brokers_only, metadata(&brokers, 2, &[]));
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::CreateTopics),
+        created(&[("orders", ErrorCode::None)]),
+    );
+    // A round asks one broker, then each of the three. The first round sees
+    // leaders missing on three of them; only the second is complete.
+    for led in [false, false, false, true, true, true, true, true] {
+        let t = if led {
+            Topic::Led("orders", 3)
+        } else {
+            Topic::Leaderless("orders", 3)
+        };
+        m.prepare_response(for_topics(&["orders"]), metadata(&brokers, 2, &[t]));
+    }
     let topic = NewTopic::new("orders", 3).config("cleanup.policy", "compact");
     let results = admin.create_topics(&[topic], T).unwrap();
     assert_eq!(results.len(), 1);
     assert!(results[0].result.is_ok(), "{:?}", results[0].result);
     assert_eq!(results[0].topic_id, Some(Uuid::from_u128(7)));
+    assert_eq!(
+        admin.client().prepared_count(),
+        0,
+        "kept asking for leaders"
+    );
 
-    let creates = admin.client().sent_of(ApiKey::CreateTopics);
+    let creates = admin.client().requests_of(ApiKey::CreateTopics);
     assert_eq!(creates.len(), 1);
     assert_eq!(creates[0].node, 2, "sent to the controller");
     assert_eq!(creates[0].version, 7);
@@ -412,13 +233,11 @@ fn create_topics_goes_to_the_controller_and_waits_for_leaders_on_every_broker() 
     assert!(req.timeout_ms > 0 && req.timeout_ms <= 5000);
     assert!(!req.validate_only);
 
-    // Leaders were missing in the first answers: the client kept asking,
-    // and in its last round asked every broker.
-    let metadata = admin.client().sent_of(ApiKey::Metadata);
+    // In its last round the client asked every broker.
+    let metadata = admin.client().requests_of(ApiKey::Metadata);
     let mut asked: Vec<NodeId> = metadata.iter().rev().take(3).map(|s| s.node).collect();
     asked.sort();
     assert_eq!(asked, vec![1, 2, 3]);
-    assert_eq!(cluster.borrow().leaderless_answers, 0);
     for m in &metadata {
         let RequestBody::Metadata(r) = &m.body else {
             unreachable!()
@@ -429,25 +248,60 @@ fn create_topics_goes_to_the_controller_and_waits_for_leaders_on_every_broker() 
 
 #[test]
 fn not_controller_makes_the_client_find_the_controller_again() {
-    let cluster = Cluster::new(&[1, 2]);
-    cluster.borrow_mut().not_controller = 1;
-    let mut admin = admin(&cluster);
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(for_brokers_only, metadata(&brokers, 1, &[]));
+    m.prepare_response(
+        is_api(ApiKey::CreateTopics),
+        created(&[("a", ErrorCode::NotController)]),
+    );
+    m.prepare_response(for_brokers_only, metadata(&brokers, 2, &[]));
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::CreateTopics),
+        created(&[("a", ErrorCode::None)]),
+    );
+    for _ in 0..3 {
+        m.prepare_response(
+            for_topics(&["a"]),
+            metadata(&brokers, 2, &[Topic::Led("a", 1)]),
+        );
+    }
     let results = admin.create_topics(&[NewTopic::new("a", 1)], T).unwrap();
     assert!(results[0].result.is_ok(), "{:?}", results[0].result);
     let nodes: Vec<NodeId> = admin
         .client()
-        .sent_of(ApiKey::CreateTopics)
+        .requests_of(ApiKey::CreateTopics)
         .iter()
         .map(|s| s.node)
         .collect();
     assert_eq!(nodes, vec![1, 2]);
+    assert_eq!(admin.client().prepared_count(), 0);
 }
 
 #[test]
 fn topic_already_exists_is_reported_per_topic_and_ensure_topic_accepts_it() {
-    let cluster = Cluster::new(&[1]);
-    cluster.borrow_mut().topics.insert("old".into(), (2, false));
-    let mut admin = admin(&cluster);
+    let brokers = [1];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    for _ in 0..3 {
+        m.prepare_response(for_brokers_only, metadata(&brokers, 1, &[]));
+    }
+    m.prepare_response_for(created(&[
+        ("old", ErrorCode::TopicAlreadyExists),
+        ("new", ErrorCode::None),
+    ]));
+    m.prepare_response_for(created(&[("old", ErrorCode::TopicAlreadyExists)]));
+    m.prepare_response_for(created(&[("fresh", ErrorCode::None)]));
+    for (names, topic) in [
+        (&["new"], Topic::Led("new", 4)),
+        (&["old"], Topic::Led("old", 2)),
+        (&["fresh"], Topic::Led("fresh", 1)),
+    ] {
+        m.prepare_response(for_topics(names), metadata(&brokers, 1, &[topic]));
+    }
+
     let results = admin
         .create_topics(&[NewTopic::new("old", 2), NewTopic::new("new", 4)], T)
         .unwrap();
@@ -461,17 +315,39 @@ fn topic_already_exists_is_reported_per_topic_and_ensure_topic_accepts_it() {
     );
     assert_eq!(results[1].name, "new");
     assert!(results[1].result.is_ok());
-    assert_eq!(cluster.borrow().topics.get("new"), Some(&(4, false)));
 
     admin.ensure_topic(&NewTopic::new("old", 2), T).unwrap();
     admin.ensure_topic(&NewTopic::new("fresh", 1), T).unwrap();
-    assert!(cluster.borrow().topics.contains_key("fresh"));
+    assert_eq!(admin.client().prepared_count(), 0);
+    let asked: Vec<Vec<(String, i32)>> = admin
+        .client()
+        .requests_of(ApiKey::CreateTopics)
+        .iter()
+        .map(|s| match &s.body {
+            RequestBody::CreateTopics(r) => r
+                .topics
+                .iter()
+                .map(|t| (t.name.clone(), t.num_partitions))
+                .collect(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let topics = |l: &[(&str, i32)]| -> Vec<(String, i32)> {
+        l.iter().map(|&(n, p)| (n.to_string(), p)).collect()
+    };
+    assert_eq!(
+        asked,
+        vec![
+            topics(&[("old", 2), ("new", 4)]),
+            topics(&[("old", 2)]),
+            topics(&[("fresh", 1)])
+        ]
+    );
 }
 
 #[test]
 fn invalid_new_topics_are_refused_before_sending() {
-    let cluster = Cluster::new(&[1]);
-    let mut admin = admin(&cluster);
+    let mut admin = admin(&[1]);
     for topics in [
         vec![NewTopic::new("", 1)],
         vec![NewTopic::new("a", 0)],
@@ -481,24 +357,48 @@ fn invalid_new_topics_are_refused_before_sending() {
         let err = admin.create_topics(&topics, T).unwrap_err();
         assert!(matches!(err, AdminError::Config(_)), "{err}");
     }
-    assert!(admin.client().sent.is_empty());
+    assert!(admin.client().requests().is_empty());
 }
 
 #[test]
 fn delete_topics_uses_the_version_layout_and_waits_until_gone() {
     for version in [5, 6] {
-        let cluster = Cluster::new(&[1, 2]);
-        cluster.borrow_mut().topics.insert("x".into(), (1, false));
-        let mut admin = admin(&cluster);
-        admin
-            .client_mut()
-            .set_version(ApiKey::DeleteTopics, Some(version));
+        let brokers = [1, 2];
+        let mut admin = admin(&brokers);
+        let m = mock(&mut admin);
+        for &node in &brokers {
+            m.set_api_version_range(node, ApiKey::DeleteTopics, 0, version);
+        }
+        m.prepare_response(for_brokers_only, metadata(&brokers, 1, &[]));
+        m.prepare_response_for(DeleteTopicsResponse {
+            responses: [
+                ("x", ErrorCode::None),
+                ("missing", ErrorCode::UnknownTopicOrPartition),
+            ]
+            .into_iter()
+            .map(|(name, code)| DeletableTopicResult {
+                name: Some(name.into()),
+                error_code: code.code(),
+                ..Default::default()
+            })
+            .collect(),
+            ..Default::default()
+        });
+        // One broker, then each of the two: none lists "x" any more.
+        for _ in 0..3 {
+            m.prepare_response(
+                for_topics(&["x"]),
+                metadata(&brokers, 1, &[Topic::Unknown("x")]),
+            );
+        }
         let results = admin.delete_topics(&["x", "missing"], T).unwrap();
         assert!(results[0].result.is_ok(), "{:?}", results[0].result);
         let err = results[1].result.as_ref().unwrap_err();
         assert!(err.is_unknown_topic(), "{err}");
-        let deletes = admin.client().sent_of(ApiKey::DeleteTopics);
+        assert_eq!(admin.client().prepared_count(), 0, "waited on every broker");
+        let deletes = admin.client().requests_of(ApiKey::DeleteTopics);
         assert_eq!(deletes.len(), 1, "UNKNOWN_TOPIC_OR_PARTITION is final here");
+        assert_eq!(deletes[0].version, version);
         let RequestBody::DeleteTopics(req) = &deletes[0].body else {
             unreachable!()
         };
@@ -512,20 +412,33 @@ fn delete_topics_uses_the_version_layout_and_waits_until_gone() {
                 vec!["x".to_string(), "missing".to_string()]
             );
         }
-        assert!(cluster.borrow().topics.is_empty());
     }
 }
 
 #[test]
 fn list_and_describe_topics() {
-    let cluster = Cluster::new(&[1, 2]);
-    {
-        let mut c = cluster.borrow_mut();
-        c.topics.insert("b".into(), (2, false));
-        c.topics.insert("a".into(), (5, false));
-        c.topics.insert("__consumer_offsets".into(), (50, true));
-    }
-    let mut admin = admin(&cluster);
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    let all = metadata(
+        &brokers,
+        1,
+        &[
+            Topic::Led("b", 2),
+            Topic::Led("a", 5),
+            Topic::Led("__consumer_offsets", 50),
+        ],
+    );
+    m.prepare_response(for_all_topics, all.clone());
+    m.prepare_response(for_all_topics, all);
+    m.prepare_response(
+        for_topics(&["b"]),
+        metadata(&brokers, 1, &[Topic::Led("b", 2)]),
+    );
+    m.prepare_response(
+        for_topics(&["b", "nope"]),
+        metadata(&brokers, 1, &[Topic::Led("b", 2), Topic::Unknown("nope")]),
+    );
     let names = |l: &[TopicListing]| l.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     let listed = admin.list_topics(false).unwrap();
     assert_eq!(names(&listed), vec!["a", "b"]);
@@ -533,33 +446,111 @@ fn list_and_describe_topics() {
     let all = admin.list_topics(true).unwrap();
     assert_eq!(names(&all), vec!["__consumer_offsets", "a", "b"]);
     assert!(all[0].is_internal);
-    let RequestBody::Metadata(req) = &admin.client().sent_of(ApiKey::Metadata)[0].body else {
-        unreachable!()
-    };
-    assert!(req.topics.is_none(), "all topics");
 
     let d = admin.describe_topics(&["b"]).unwrap();
     assert_eq!(d[0].name, "b");
     assert_eq!(d[0].partitions.len(), 2);
-    assert_eq!(
-        d[0].partitions[1].leader,
-        Some(cluster.borrow().leader("b", 1))
-    );
+    assert_eq!(d[0].partitions[1].leader, Some(leader(&brokers, "b", 1)));
     let err = admin.describe_topics(&["b", "nope"]).unwrap_err();
     assert!(err.is_unknown_topic());
     assert!(err.to_string().contains("topic 'nope'"), "{err}");
+    assert_eq!(admin.client().prepared_count(), 0);
+}
+
+#[test]
+fn describe_cluster_lists_brokers_controller_and_id() {
+    let brokers = [2, 1];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(
+        for_brokers_only,
+        MetadataResponse {
+            cluster_id: Some("c-1".into()),
+            ..metadata(&brokers, 2, &[])
+        },
+    );
+    let c = admin.describe_cluster().unwrap();
+    assert_eq!(c.cluster_id.as_deref(), Some("c-1"));
+    assert_eq!(c.controller, Some(2));
+    let nodes: Vec<(NodeId, u16)> = c.nodes.iter().map(|b| (b.id, b.port)).collect();
+    assert_eq!(nodes, vec![(1, 9093), (2, 9094)]);
+}
+
+#[test]
+fn wait_for_topics_asks_every_broker_until_all_show_leaders() {
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    // Round one: broker 2 does not know the leaders yet; round two: all do.
+    for led in [true, true, false, true, true, true] {
+        let t = if led {
+            Topic::Led("w", 2)
+        } else {
+            Topic::Leaderless("w", 2)
+        };
+        m.prepare_response(for_topics(&["w"]), metadata(&brokers, 1, &[t]));
+    }
+    admin.wait_for_topics(&[("w", 2)], T).unwrap();
+    assert_eq!(admin.client().prepared_count(), 0);
+
+    // Nobody answers: the timeout names the topic.
+    let err = admin
+        .wait_for_topics(&[("never", 1)], Duration::from_millis(30))
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("never"), "{err}");
 }
 
 #[test]
 fn list_offsets_asks_each_leader_and_retries_not_leader() {
-    let cluster = Cluster::new(&[1, 2]);
-    {
-        let mut c = cluster.borrow_mut();
-        c.topics.insert("t".into(), (3, false));
-        c.end_offsets.insert(TopicPartition::new("t", 1), 42);
-        c.not_leader = 1;
-    }
-    let mut admin = admin(&cluster);
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(
+        for_topics(&["gone", "t"]),
+        metadata(&brokers, 1, &[Topic::Led("t", 3), Topic::Unknown("gone")]),
+    );
+    m.prepare_response(
+        for_topics(&["t"]),
+        metadata(&brokers, 1, &[Topic::Led("t", 3)]),
+    );
+    let offsets = |partitions: &[(i32, ErrorCode, i64, i64)]| ListOffsetsResponse {
+        topics: vec![ListOffsetsTopicResponse {
+            name: "t".into(),
+            partitions: partitions
+                .iter()
+                .map(
+                    |&(p, code, offset, timestamp)| ListOffsetsPartitionResponse {
+                        partition_index: p,
+                        error_code: code.code(),
+                        offset,
+                        timestamp,
+                        leader_epoch: 3,
+                        ..Default::default()
+                    },
+                )
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let is_list_offsets = is_api(ApiKey::ListOffsets);
+    // t-1's leader (1) answers NOT_LEADER_OR_FOLLOWER once.
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::ListOffsets),
+        offsets(&[(1, ErrorCode::NotLeaderOrFollower, -1, -1)]),
+    );
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::ListOffsets),
+        offsets(&[(1, ErrorCode::None, 42, -1)]),
+    );
+    m.prepare_response_from(
+        2,
+        is_list_offsets,
+        offsets(&[(0, ErrorCode::None, 0, -1), (2, ErrorCode::None, 5, 5000)]),
+    );
     let specs = [
         (TopicPartition::new("t", 1), OffsetSpec::Latest),
         (TopicPartition::new("t", 0), OffsetSpec::Earliest),
@@ -581,8 +572,10 @@ fn list_offsets_asks_each_leader_and_retries_not_leader() {
         let err = results[i].result.as_ref().unwrap_err();
         assert!(err.is_unknown_topic(), "{err}");
     }
-    let c = cluster.borrow();
-    for s in admin.client().sent_of(ApiKey::ListOffsets) {
+    assert_eq!(admin.client().prepared_count(), 0);
+    let requests = admin.client().requests_of(ApiKey::ListOffsets);
+    assert_eq!(requests.len(), 3);
+    for s in requests {
         let RequestBody::ListOffsets(r) = &s.body else {
             unreachable!()
         };
@@ -590,7 +583,7 @@ fn list_offsets_asks_each_leader_and_retries_not_leader() {
         for t in &r.topics {
             for p in &t.partitions {
                 assert_eq!(
-                    c.leader(&t.name, p.partition_index),
+                    leader(&brokers, &t.name, p.partition_index),
                     s.node,
                     "sent to the leader"
                 );
@@ -605,15 +598,27 @@ fn list_offsets_asks_each_leader_and_retries_not_leader() {
     }
 }
 
+fn listed(group: &str) -> ListGroupsResponse {
+    ListGroupsResponse {
+        groups: vec![ListedGroup {
+            group_id: group.into(),
+            protocol_type: "consumer".into(),
+            group_state: "Stable".into(),
+            group_type: "classic".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 #[test]
 fn list_groups_merges_every_broker() {
-    let cluster = Cluster::new(&[1, 2]);
-    {
-        let mut c = cluster.borrow_mut();
-        c.groups.insert("g1".into(), (1, Vec::new()));
-        c.groups.insert("g2".into(), (2, Vec::new()));
-    }
-    let mut admin = admin(&cluster);
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(for_brokers_only, metadata(&brokers, 1, &[]));
+    m.prepare_response_from(2, is_api(ApiKey::ListGroups), listed("g2"));
+    m.prepare_response_from(1, is_api(ApiKey::ListGroups), listed("g1"));
     let groups = admin.list_groups().unwrap();
     let ids: Vec<(&str, NodeId)> = groups
         .iter()
@@ -624,29 +629,81 @@ fn list_groups_merges_every_broker() {
     assert_eq!(groups[0].group_type.as_deref(), Some("classic"));
 }
 
+/// A FindCoordinator answer for `group` in the layout of `version`.
+fn coordinator(
+    version: i16,
+    group: &str,
+    node: NodeId,
+    code: ErrorCode,
+) -> FindCoordinatorResponse {
+    let mut resp = FindCoordinatorResponse::default();
+    if version >= 4 {
+        resp.coordinators = vec![Coordinator {
+            key: group.into(),
+            node_id: node,
+            host: "localhost".into(),
+            port: 9092 + node,
+            error_code: code.code(),
+            ..Default::default()
+        }];
+    } else {
+        resp.error_code = code.code();
+        resp.node_id = node;
+    }
+    resp
+}
+
 #[test]
 fn describe_groups_finds_the_coordinator_and_decodes_assignments() {
     for find_version in [3, 6] {
-        let cluster = Cluster::new(&[1, 2]);
-        {
-            let mut c = cluster.borrow_mut();
-            c.not_coordinator = 1;
-            c.groups.insert(
-                "g".into(),
-                (
-                    2,
-                    vec![(
-                        "m-1".into(),
-                        "client-a".into(),
-                        assignment(&[("t", &[0, 1]), ("u", &[3])]),
-                    )],
-                ),
-            );
+        let brokers = [1, 2];
+        let mut admin = admin(&brokers);
+        let m = mock(&mut admin);
+        for &node in &brokers {
+            m.set_api_version_range(node, ApiKey::FindCoordinator, 0, find_version);
         }
-        let mut admin = admin(&cluster);
-        admin
-            .client_mut()
-            .set_version(ApiKey::FindCoordinator, Some(find_version));
+        m.prepare_response_for(coordinator(
+            find_version,
+            "g",
+            -1,
+            ErrorCode::CoordinatorNotAvailable,
+        ));
+        m.prepare_response_for(coordinator(find_version, "g", 2, ErrorCode::None));
+        m.prepare_response_for(coordinator(find_version, "unknown", 1, ErrorCode::None));
+        m.prepare_response_from(
+            2,
+            is_api(ApiKey::DescribeGroups),
+            DescribeGroupsResponse {
+                groups: vec![DescribedGroup {
+                    group_id: "g".into(),
+                    group_state: "Stable".into(),
+                    protocol_type: "consumer".into(),
+                    protocol_data: "range".into(),
+                    members: vec![DescribedGroupMember {
+                        member_id: "m-1".into(),
+                        group_instance_id: Some("static-1".into()),
+                        client_id: "client-a".into(),
+                        client_host: "/127.0.0.1".into(),
+                        member_assignment: assignment(&[("t", &[0, 1]), ("u", &[3])]),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        );
+        m.prepare_response_from(
+            1,
+            is_api(ApiKey::DescribeGroups),
+            DescribeGroupsResponse {
+                groups: vec![DescribedGroup {
+                    group_id: "unknown".into(),
+                    error_code: ErrorCode::GroupIdNotFound.code(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        );
         let d = admin.describe_groups(&["g"]).unwrap();
         assert_eq!(d.len(), 1);
         let g = &d[0];
@@ -655,6 +712,7 @@ fn describe_groups_finds_the_coordinator_and_decodes_assignments() {
         assert_eq!(g.protocol, "range");
         let m = &g.members[0];
         assert_eq!(m.member_id, "m-1");
+        assert_eq!(m.group_instance_id.as_deref(), Some("static-1"));
         assert_eq!(m.client_id, "client-a");
         assert_eq!(m.host, "/127.0.0.1");
         assert_eq!(
@@ -666,7 +724,7 @@ fn describe_groups_finds_the_coordinator_and_decodes_assignments() {
             ]
         );
         assert!(m.subscription.is_none(), "empty metadata is not decoded");
-        let finds = admin.client().sent_of(ApiKey::FindCoordinator);
+        let finds = admin.client().requests_of(ApiKey::FindCoordinator);
         assert_eq!(
             finds.len(),
             2,
@@ -680,29 +738,37 @@ fn describe_groups_finds_the_coordinator_and_decodes_assignments() {
         } else {
             assert_eq!(r.key, "g");
         }
-        assert!(admin
-            .client()
-            .sent_of(ApiKey::DescribeGroups)
-            .iter()
-            .all(|s| s.node == 2));
 
         let err = admin.describe_groups(&["unknown"]).unwrap_err();
         assert_eq!(err.code(), Some(ErrorCode::GroupIdNotFound));
+        assert_eq!(admin.client().prepared_count(), 0);
     }
 }
 
 #[test]
 fn delete_groups_reports_per_group() {
-    let cluster = Cluster::new(&[1]);
-    {
-        let mut c = cluster.borrow_mut();
-        c.groups.insert("empty".into(), (1, Vec::new()));
-        c.groups.insert(
-            "busy".into(),
-            (1, vec![("m".into(), "c".into(), Bytes::new())]),
+    let mut admin = admin(&[1]);
+    let m = mock(&mut admin);
+    for group in ["empty", "busy"] {
+        m.prepare_response(
+            move |b| matches!(b, RequestBody::FindCoordinator(r) if r.coordinator_keys == [group]),
+            coordinator(6, group, 1, ErrorCode::None),
         );
     }
-    let mut admin = admin(&cluster);
+    m.prepare_response_for(DeleteGroupsResponse {
+        results: [
+            ("empty", ErrorCode::None),
+            ("busy", ErrorCode::NonEmptyGroup),
+        ]
+        .into_iter()
+        .map(|(id, code)| DeletableGroupResult {
+            group_id: id.into(),
+            error_code: code.code(),
+            ..Default::default()
+        })
+        .collect(),
+        ..Default::default()
+    });
     let r = admin.delete_groups(&["empty", "busy"]).unwrap();
     assert_eq!(r[0].group_id, "empty");
     assert!(r[0].result.is_ok());
@@ -710,44 +776,102 @@ fn delete_groups_reports_per_group() {
         r[1].result.as_ref().unwrap_err().code(),
         Some(ErrorCode::NonEmptyGroup)
     );
-    assert!(!cluster.borrow().groups.contains_key("empty"));
+    let deletes = admin.client().requests_of(ApiKey::DeleteGroups);
+    assert_eq!(deletes.len(), 1, "one request to the shared coordinator");
+    let RequestBody::DeleteGroups(req) = &deletes[0].body else {
+        unreachable!()
+    };
+    assert_eq!(
+        req.groups_names,
+        vec!["empty".to_string(), "busy".to_string()]
+    );
 }
 
 #[test]
-fn a_silent_controller_ends_in_a_timeout_naming_what_was_outstanding() {
-    let mut mock = MockClient::new(&[1], |sent| match sent.body {
-        RequestBody::CreateTopics(_) => Reply::Silence,
-        _ => Cluster::new(&[1]).borrow_mut().answer(sent),
-    });
-    mock.set_version(ApiKey::CreateTopics, Some(4));
-    let mut admin = AdminClient::with_client(mock, config());
-    let timeout = Duration::from_millis(50);
+fn an_unreachable_controller_ends_in_a_timeout_naming_what_was_outstanding() {
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(for_brokers_only, metadata(&brokers, 2, &[]));
+    m.set_unready(2);
     let results = admin
-        .create_topics(&[NewTopic::new("a", 1)], timeout)
+        .create_topics(&[NewTopic::new("a", 1)], Duration::from_millis(30))
         .unwrap();
     let err = results[0].result.as_ref().unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    assert!(err.to_string().contains("CreateTopics"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("a connection to node 2 for CreateTopics"),
+        "{err}"
+    );
+    let nodes: Vec<NodeId> = admin.client().requests().iter().map(|r| r.node).collect();
+    assert_eq!(nodes, vec![1], "only the metadata request went out");
+}
+
+#[test]
+fn an_unready_broker_is_passed_over_for_requests_to_any_broker() {
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.set_unready(1);
+    m.prepare_response(for_all_topics, metadata(&brokers, 2, &[]));
+    assert!(admin.list_topics(false).unwrap().is_empty());
+    assert_eq!(admin.client().requests()[0].node, 2);
+}
+
+#[test]
+fn a_silent_controller_ends_in_a_timeout() {
+    let mut admin = admin(&[1]);
+    let m = mock(&mut admin);
+    m.prepare_response(for_brokers_only, metadata(&[1], 1, &[]));
+    let results = admin
+        .create_topics(&[NewTopic::new("a", 1)], Duration::from_millis(30))
+        .unwrap();
+    let err = results[0].result.as_ref().unwrap_err();
+    // Whether the operation's deadline or the request's own timeout (clipped
+    // to it) comes first, the outcome is the operation's timeout.
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(admin.client().requests_of(ApiKey::CreateTopics)[0].node, 1);
 }
 
 #[test]
 fn disconnects_are_retried_and_missing_apis_are_reported() {
-    let cluster = Cluster::new(&[1]);
-    let c = Rc::clone(&cluster);
-    let mut dropped = false;
-    let mock = MockClient::new(&[1], move |sent| {
-        if matches!(sent.body, RequestBody::CreateTopics(_)) && !dropped {
-            dropped = true;
-            return Reply::Disconnect;
-        }
-        c.borrow_mut().answer(sent)
-    });
-    let mut admin = AdminClient::with_client(mock, config());
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = mock(&mut admin);
+    m.prepare_response(for_brokers_only, metadata(&brokers, 1, &[]));
+    m.prepare_disconnect(is_api(ApiKey::CreateTopics));
+    // After the disconnect the client looks the controller up again; it has
+    // moved. (The answer is prepared for node 2 only: MockClient would also
+    // give a response prepared for any node to the request it is about to
+    // disconnect, as it matches prepared responses again before the
+    // disconnect takes effect.)
+    for _ in 0..2 {
+        m.prepare_response(for_brokers_only, metadata(&brokers, 2, &[]));
+    }
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::CreateTopics),
+        created(&[("a", ErrorCode::None)]),
+    );
+    for _ in 0..3 {
+        m.prepare_response(
+            for_topics(&["a"]),
+            metadata(&brokers, 2, &[Topic::Led("a", 1)]),
+        );
+    }
     let results = admin.create_topics(&[NewTopic::new("a", 1)], T).unwrap();
     assert!(results[0].result.is_ok(), "{:?}", results[0].result);
-    assert_eq!(admin.client().sent_of(ApiKey::CreateTopics).len(), 2);
+    let nodes: Vec<NodeId> = admin
+        .client()
+        .requests_of(ApiKey::CreateTopics)
+        .iter()
+        .map(|s| s.node)
+        .collect();
+    assert_eq!(nodes, vec![1, 2]);
 
-    admin.client_mut().set_version(ApiKey::ListGroups, None);
+    admin.client_mut().set_unsupported(1, ApiKey::ListGroups);
+    admin.client_mut().set_unsupported(2, ApiKey::ListGroups);
     let err = admin.list_groups().unwrap_err();
     assert!(
         matches!(
