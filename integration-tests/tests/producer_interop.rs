@@ -309,3 +309,24 @@ fn stalled_broker_times_out_requests_and_retries_without_duplicates() {
     let want: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
     assert_eq!(values, want);
 }
+
+#[test]
+fn sending_to_a_new_topic_waits_for_its_auto_creation() {
+    let bootstrap = harness::bootstrap();
+    let topic = harness::unique_topic("producer-autocreate");
+    let p = SyncProducer::new(producer(&bootstrap, &[]));
+    let md = p
+        .send(ProducerRecord::with_key(
+            topic.clone(),
+            "k".into(),
+            "v".into(),
+        ))
+        .expect("the broker creates the topic on first use");
+    assert_eq!(md.offset, 0);
+    assert!(!p
+        .producer()
+        .partitions_for(&topic)
+        .expect("partitions")
+        .is_empty());
+    p.close(Duration::from_secs(10));
+}

@@ -89,6 +89,8 @@ impl ProducerMetadata {
             }
             let now = Instant::now();
             if now >= deadline {
+                // Stop asking the cluster about it (a later send asks anew).
+                state.wanted.remove(topic);
                 return Err(Error::MetadataTimeout {
                     topic: topic.to_string(),
                     waited: max_block,
@@ -106,6 +108,13 @@ impl ProducerMetadata {
     /// metadata and requests an update).
     pub fn take_new_topics(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().unsent)
+    }
+
+    /// Whether some topic `send` waits for has no partitions yet (being
+    /// auto-created, or not propagated): the sender keeps asking.
+    pub fn has_missing_topics(&self) -> bool {
+        let state = self.lock();
+        state.wanted.iter().any(|t| !state.topics.contains_key(t))
     }
 
     /// Publishes the partitions of every wanted topic from `metadata`, if it

@@ -209,6 +209,11 @@ impl<C: KafkaClient> Sender<C> {
             self.client.metadata_mut().request_update();
         }
         self.metadata.publish(self.client.metadata());
+        if self.metadata.has_missing_topics() && !self.client.metadata().update_requested() {
+            // As the Java client's waitOnMetadata: keep refreshing (the
+            // metadata's own backoff paces it) while `send` waits.
+            self.client.metadata_mut().request_update();
+        }
 
         if let Some(IdState::Fatal(e)) = self.txn.as_ref().map(|t| t.state().clone()) {
             for b in self.accumulator.take_all() {
