@@ -162,6 +162,7 @@ impl<K, V> KafkaProducer<K, V> {
             SenderConfig::from_config(&config),
         );
         let thread_shared = shared.clone();
+        let thread_accumulator = accumulator.clone();
         let name = if config.client_id.is_empty() {
             "prozess-producer-network-thread".to_string()
         } else {
@@ -169,7 +170,7 @@ impl<K, V> KafkaProducer<K, V> {
         };
         let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || io_loop(sender, thread_shared))
+            .spawn(move || io_loop(sender, thread_shared, thread_accumulator))
             .map_err(|e| Error::Fatal(format!("could not start the I/O thread: {e}")))?;
         Ok(KafkaProducer {
             config,
@@ -411,16 +412,33 @@ impl<K, V> Drop for KafkaProducer<K, V> {
     }
 }
 
-fn io_loop<C: KafkaClient>(mut sender: Sender<C>, shared: Arc<Shared>) {
-    while !shared.closing.load(Ordering::Acquire) {
-        sender.run_once(Instant::now());
-    }
-    // Graceful close: send what is left unless forced.
-    while !shared.force_close.load(Ordering::Acquire) && sender.has_pending() {
-        sender.run_once(Instant::now());
-    }
+fn io_loop<C: KafkaClient>(
+    mut sender: Sender<C>,
+    shared: Arc<Shared>,
+    accumulator: Arc<RecordAccumulator>,
+) {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        while !shared.closing.load(Ordering::Acquire) {
+            sender.run_once(Instant::now());
+        }
+        // Graceful close: send what is left unless forced.
+        while !shared.force_close.load(Ordering::Acquire) && sender.has_pending() {
+            sender.run_once(Instant::now());
+        }
+    }));
+    let leftover = match run {
+        Ok(()) => Error::Closed,
+        Err(_) => {
+            // A bug, but no `get()` may hang on it: refuse new records and
+            // fail the pending ones.
+            tracing::error!("the producer's I/O thread panicked; failing pending records");
+            shared.closing.store(true, Ordering::Release);
+            accumulator.close();
+            Error::Fatal("the producer's I/O thread panicked".to_string())
+        }
+    };
     if sender.has_pending() {
-        sender.abort_all(Error::Closed);
+        sender.abort_all(leftover);
     }
     *shared.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
     shared.finished_cond.notify_all();
