@@ -880,4 +880,36 @@ mod tests {
         let p = producer(mock(), &[]);
         p.close(Duration::MAX);
     }
+
+    #[test]
+    fn a_users_partitioner_picks_the_partition() {
+        struct Last;
+        impl Partitioner for Last {
+            fn partition(
+                &self,
+                _topic: &str,
+                _key: Option<&[u8]>,
+                _value: Option<&[u8]>,
+                partitions: &crate::partitioner::TopicPartitions,
+            ) -> Result<i32> {
+                Ok(partitions.num_partitions - 1)
+            }
+        }
+        let mut client = mock();
+        client.prepare_response(|r| matches!(r, RequestBody::Produce(_)), produce_ok(2, 0));
+        let mut config = config(&[]);
+        config.partitioner = PartitionerKind::Custom(Arc::new(Last));
+        let p: KafkaProducer<String, String> =
+            KafkaProducer::with_client(config, StringSerializer, StringSerializer, client).unwrap();
+        let md = p
+            .send(ProducerRecord::with_key(
+                "t",
+                "k".to_string(),
+                "v".to_string(),
+            ))
+            .get()
+            .unwrap();
+        assert_eq!(md.partition, 2);
+        p.close(Duration::from_secs(5));
+    }
 }
