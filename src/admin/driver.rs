@@ -264,6 +264,38 @@ impl<C: KafkaClient> AdminClient<C> {
         }
     }
 
+    /// Ends a round of a retrying operation: when items are left to retry
+    /// and the deadline has passed, each gets a timeout error saying what it
+    /// waited for (`expired` gives its result key and that text) and
+    /// `pending` is emptied; otherwise, if items are left, waits
+    /// `retry.backoff` before the next round.
+    pub(super) fn expire_or_back_off<P, K, T>(
+        &mut self,
+        operation: &'static str,
+        timeout: Duration,
+        deadline: Instant,
+        pending: &mut Vec<P>,
+        results: &mut impl Extend<(K, Result<T, AdminError>)>,
+        expired: impl Fn(P) -> (K, String),
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            results.extend(pending.drain(..).map(|p| {
+                let (key, waiting_for) = expired(p);
+                let error = AdminError::Timeout {
+                    operation,
+                    timeout,
+                    waiting_for,
+                };
+                (key, Err(error))
+            }));
+            return;
+        }
+        self.backoff(deadline);
+    }
+
     /// Asks one broker for metadata (`allow_auto_topic_creation` off).
     pub(super) fn fetch_metadata(
         &mut self,

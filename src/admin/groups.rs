@@ -281,23 +281,17 @@ impl<C: KafkaClient> AdminClient<C> {
                 }
             }
             pending = retry;
-            if !pending.is_empty() {
-                if Instant::now() >= deadline {
-                    for id in pending.drain(..) {
-                        let waiting_for = format!("the coordinator of group '{id}' to answer");
-                        results.insert(
-                            id,
-                            Err(AdminError::Timeout {
-                                operation,
-                                timeout,
-                                waiting_for,
-                            }),
-                        );
-                    }
-                    break;
-                }
-                self.backoff(deadline);
-            }
+            self.expire_or_back_off(
+                operation,
+                timeout,
+                deadline,
+                &mut pending,
+                &mut results,
+                |id| {
+                    let waiting_for = format!("the coordinator of group '{id}' to answer");
+                    (id, waiting_for)
+                },
+            );
         }
         ids.iter()
             .map(|id| {

@@ -153,23 +153,10 @@ impl<C: KafkaClient> AdminClient<C> {
                 }
             }
             pending = retry;
-            if !pending.is_empty() {
-                if Instant::now() >= deadline {
-                    for tp in pending.drain(..) {
-                        let waiting_for = format!("the offset of {tp} from its leader");
-                        results.insert(
-                            tp,
-                            Err(AdminError::Timeout {
-                                operation: OP,
-                                timeout,
-                                waiting_for,
-                            }),
-                        );
-                    }
-                    break;
-                }
-                self.backoff(deadline);
-            }
+            self.expire_or_back_off(OP, timeout, deadline, &mut pending, &mut results, |tp| {
+                let waiting_for = format!("the offset of {tp} from its leader");
+                (tp, waiting_for)
+            });
         }
         Ok(specs
             .iter()

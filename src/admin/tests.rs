@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use prozess_network::mock::MockClient;
 use prozess_network::{NetworkError, NodeId, TopicPartition};
 use prozess_protocol::messages::create_topics::response::CreatableTopicResult;
@@ -169,20 +169,16 @@ fn created(names: &[(&str, ErrorCode)]) -> CreateTopicsResponse {
     }
 }
 
-fn assignment(topics: &[(&str, &[i32])]) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_i16(1);
-    b.put_i32(topics.len() as i32);
-    for (t, ps) in topics {
-        b.put_i16(t.len() as i16);
-        b.put_slice(t.as_bytes());
-        b.put_i32(ps.len() as i32);
-        for p in *ps {
-            b.put_i32(*p);
-        }
+/// A member's assignment as a consumer group leader writes it (v1).
+fn assignment(partitions: &[(&str, i32)]) -> Bytes {
+    MemberAssignment {
+        partitions: partitions
+            .iter()
+            .map(|&(t, p)| TopicPartition::new(t, p))
+            .collect(),
+        user_data: None,
     }
-    b.put_i32(-1);
-    b.freeze()
+    .encode(1)
 }
 
 #[test]
@@ -246,6 +242,37 @@ fn create_topics_goes_to_the_controller_and_waits_for_leaders_on_every_broker() 
     }
 }
 
+/// Prepares the second half of a CreateTopics of topic "a" (one
+/// partition) whose first attempt went to node 1: `lookups` controller
+/// look-ups that name node 2, node 2 creating it, and every broker then
+/// showing it with a leader.
+fn controller_moves_to_2_and_creates_a(m: &mut MockClient, brokers: &[NodeId], lookups: usize) {
+    for _ in 0..lookups {
+        m.prepare_response(for_brokers_only, metadata(brokers, 2, &[]));
+    }
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::CreateTopics),
+        created(&[("a", ErrorCode::None)]),
+    );
+    for _ in 0..=brokers.len() {
+        m.prepare_response(
+            for_topics(&["a"]),
+            metadata(brokers, 2, &[Topic::Led("a", 1)]),
+        );
+    }
+}
+
+/// The nodes CreateTopics requests went to, in order.
+fn create_topics_nodes(admin: &AdminClient<MockClient>) -> Vec<NodeId> {
+    admin
+        .client()
+        .requests_of(ApiKey::CreateTopics)
+        .iter()
+        .map(|s| s.node)
+        .collect()
+}
+
 #[test]
 fn not_controller_makes_the_client_find_the_controller_again() {
     let brokers = [1, 2];
@@ -256,27 +283,10 @@ fn not_controller_makes_the_client_find_the_controller_again() {
         is_api(ApiKey::CreateTopics),
         created(&[("a", ErrorCode::NotController)]),
     );
-    m.prepare_response(for_brokers_only, metadata(&brokers, 2, &[]));
-    m.prepare_response_from(
-        2,
-        is_api(ApiKey::CreateTopics),
-        created(&[("a", ErrorCode::None)]),
-    );
-    for _ in 0..3 {
-        m.prepare_response(
-            for_topics(&["a"]),
-            metadata(&brokers, 2, &[Topic::Led("a", 1)]),
-        );
-    }
+    controller_moves_to_2_and_creates_a(m, &brokers, 1);
     let results = admin.create_topics(&[NewTopic::new("a", 1)], T).unwrap();
     assert!(results[0].result.is_ok(), "{:?}", results[0].result);
-    let nodes: Vec<NodeId> = admin
-        .client()
-        .requests_of(ApiKey::CreateTopics)
-        .iter()
-        .map(|s| s.node)
-        .collect();
-    assert_eq!(nodes, vec![1, 2]);
+    assert_eq!(create_topics_nodes(&admin), vec![1, 2]);
     assert_eq!(admin.client().prepared_count(), 0);
 }
 
@@ -684,7 +694,7 @@ fn describe_groups_finds_the_coordinator_and_decodes_assignments() {
                         group_instance_id: Some("static-1".into()),
                         client_id: "client-a".into(),
                         client_host: "/127.0.0.1".into(),
-                        member_assignment: assignment(&[("t", &[0, 1]), ("u", &[3])]),
+                        member_assignment: assignment(&[("t", 0), ("t", 1), ("u", 3)]),
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -846,29 +856,10 @@ fn disconnects_are_retried_and_missing_apis_are_reported() {
     // give a response prepared for any node to the request it is about to
     // disconnect, as it matches prepared responses again before the
     // disconnect takes effect.)
-    for _ in 0..2 {
-        m.prepare_response(for_brokers_only, metadata(&brokers, 2, &[]));
-    }
-    m.prepare_response_from(
-        2,
-        is_api(ApiKey::CreateTopics),
-        created(&[("a", ErrorCode::None)]),
-    );
-    for _ in 0..3 {
-        m.prepare_response(
-            for_topics(&["a"]),
-            metadata(&brokers, 2, &[Topic::Led("a", 1)]),
-        );
-    }
+    controller_moves_to_2_and_creates_a(m, &brokers, 2);
     let results = admin.create_topics(&[NewTopic::new("a", 1)], T).unwrap();
     assert!(results[0].result.is_ok(), "{:?}", results[0].result);
-    let nodes: Vec<NodeId> = admin
-        .client()
-        .requests_of(ApiKey::CreateTopics)
-        .iter()
-        .map(|s| s.node)
-        .collect();
-    assert_eq!(nodes, vec![1, 2]);
+    assert_eq!(create_topics_nodes(&admin), vec![1, 2]);
 
     admin.client_mut().set_unsupported(1, ApiKey::ListGroups);
     admin.client_mut().set_unsupported(2, ApiKey::ListGroups);

@@ -137,22 +137,10 @@ impl<C: KafkaClient> AdminClient<C> {
                 }
             };
             pending = retry;
-            if !pending.is_empty() {
-                if Instant::now() >= deadline {
-                    for t in pending.drain(..) {
-                        results.insert(
-                            t.name.clone(),
-                            Err(AdminError::Timeout {
-                                operation: OP,
-                                timeout,
-                                waiting_for: format!("the controller to create topic '{}'", t.name),
-                            }),
-                        );
-                    }
-                    break;
-                }
-                self.backoff(deadline);
-            }
+            self.expire_or_back_off(OP, timeout, deadline, &mut pending, &mut results, |t| {
+                let waiting_for = format!("the controller to create topic '{}'", t.name);
+                (t.name.clone(), waiting_for)
+            });
         }
         let created: Vec<(String, i32)> = topics
             .iter()
@@ -329,23 +317,10 @@ impl<C: KafkaClient> AdminClient<C> {
                 }
             };
             pending = retry;
-            if !pending.is_empty() {
-                if Instant::now() >= deadline {
-                    for t in pending.drain(..) {
-                        let waiting_for = format!("the controller to delete topic '{t}'");
-                        results.insert(
-                            t,
-                            Err(AdminError::Timeout {
-                                operation: OP,
-                                timeout,
-                                waiting_for,
-                            }),
-                        );
-                    }
-                    break;
-                }
-                self.backoff(deadline);
-            }
+            self.expire_or_back_off(OP, timeout, deadline, &mut pending, &mut results, |t| {
+                let waiting_for = format!("the controller to delete topic '{t}'");
+                (t, waiting_for)
+            });
         }
         let deleted: Vec<(String, i32)> = names
             .iter()
