@@ -525,8 +525,14 @@ pub struct AsyncProducer<K, V, M> {
     pump_done: Mutex<Option<mpsc::Receiver<()>>>,
     successes: mpsc::Receiver<DeliveryReport<K, V, M>>,
     errors: mpsc::Receiver<ProducerError<K, V, M>>,
-    success_tx: mpsc::Sender<DeliveryReport<K, V, M>>,
-    error_tx: mpsc::Sender<ProducerError<K, V, M>>,
+    reporter: Arc<Reporter<K, V, M>>,
+}
+
+/// Where an async producer's reports go.
+struct Reporter<K, V, M> {
+    successes: Mutex<mpsc::Sender<DeliveryReport<K, V, M>>>,
+    errors: Mutex<mpsc::Sender<ProducerError<K, V, M>>>,
+    return_successes: AtomicBool,
 }
 
 impl<K, V, M> AsyncProducer<K, V, M>
@@ -542,13 +548,18 @@ where
         let (error_tx, errors) = mpsc::channel();
         let (input_tx, input_rx) = mpsc::channel::<ProducerMessage<K, V, M>>();
         let p = producer.clone();
-        let (s, e) = (success_tx.clone(), error_tx.clone());
+        let reporter = Arc::new(Reporter {
+            successes: Mutex::new(success_tx),
+            errors: Mutex::new(error_tx),
+            return_successes: AtomicBool::new(true),
+        });
+        let r = reporter.clone();
         let (done_tx, done_rx) = mpsc::channel();
         let pump = std::thread::Builder::new()
             .name("prozess-async-producer-input".into())
             .spawn(move || {
                 for msg in input_rx {
-                    send_reporting(&p, msg.record, msg.metadata, &s, &e);
+                    send_reporting(&p, msg.record, msg.metadata, &r);
                 }
                 let _ = done_tx.send(());
             });
@@ -561,21 +572,22 @@ where
             pump_done: Mutex::new(Some(done_rx)),
             successes,
             errors,
-            success_tx,
-            error_tx,
+            reporter,
         }
+    }
+
+    /// Whether delivered records are reported on
+    /// [`successes`](Self::successes) (on by default). Turn it off when
+    /// only failures matter, so unread reports do not pile up (sarama's
+    /// `Producer.Return.Successes`).
+    pub fn set_return_successes(&self, on: bool) {
+        self.reporter.return_successes.store(on, Ordering::Relaxed);
     }
 
     /// Sends a record; its report arrives on [`successes`](Self::successes)
     /// or [`errors`](Self::errors).
     pub fn send(&self, record: ProducerRecord<K, V>, metadata: M) {
-        send_reporting(
-            &self.producer,
-            record,
-            metadata,
-            &self.success_tx,
-            &self.error_tx,
-        );
+        send_reporting(&self.producer, record, metadata, &self.reporter);
     }
 
     /// A channel to send messages in (sarama's `Input()`).
@@ -637,8 +649,7 @@ struct PendingReport<K, V, M> {
     record: Option<ProducerRecord<K, V>>,
     user_metadata: Option<M>,
     result: Option<Result<RecordMetadata>>,
-    successes: mpsc::Sender<DeliveryReport<K, V, M>>,
-    errors: mpsc::Sender<ProducerError<K, V, M>>,
+    reporter: Arc<Reporter<K, V, M>>,
 }
 
 impl<K, V, M> PendingReport<K, V, M> {
@@ -655,15 +666,26 @@ impl<K, V, M> PendingReport<K, V, M> {
         };
         // A receiver that was dropped just means nobody reads the reports.
         match result {
+            Ok(_) if !self.reporter.return_successes.load(Ordering::Relaxed) => {}
             Ok(metadata) => {
-                let _ = self.successes.send(DeliveryReport {
+                let tx = self
+                    .reporter
+                    .successes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let _ = tx.send(DeliveryReport {
                     record,
                     metadata,
                     user_metadata,
                 });
             }
             Err(error) => {
-                let _ = self.errors.send(ProducerError {
+                let tx = self
+                    .reporter
+                    .errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let _ = tx.send(ProducerError {
                     record,
                     error,
                     user_metadata,
@@ -677,8 +699,7 @@ fn send_reporting<K, V, M>(
     producer: &KafkaProducer<K, V>,
     record: ProducerRecord<K, V>,
     metadata: M,
-    successes: &mpsc::Sender<DeliveryReport<K, V, M>>,
-    errors: &mpsc::Sender<ProducerError<K, V, M>>,
+    reporter: &Arc<Reporter<K, V, M>>,
 ) where
     K: Send + 'static,
     V: Send + 'static,
@@ -688,8 +709,7 @@ fn send_reporting<K, V, M>(
         record: None,
         user_metadata: Some(metadata),
         result: None,
-        successes: successes.clone(),
-        errors: errors.clone(),
+        reporter: reporter.clone(),
     }));
     let p = pending.clone();
     let cb: Callback = Box::new(move |result: &Result<RecordMetadata>| {
@@ -840,6 +860,7 @@ mod tests {
     fn async_producer_reports_carry_record_and_user_metadata() {
         let mut client = mock();
         client.prepare_response(|r| matches!(r, RequestBody::Produce(_)), produce_ok(1, 5));
+        client.prepare_response(|r| matches!(r, RequestBody::Produce(_)), produce_ok(1, 6));
         let p: AsyncProducer<String, String, &'static str> =
             AsyncProducer::new(producer(client, &[]));
         p.send(
@@ -869,6 +890,20 @@ mod tests {
         let err = p.errors().recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(err.user_metadata, "third");
         drop(input);
+        // Only errors once successes are not returned.
+        p.set_return_successes(false);
+        p.send(
+            ProducerRecord::new("t", "quiet".to_string()).partition(1),
+            "fourth",
+        );
+        p.send(
+            ProducerRecord::new("t", "loud".to_string()).partition(8),
+            "fifth",
+        );
+        let err = p.errors().recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(err.user_metadata, "fifth");
+        p.flush();
+        assert!(p.successes().try_recv().is_err());
         p.close(Duration::from_secs(5));
     }
 
