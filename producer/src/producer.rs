@@ -947,4 +947,37 @@ mod tests {
         assert_eq!(md.partition, 2);
         p.close(Duration::from_secs(5));
     }
+
+    #[test]
+    fn a_full_buffer_blocks_send_for_max_block_then_fails_clearly() {
+        let mut client = mock();
+        client.set_unready(1);
+        let p = producer(
+            client,
+            &[
+                ("buffer.memory", "300"),
+                ("max.block.ms", "50"),
+                ("enable.idempotence", "false"),
+            ],
+        );
+        let first = p.send(ProducerRecord::new("t", "x".repeat(200)).partition(0));
+        let e = p
+            .send(ProducerRecord::new("t", "y".repeat(200)).partition(0))
+            .get()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BufferExhausted {
+                    buffer_memory: 300,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("max blocking time"), "{e}");
+        assert!(!first.is_done());
+        p.close(Duration::ZERO);
+        assert_eq!(first.get().unwrap_err(), Error::Closed);
+    }
 }
