@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prozess_network::SecurityProtocol;
+
 use crate::error::{Error, Result};
 use crate::partitioner::Partitioner;
 
@@ -215,7 +217,10 @@ pub struct ProducerConfig {
     pub partitioner_adaptive_partitioning: bool,
     /// `compression.gzip.level`, `compression.zstd.level` etc. (None: codec default).
     pub compression_level: Option<i32>,
-    /// Other `security.*`, `ssl.*`, `sasl.*` settings passed to the network layer as given.
+    /// `security.protocol` (default PLAINTEXT).
+    pub security_protocol: SecurityProtocol,
+    /// The `sasl.*` and `ssl.*` settings as given; mapped to the network
+    /// layer's SASL/TLS settings by [`crate::security::apply_security`].
     pub network_properties: HashMap<String, String>,
     /// Whether `enable.idempotence` was set explicitly (then conflicting
     /// settings are an error rather than turning idempotence off).
@@ -251,6 +256,7 @@ impl Default for ProducerConfig {
             partitioner_ignore_keys: false,
             partitioner_adaptive_partitioning: true,
             compression_level: None,
+            security_protocol: SecurityProtocol::Plaintext,
             network_properties: HashMap::new(),
             idempotence_explicit: false,
         }
@@ -318,6 +324,13 @@ impl ProducerConfig {
                 "must name at least one host:port",
             ));
         }
+        // Security settings that cannot work are refused now, not at the
+        // first connect.
+        crate::security::apply_security(
+            &mut prozess_network::NetworkConfig::default(),
+            self.security_protocol,
+            |k| self.network_properties.get(k).map(String::as_str),
+        )?;
         if self.batch_size == 0 {
             // Java accepts 0 (no batching); keep one record per batch then.
             self.batch_size = 1;
@@ -432,16 +445,16 @@ impl ProducerConfigBuilder {
             | "metric.reporters"
             | "client.dns.lookup" => {}
             "security.protocol" => {
-                if !value.trim().eq_ignore_ascii_case("PLAINTEXT") {
-                    return Err(Error::config(
-                        key,
-                        format!("`{value}` is not supported by this build; accepted: PLAINTEXT"),
-                    ));
-                }
-                c.network_properties
-                    .insert(key.to_string(), value.to_string());
+                c.security_protocol = crate::security::parse_security_protocol(value)?
             }
-            k if k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.") => {
+            // The known ones are mapped (and checked) by validate(); other
+            // `ssl.*`/`sasl.*` tuning keys of the Java client and librdkafka
+            // (cipher suites, login refresh, ...) are kept and have no effect.
+            k if crate::security::SECURITY_KEYS.contains(&k)
+                || k.starts_with("ssl.")
+                || k.starts_with("sasl.")
+                || k.starts_with("security.") =>
+            {
                 c.network_properties
                     .insert(k.to_string(), value.to_string());
             }
@@ -557,6 +570,24 @@ impl ProducerConfigBuilder {
         self.config.partitioner_ignore_keys = on;
         self
     }
+    /// `security.protocol`.
+    pub fn security_protocol(mut self, p: SecurityProtocol) -> Self {
+        self.config.security_protocol = p;
+        self
+    }
+    /// SASL credentials (`sasl.mechanism`, `sasl.username`, `sasl.password`).
+    pub fn sasl(
+        mut self,
+        mechanism: prozess_network::SaslMechanism,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        let p = &mut self.config.network_properties;
+        p.insert("sasl.mechanism".into(), mechanism.name().into());
+        p.insert("sasl.username".into(), username.into());
+        p.insert("sasl.password".into(), password.into());
+        self
+    }
     /// `metadata.max.age.ms`.
     pub fn metadata_max_age(mut self, d: Duration) -> Self {
         self.config.metadata_max_age = d;
@@ -623,10 +654,18 @@ mod tests {
         assert!(matches!(&e, Error::Config { key, .. } if key == "linger.ms"));
         let e = ProducerConfig::from_properties([
             ("bootstrap.servers", "a:1"),
-            ("security.protocol", "SASL_SSL"),
+            ("security.protocol", "SASL_TLS"),
         ])
         .unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "security.protocol"));
+        // SASL without credentials is refused by from_properties already.
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+        ])
+        .unwrap_err();
+        assert!(matches!(&e, Error::Config { key, .. } if key == "sasl.jaas.config"));
         let e = ProducerConfig::from_properties([("acks", "1")]).unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "bootstrap.servers"));
     }

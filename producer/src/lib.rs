@@ -43,6 +43,7 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
+pub mod security;
 pub mod sender;
 pub mod serializer;
 pub mod transaction_manager;
@@ -57,6 +58,7 @@ pub use partitioner::{
 pub use producer::{
     AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,
 };
+pub use prozess_network::{SaslMechanism, SecurityProtocol};
 pub use record::{Header, ProducerRecord, RecordMetadata};
 pub use serializer::{
     ByteArraySerializer, BytesSerializer, IntegerSerializer, LongSerializer, Serializer,

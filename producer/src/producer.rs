@@ -68,9 +68,10 @@ impl<K, V> std::fmt::Debug for KafkaProducer<K, V> {
     }
 }
 
-/// The network settings of a producer config.
-pub fn network_config(c: &ProducerConfig) -> NetworkConfig {
-    NetworkConfig {
+/// The network settings of a producer config, including
+/// `security.protocol` with the `sasl.*` and `ssl.*` settings.
+pub fn network_config(c: &ProducerConfig) -> Result<NetworkConfig> {
+    let mut n = NetworkConfig {
         bootstrap_servers: c.bootstrap_servers.clone(),
         client_id: c.client_id.clone(),
         request_timeout: c.request_timeout,
@@ -84,7 +85,11 @@ pub fn network_config(c: &ProducerConfig) -> NetworkConfig {
         receive_buffer: usize::try_from(c.receive_buffer_bytes).ok(),
         connections_max_idle: c.connections_max_idle,
         ..NetworkConfig::default()
-    }
+    };
+    crate::security::apply_security(&mut n, c.security_protocol, |k| {
+        c.network_properties.get(k).map(String::as_str)
+    })?;
+    Ok(n)
 }
 
 fn now_ms() -> i64 {
@@ -103,7 +108,12 @@ impl<K, V> KafkaProducer<K, V> {
         key_serializer: impl Serializer<K> + 'static,
         value_serializer: impl Serializer<V> + 'static,
     ) -> Result<Self> {
-        let client = NetworkClient::new(network_config(&config)).map_err(|e| match e {
+        let client = NetworkClient::new(network_config(&config)?).map_err(|e| match e {
+            // Besides the bootstrap list, only the TLS set-up (CA files
+            // and PEM) is checked when the client is built.
+            NetworkError::Config(m) if !m.contains("bootstrap") => {
+                Error::config("ssl.ca.location", m)
+            }
             NetworkError::Config(m) => Error::config("bootstrap.servers", m),
             other => Error::Network(other.to_string()),
         })?;
@@ -905,6 +915,35 @@ mod tests {
         p.flush();
         assert!(p.successes().try_recv().is_err());
         p.close(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn security_settings_reach_the_network_config() {
+        let c = config(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"p\";",
+            ),
+            ("ssl.ca.location", "/nonexistent/ca.pem"),
+        ]);
+        let n = network_config(&c).unwrap();
+        assert_eq!(
+            n.security_protocol,
+            prozess_network::SecurityProtocol::SaslSsl
+        );
+        let sasl = n.sasl.unwrap();
+        assert_eq!(sasl.mechanism, prozess_network::SaslMechanism::ScramSha256);
+        assert_eq!((sasl.username.as_str(), sasl.password.as_str()), ("u", "p"));
+        assert!(n.tls.unwrap().verify_hostname);
+        // A CA file that cannot be read is a configuration error naming it.
+        let e = KafkaProducer::new(c, StringSerializer, StringSerializer).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { key, message } if key == "ssl.ca.location" && message.contains("/nonexistent/ca.pem")),
+            "{e}"
+        );
+        assert!(network_config(&config(&[])).unwrap().tls.is_none());
     }
 
     #[test]
