@@ -2,8 +2,9 @@
 //! [`AdminClient`](prozess::AdminClient), against whichever cluster is under
 //! test (Tansu or Apache Kafka).
 //!
-//! Only the broker readiness probe ([`crate::wire`]) stays raw: it decides
-//! whether the broker is up before the client under test is trusted.
+//! Only ApiVersions ([`crate::wire`]: the broker readiness probe, and
+//! [`crate::broker_api_versions`] that tests use to skip) stays raw: it
+//! decides whether the broker is up before the client under test is trusted.
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{run_script, run_with_timeout};
+use crate::process::{run_script, run_with_timeout, succeeded};
 use crate::{HarnessError, Result};
 
 /// Where the peer is installed: the directory `scripts/install-peer.sh`
@@ -96,13 +96,7 @@ pub fn kcat_produce(
         input.as_bytes(),
         Duration::from_secs(60),
     )?;
-    if !out.status.success() {
-        return Err(HarnessError::new(format!(
-            "kcat produce failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    succeeded(out, "kcat produce")?;
     Ok(())
 }
 
@@ -121,13 +115,7 @@ pub fn kcat_consume(
         b"",
         Duration::from_secs(60),
     )?;
-    if !out.status.success() {
-        return Err(HarnessError::new(format!(
-            "kcat consume failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    let out = succeeded(out, "kcat consume")?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .filter(|l| !l.is_empty())
@@ -149,12 +137,6 @@ pub fn kcat_consume(
 /// `timeout`.
 pub fn run_python(script: &str, args: &[&str], timeout: Duration) -> Result<String> {
     let out = run_with_timeout(python().arg("-c").arg(script).args(args), b"", timeout)?;
-    if !out.status.success() {
-        return Err(HarnessError::new(format!(
-            "python peer script failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    let out = succeeded(out, "python peer script")?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::process::run_with_timeout;
+use crate::process::{run_with_timeout, succeeded};
 use crate::{HarnessError, Result};
 
 /// A record as the peer produced or consumed it.
@@ -159,19 +159,21 @@ fn run(script: &str, request: Value) -> Result<Value> {
         input.as_bytes(),
         TIMEOUT,
     )?;
-    if !out.status.success() {
-        return Err(HarnessError::new(format!(
-            "python peer failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    let out = succeeded(out, "python peer")?;
     serde_json::from_slice(&out.stdout).map_err(|e| {
         HarnessError::new(format!(
             "python peer printed no JSON ({e}): {}",
             String::from_utf8_lossy(&out.stdout)
         ))
     })
+}
+
+/// librdkafka settings as the JSON object the peer script passes on.
+fn librdkafka_config(config: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+    config
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect()
 }
 
 /// Produces `records` to `topic` with confluent-kafka, in order, with the
@@ -184,10 +186,7 @@ pub fn produce(
     records: &[PeerRecord],
     config: &[(&str, &str)],
 ) -> Result<Vec<(i32, i64)>> {
-    let conf: serde_json::Map<String, Value> = config
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
+    let conf = librdkafka_config(config);
     let req = json!({
         "bootstrap": bootstrap,
         "topic": topic,
@@ -216,10 +215,7 @@ pub fn consume(
     count: usize,
     config: &[(&str, &str)],
 ) -> Result<Vec<PeerRecord>> {
-    let conf: serde_json::Map<String, Value> = config
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
+    let conf = librdkafka_config(config);
     let req = json!({
         "bootstrap": bootstrap,
         "topic": topic,

@@ -71,19 +71,25 @@ pub fn run_with_timeout(cmd: &mut Command, input: &[u8], timeout: Duration) -> R
     })
 }
 
+/// `out` if its process exited successfully, else an error naming `what`
+/// with the exit status and stderr.
+pub fn succeeded(out: Output, what: &str) -> Result<Output> {
+    if out.status.success() {
+        return Ok(out);
+    }
+    Err(HarnessError::new(format!(
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    )))
+}
+
 /// Runs one of the workspace's `scripts/*.sh` and returns the last line it
 /// printed on stdout (the scripts print the path they installed).
 pub fn run_script(name: &str, timeout: Duration) -> Result<String> {
     let path = crate::workspace_root().join("scripts").join(name);
     let out = run_with_timeout(Command::new("bash").arg(&path), b"", timeout)?;
-    if !out.status.success() {
-        return Err(HarnessError::new(format!(
-            "{} failed ({}): {}",
-            path.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    let out = succeeded(out, &path.display().to_string())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()
