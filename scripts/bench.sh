@@ -31,7 +31,8 @@
 #                = 100 (Tansu waits out the full long poll, BROKERS.md) and
 #                check.crcs=true on both sides (librdkafka defaults to false).
 #   --json FILE  also write the JSON summary line to FILE
-#   --no-build   use the perf examples already built in target/release
+#   --no-build   use the perf examples already built in target/release (and
+#                target/debug/prozess-broker, if built)
 #
 # Uses the cluster named by PROZESS_BOOTSTRAP when set (topics are created
 # there with the broker's default replication factor), otherwise starts a
@@ -115,7 +116,9 @@ if [ -n "${PROZESS_BOOTSTRAP:-}" ]; then
   broker_desc="external cluster at $bootstrap"
 else
   bash scripts/install-tansu.sh >/dev/null
-  cargo build -q -p prozess-integration-tests --bin prozess-broker
+  if [ "$BUILD" = 1 ] || [ ! -x "$target_dir/debug/prozess-broker" ]; then
+    cargo build -q -p prozess-integration-tests --bin prozess-broker
+  fi
   # prozess-broker runs until its stdin closes; only this script holds that
   # pipe, so the broker stops when the script ends, however it ends.
   coproc BROKER { exec "$target_dir/debug/prozess-broker" 2>"$work/broker.err"; }
