@@ -4,7 +4,7 @@
 # Produces N records of S bytes with kcat (librdkafka 2.16, see
 # ../shared/BROKERS.md) and with prozess's producer_perf example, each to
 # fresh topics; then consumes N records from the beginning of one topic
-# (written by kcat, so neither side reads its own batches) with kcat and with
+# (written by kcat; both clients read the very same batches) with kcat and with
 # prozess's consumer_perf example. Every step runs R times, the two clients
 # alternating which goes first; the report shows medians. Each process is
 # measured from the outside, as /usr/bin/time does (wall, user+sys CPU and
