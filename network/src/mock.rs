@@ -453,6 +453,12 @@ impl MockClient {
         let mut i = 0;
         while i < self.in_flight.len() {
             let r = &self.in_flight[i];
+            // A node about to be disconnected answers nothing more: its
+            // requests end in the Disconnected event, not in a response.
+            if self.pending_disconnects.iter().any(|(n, _)| *n == r.node) {
+                i += 1;
+                continue;
+            }
             let pos = self
                 .prepared
                 .iter()
@@ -788,6 +794,34 @@ mod tests {
 
     fn heartbeat() -> RequestBody {
         RequestBody::Heartbeat(HeartbeatRequest::default())
+    }
+
+    #[test]
+    fn a_prepared_disconnect_is_not_answered_by_a_later_prepared_response() {
+        let mut m = MockClient::new_with_cluster(&[1], &[("a", 1)]);
+        let now = Instant::now();
+        assert!(m.ready(1, now));
+        let first = m.send(1, heartbeat(), now).unwrap();
+        let second = m.send(1, find_coordinator(), now).unwrap();
+        m.prepare_disconnect(|b| matches!(b, RequestBody::Heartbeat(_)));
+        // Meant for a retry on a new connection, not for the dropped requests.
+        m.prepare_response(
+            |b| matches!(b, RequestBody::FindCoordinator(_)),
+            FindCoordinatorResponse::default(),
+        );
+        let events = m.poll(Duration::ZERO, now);
+        assert_eq!(events.len(), 1, "{events:?}");
+        match &events[0] {
+            ClientEvent::Disconnected {
+                node, in_flight, ..
+            } => {
+                assert_eq!(*node, 1);
+                let ids: Vec<i32> = in_flight.iter().map(|r| r.correlation_id).collect();
+                assert_eq!(ids, vec![first, second]);
+            }
+            other => panic!("expected a disconnect, got {other:?}"),
+        }
+        assert_eq!(m.prepared_count(), 1, "the response stays prepared");
     }
 
     #[test]
