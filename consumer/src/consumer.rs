@@ -25,10 +25,15 @@ use crate::deserializer::Deserializer;
 use crate::error::{Error, Result};
 use crate::fetch_collector::FetchCollector;
 use crate::fetcher::{FetchConfig, Fetcher};
+use crate::group::membership::GroupMembership;
 use crate::offset_fetcher::{OffsetFetcher, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 use crate::record::ConsumerRecords;
 use crate::subscription_state::{FetchPosition, SubscriptionState};
+
+mod group;
+use group::BoxedListener;
+pub use group::ConsumerGroupMetadata;
 
 /// The time source of the poll loop (a manual clock in tests).
 pub type Clock = Box<dyn Fn() -> Instant + Send>;
@@ -56,6 +61,13 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     committed_retry_at: Option<Instant>,
     next_lookup_id: u64,
     closed: bool,
+    /// The classic group membership (created by the first `subscribe`).
+    membership: Option<GroupMembership>,
+    /// `subscribe(topics)`: the topics.
+    subscribed_topics: std::collections::BTreeSet<String>,
+    listener: Option<BoxedListener<K, V, C>>,
+    /// A rebalance listener is running (it must not poll).
+    in_listener: bool,
 }
 
 impl<K, V> KafkaConsumer<K, V, NetworkClient> {
@@ -200,6 +212,10 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             committed_retry_at: None,
             next_lookup_id: 1,
             closed: false,
+            membership: None,
+            subscribed_topics: Default::default(),
+            listener: None,
+            in_listener: false,
             client,
             config,
         }
@@ -254,6 +270,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
         self.ensure_open()?;
         let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+        if self.group_mode() {
+            return Err(Error::IllegalState(
+                "assign while subscribed: call unsubscribe first (Java forbids mixing them)".into(),
+            ));
+        }
         if let Some(tp) = partitions.iter().find(|tp| tp.topic.trim().is_empty()) {
             return Err(Error::IllegalState(format!(
                 "cannot assign a partition with an empty topic name: {tp}"
@@ -277,11 +298,6 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         Ok(())
     }
 
-    /// Unassigns every partition.
-    pub fn unsubscribe(&mut self) -> Result<()> {
-        self.assign(Vec::new())
-    }
-
     /// The assigned partitions, sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.subscriptions.assigned_partitions()
@@ -293,19 +309,30 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// most `max.poll.records`; positions move past exactly the records returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
         self.ensure_open()?;
-        if self.subscriptions.num_assigned() == 0 {
+        if self.in_listener {
             return Err(Error::IllegalState(
-                "the consumer is not assigned any partitions".into(),
+                "poll from inside a rebalance listener".into(),
+            ));
+        }
+        if self.subscriptions.num_assigned() == 0 && !self.group_mode() {
+            return Err(Error::IllegalState(
+                "the consumer is not subscribed to any topics or assigned any partitions".into(),
             ));
         }
         let start = (self.clock)();
         let deadline = start + timeout;
+        if self.group_mode() {
+            if let Some(m) = self.membership.as_mut() {
+                m.record_poll(start);
+            }
+        }
         let mut polled = false;
         loop {
             if self.wakeup.take() {
                 return Err(Error::Wakeup);
             }
             let now = (self.clock)();
+            self.group_poll(now)?;
             self.coordinator_poll(now);
             self.update_fetch_positions(now)?;
             let records = self.collect_fetch(now)?;
@@ -335,9 +362,14 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     }
 
     fn coordinator_poll(&mut self, now: Instant) {
-        let subs = &self.subscriptions;
-        self.coordinator
-            .maybe_auto_commit(now, || subs.all_consumed());
+        // Auto-commit only under a valid generation (during a rebalance it
+        // waits; the revocation commits anyway).
+        if let Ok(generation) = self.commit_generation() {
+            self.coordinator.set_generation(generation);
+            let subs = &self.subscriptions;
+            self.coordinator
+                .maybe_auto_commit(now, || subs.all_consumed());
+        }
         self.coordinator.poll(&mut self.client, now);
         self.coordinator.invoke_completed_offset_commit_callbacks();
     }
@@ -360,10 +392,16 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// an internal one, shorter while work waits for a connection.
     fn poll_wait(&self, now: Instant, deadline: Instant) -> Duration {
         let mut until = deadline;
+        let group_deadline = self
+            .membership
+            .as_ref()
+            .filter(|_| self.group_mode())
+            .and_then(|m| m.next_deadline(now));
         for d in [
             self.subscriptions.next_reset_deadline(),
             self.coordinator.next_deadline(),
             self.committed_retry_at,
+            group_deadline,
         ]
         .into_iter()
         .flatten()
@@ -388,6 +426,22 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     fn dispatch(&mut self, events: Vec<ClientEvent>, now: Instant) {
         let mut metadata_update = false;
         for event in events {
+            // A disconnect concerns every component with requests on that
+            // connection, and the membership even without any.
+            if let ClientEvent::Disconnected { .. } = event {
+                if let Some(m) = self.membership.as_mut() {
+                    m.handle_event(&event, now);
+                }
+                self.fetcher.handle_event(&event, &mut metadata_update);
+                self.offset_fetcher.handle_event(
+                    &event,
+                    &mut self.subscriptions,
+                    &mut metadata_update,
+                    now,
+                );
+                self.coordinator.handle_event(&event, now);
+                continue;
+            }
             if self.fetcher.handle_event(&event, &mut metadata_update) {
                 continue;
             }
@@ -401,6 +455,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
             if self.coordinator.handle_event(&event, now) {
                 continue;
+            }
+            if let Some(m) = self.membership.as_mut() {
+                if m.handle_event(&event, now) {
+                    continue;
+                }
             }
             tracing::trace!(node = event.node(), "event for no pending request");
         }
@@ -504,6 +563,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 return Err(Error::Wakeup);
             }
             let now = (self.clock)();
+            self.sync_group_coordinator(now);
             self.coordinator.poll(&mut self.client, now);
             if let Some(r) = step(self, now) {
                 return r;
@@ -843,6 +903,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         self.coordinator.invoke_completed_offset_commit_callbacks();
         let deadline = self.deadline(timeout);
         let result = loop {
+            let generation = self.commit_generation()?;
+            self.coordinator.set_generation(generation);
             let id = self.coordinator.start_commit(offsets.clone());
             let r = self.drive(deadline, "offset commit", |c, _| {
                 c.coordinator.take_commit_result(id)
@@ -878,8 +940,20 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     ) -> Result<()> {
         self.ensure_open()?;
         self.coordinator.invoke_completed_offset_commit_callbacks();
-        self.coordinator.commit_async(offsets, callback);
+        match self.commit_generation() {
+            Ok(generation) => {
+                self.coordinator.set_generation(generation);
+                self.coordinator.commit_async(offsets, callback);
+            }
+            Err(e) => {
+                // Java reports this through the callback (in a later call),
+                // not the call itself.
+                self.coordinator.fail_async(offsets, callback, e);
+                return Ok(());
+            }
+        }
         let now = (self.clock)();
+        self.sync_group_coordinator(now);
         self.coordinator.poll(&mut self.client, now);
         // Write the request out without blocking.
         let events = self.client.poll(Duration::ZERO, now);
@@ -931,7 +1005,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             return Ok(());
         }
         let deadline = self.deadline(timeout);
-        let mut result = Ok(());
+        let mut result = self.close_group(deadline);
         if self.config.auto_commit_enabled() {
             let offsets = self.subscriptions.all_consumed();
             if !offsets.is_empty() {

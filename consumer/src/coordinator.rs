@@ -1,12 +1,13 @@
 //! `ConsumerCoordinator`: the group coordinator connection, offset commits
 //! (OffsetCommit) and committed-offset look-ups (OffsetFetch).
 //!
-//! This part serves a consumer with a `group.id` and manually assigned
-//! partitions (generation -1, no member id), as the Java client does. Group
-//! membership (JoinGroup/SyncGroup/Heartbeat, rebalance listeners) is to be
-//! added here: [`ConsumerCoordinator::generation`] is the seam commits read
-//! their generation and member id from, and [`ConsumerCoordinator::poll`] is
-//! where the membership state machine will run before commits are sent.
+//! With manual assignment, commits carry generation -1 and no member id
+//! and the coordinator is looked up here. With `subscribe`, the consumer
+//! gives it the group membership's coordinator
+//! ([`ConsumerCoordinator::use_group_coordinator`]: one lookup per consumer)
+//! and the generation each commit is made under (captured when the commit is
+//! queued); group errors of commit responses come back to the membership
+//! through [`ConsumerCoordinator::take_feedback`].
 //!
 //! Commit callbacks never run from the network layer: completed async commits
 //! are queued and run, in order, by [`ConsumerCoordinator::invoke_completed_offset_commit_callbacks`]
@@ -40,24 +41,21 @@ pub type OffsetCommitCallback = Box<dyn FnOnce(&Offsets, Result<(), Error>) + Se
 /// Committed offsets by partition (`None`: nothing committed).
 pub type CommittedOffsets = HashMap<TopicPartition, Option<OffsetAndMetadata>>;
 
-/// The group generation commits are made under. For a consumer without group
-/// membership: generation -1 and an empty member id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generation {
-    /// Generation id (-1 outside a group generation).
-    pub generation_id: i32,
-    /// Member id ("" outside a group).
-    pub member_id: String,
-}
+pub use crate::group::membership::Generation;
 
-impl Generation {
-    /// No generation: standalone commits.
-    pub fn none() -> Self {
-        Generation {
-            generation_id: -1,
-            member_id: String::new(),
-        }
-    }
+/// What a coordinator response taught that the group membership must know
+/// (the consumer passes it on: one coordinator and one generation per consumer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoordinatorFeedback {
+    /// The coordinator must be looked up again.
+    CoordinatorLost(String),
+    /// A commit sent under `generation` failed with a group error.
+    CommitError {
+        /// The error code.
+        code: ErrorCode,
+        /// The generation the commit carried.
+        generation: Generation,
+    },
 }
 
 /// Identifies a commit or committed look-up started with this coordinator.
@@ -66,6 +64,7 @@ pub type RequestId = u64;
 struct PendingCommit {
     id: RequestId,
     offsets: Offsets,
+    generation: Generation,
     callback: Option<OffsetCommitCallback>,
 }
 
@@ -99,6 +98,10 @@ pub struct ConsumerCoordinator {
     fetch_results: HashMap<RequestId, Result<CommittedOffsets, Error>>,
     auto_commit_interval: Option<Duration>,
     next_auto_commit: Option<Instant>,
+    /// The group membership finds the coordinator (set with
+    /// [`ConsumerCoordinator::use_group_coordinator`]): no lookups of our own.
+    external_lookup: bool,
+    feedback: Vec<CoordinatorFeedback>,
 }
 
 impl std::fmt::Debug for ConsumerCoordinator {
@@ -146,6 +149,8 @@ impl ConsumerCoordinator {
             fetch_results: HashMap::new(),
             next_auto_commit: auto_commit_interval.map(|i| now + i),
             auto_commit_interval,
+            external_lookup: false,
+            feedback: Vec::new(),
         }
     }
 
@@ -173,6 +178,34 @@ impl ConsumerCoordinator {
     pub fn mark_coordinator_unknown(&mut self, why: &str) {
         if let Some(node) = self.coordinator.take() {
             tracing::info!(node, why, "group coordinator marked unknown");
+            if self.external_lookup {
+                self.feedback
+                    .push(CoordinatorFeedback::CoordinatorLost(why.to_string()));
+            }
+        }
+    }
+
+    /// Uses the coordinator the group membership found (`None`: not known
+    /// yet; commits wait) instead of looking it up here.
+    pub fn use_group_coordinator(&mut self, node: Option<NodeId>) {
+        self.external_lookup = true;
+        self.coordinator = node;
+    }
+
+    /// Back to looking the coordinator up here (manual assignment).
+    pub fn use_own_lookup(&mut self) {
+        self.external_lookup = false;
+    }
+
+    /// What the group membership must learn from commit responses.
+    pub fn take_feedback(&mut self) -> Vec<CoordinatorFeedback> {
+        std::mem::take(&mut self.feedback)
+    }
+
+    /// Restarts the auto-commit interval (after a commit that covered it).
+    pub fn reset_auto_commit_timer(&mut self, now: Instant) {
+        if let Some(i) = self.auto_commit_interval {
+            self.next_auto_commit = Some(now + i);
         }
     }
 
@@ -201,6 +234,31 @@ impl ConsumerCoordinator {
         self.enqueue_commit(id, offsets, callback);
     }
 
+    /// An async commit that could not be sent (no valid generation): its
+    /// callback gets `error` in a later poll/commit call, in order.
+    pub fn fail_async(
+        &mut self,
+        offsets: Offsets,
+        callback: Option<OffsetCommitCallback>,
+        error: Error,
+    ) {
+        let id = self.next_request_id();
+        let callback = callback.unwrap_or_else(|| {
+            Box::new(|_: &Offsets, r: Result<(), Error>| {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "async offset commit failed");
+                }
+            })
+        });
+        let commit = PendingCommit {
+            id,
+            offsets,
+            generation: self.generation.clone(),
+            callback: Some(callback),
+        };
+        self.complete_commit(commit, Err(error));
+    }
+
     /// Queues a commit whose result is fetched with [`Self::take_commit_result`].
     pub fn start_commit(&mut self, offsets: Offsets) -> RequestId {
         let id = self.next_request_id();
@@ -217,6 +275,7 @@ impl ConsumerCoordinator {
         let commit = PendingCommit {
             id,
             offsets,
+            generation: self.generation.clone(),
             callback,
         };
         if self.group_id.is_none() {
@@ -335,11 +394,14 @@ impl ConsumerCoordinator {
             return;
         }
         match self.coordinator {
+            None if self.external_lookup => {}
             None => self.lookup_coordinator(client, now),
             Some(node) => {
                 if client.connection_failed(node) {
                     self.mark_coordinator_unknown("connection failed");
-                    self.lookup_coordinator(client, now);
+                    if !self.external_lookup {
+                        self.lookup_coordinator(client, now);
+                    }
                     return;
                 }
                 if !client.ready(node, now) {
@@ -397,7 +459,7 @@ impl ConsumerCoordinator {
     fn send_pending<C: KafkaClient>(&mut self, client: &mut C, node: NodeId, now: Instant) {
         let group = self.group_id.clone().unwrap_or_default();
         while let Some(commit) = self.pending_commits.pop_front() {
-            let request = self.commit_request(&group, &commit.offsets);
+            let request = self.commit_request(&group, &commit.offsets, &commit.generation);
             match client.send(node, RequestBody::OffsetCommit(request), now) {
                 Ok(corr) => {
                     self.in_flight
@@ -427,7 +489,12 @@ impl ConsumerCoordinator {
         }
     }
 
-    fn commit_request(&self, group: &str, offsets: &Offsets) -> OffsetCommitRequest {
+    fn commit_request(
+        &self,
+        group: &str,
+        offsets: &Offsets,
+        generation: &Generation,
+    ) -> OffsetCommitRequest {
         let mut by_topic: BTreeMap<&str, Vec<(&TopicPartition, &OffsetAndMetadata)>> =
             BTreeMap::new();
         for (tp, om) in offsets {
@@ -458,8 +525,8 @@ impl ConsumerCoordinator {
             .collect();
         OffsetCommitRequest {
             group_id: group.to_string(),
-            generation_id_or_member_epoch: self.generation.generation_id,
-            member_id: self.generation.member_id.clone(),
+            generation_id_or_member_epoch: generation.generation_id,
+            member_id: generation.member_id.clone(),
             group_instance_id: self.group_instance_id.clone(),
             retention_time_ms: -1,
             topics,
@@ -579,11 +646,7 @@ impl ConsumerCoordinator {
                     self.mark_coordinator_unknown(code.name());
                 }
                 tracing::debug!(%tp, %code, "offset commit failed");
-                if code.is_retriable() {
-                    Err(Error::PartitionError { tp, code })
-                } else {
-                    Err(Error::CommitFailed(format!("{code} for {tp}")))
-                }
+                commit_error(self, &commit.generation, tp, code)
             }
         };
         self.complete_commit(commit, result);
@@ -665,6 +728,41 @@ impl ConsumerCoordinator {
             }
         };
         self.fetch_results.insert(id, result);
+    }
+}
+
+/// Java's mapping of OffsetCommit errors: group errors become
+/// `CommitFailed`/`RebalanceInProgress` (and feedback for the membership);
+/// retriable ones stay retriable.
+fn commit_error(
+    c: &mut ConsumerCoordinator,
+    generation: &Generation,
+    tp: TopicPartition,
+    code: ErrorCode,
+) -> Result<(), Error> {
+    match code {
+        ErrorCode::IllegalGeneration | ErrorCode::UnknownMemberId | ErrorCode::FencedInstanceId => {
+            c.feedback.push(CoordinatorFeedback::CommitError {
+                code,
+                generation: generation.clone(),
+            });
+            Err(Error::CommitFailed(format!(
+                "{code}: the commit (generation {}, member {:?}) cannot be completed since the \
+                 consumer is not part of an active group for auto partition assignment; it is \
+                 likely that the consumer was kicked out of the group (e.g. max.poll.interval.ms \
+                 exceeded)",
+                generation.generation_id, generation.member_id
+            )))
+        }
+        ErrorCode::RebalanceInProgress => {
+            c.feedback.push(CoordinatorFeedback::CommitError {
+                code,
+                generation: generation.clone(),
+            });
+            Err(Error::RebalanceInProgress)
+        }
+        code if code.is_retriable() => Err(Error::PartitionError { tp, code }),
+        code => Err(Error::CommitFailed(format!("{code} for {tp}"))),
     }
 }
 

@@ -5,6 +5,8 @@ use std::fmt;
 use prozess_network::TopicPartition;
 use prozess_protocol::ErrorCode;
 
+use crate::group::membership::GroupError;
+
 /// Everything a consumer call can fail with. Retriable broker errors are
 /// retried inside the consumer; what reaches the caller is what it must decide on.
 #[derive(Debug, Clone)]
@@ -65,6 +67,13 @@ pub enum Error {
     Network(String),
     /// An offset commit failed for good.
     CommitFailed(String),
+    /// A commit was refused because the group is rebalancing (Java's
+    /// `RebalanceInProgressException`): poll (which completes the
+    /// rebalance) and commit again.
+    RebalanceInProgress,
+    /// The group membership stopped on an error it cannot get past
+    /// (FENCED_INSTANCE_ID, GROUP_AUTHORIZATION_FAILED, an unknown assignor...).
+    Group(GroupError),
     /// `commit`/`committed` without a `group.id`.
     InvalidGroupId,
     /// A call that is illegal in the current state (e.g. after close).
@@ -124,6 +133,11 @@ impl fmt::Display for Error {
             Error::Wakeup => write!(f, "woken up"),
             Error::Network(m) => write!(f, "network error: {m}"),
             Error::CommitFailed(m) => write!(f, "offset commit failed: {m}"),
+            Error::RebalanceInProgress => write!(
+                f,
+                "offset commit refused: the group is rebalancing; poll to complete the rebalance, then commit again"
+            ),
+            Error::Group(e) => write!(f, "consumer group: {e}"),
             Error::InvalidGroupId => write!(f, "this call needs a group.id"),
             Error::IllegalState(m) => write!(f, "illegal state: {m}"),
             Error::Protocol(m) => write!(f, "protocol error: {m}"),

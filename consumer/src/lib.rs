@@ -57,11 +57,12 @@ pub mod fetcher;
 pub mod group;
 pub mod offset_fetcher;
 pub mod offsets;
+pub mod rebalance_listener;
 pub mod record;
 pub mod subscription_state;
 
 pub use config::{ConsumerConfig, ConsumerConfigBuilder, IsolationLevel, OffsetResetStrategy};
-pub use consumer::KafkaConsumer;
+pub use consumer::{ConsumerGroupMetadata, KafkaConsumer};
 pub use coordinator::{OffsetCommitCallback, Offsets};
 pub use deserializer::{
     BytesDeserializer, DeserializationError, Deserializer, I32Deserializer, I64Deserializer,
@@ -70,6 +71,7 @@ pub use deserializer::{
 pub use error::{Error, Result};
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 pub use prozess_network::{TopicPartition, WakeupHandle};
+pub use rebalance_listener::{ConsumerRebalanceListener, NoOpRebalanceListener};
 pub use record::{ConsumerRecord, ConsumerRecords, Header, TimestampType};
 
 #[cfg(test)]

@@ -1387,3 +1387,5 @@ fn committed_offset_lookup_is_retried_after_a_retriable_error() {
         "no reset"
     );
 }
+
+mod group_tests;

@@ -366,6 +366,75 @@ impl GroupMembership {
         events
     }
 
+    /// The first half of [`Self::leave_group`] (Java's `onLeavePrepare`):
+    /// returns queued events and the revocation (or loss) of everything
+    /// owned, with the generation still valid, so the consumer can run the
+    /// listener and commit before [`Self::leave_group`] sends LeaveGroup.
+    pub fn prepare_leave(&mut self) -> Vec<GroupEvent> {
+        let mut events = std::mem::take(&mut self.pending_events);
+        if !self.owned.is_empty() {
+            let owned = sorted_vec(&self.owned);
+            self.owned.clear();
+            if self.generation.is_reset() {
+                events.push(GroupEvent::Lost(owned));
+            } else {
+                events.push(GroupEvent::Revoke(owned));
+            }
+        }
+        events
+    }
+
+    /// Looks the coordinator up if it is unknown (without joining or
+    /// heartbeating): offset commits and look-ups share the membership's
+    /// coordinator. Returns it once known.
+    pub fn find_coordinator<C: KafkaClient>(
+        &mut self,
+        client: &mut C,
+        now: Instant,
+    ) -> Option<NodeId> {
+        if self.failed.is_some() {
+            return self.lookup.coordinator();
+        }
+        self.ensure_coordinator(client, now)
+    }
+
+    /// An OffsetCommit sent under `sent_under` failed with `code`: the group
+    /// errors among them change the membership as in Java's
+    /// `ConsumerCoordinator` (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID reset
+    /// the generation, REBALANCE_IN_PROGRESS asks for a rejoin). Errors of a
+    /// generation that is no longer current are ignored.
+    pub fn on_commit_error(&mut self, code: ErrorCode, sent_under: &Generation) {
+        if *sent_under != self.generation {
+            return;
+        }
+        match code {
+            ErrorCode::IllegalGeneration => {
+                warn!(group = %self.config.group_id, "offset commit: ILLEGAL_GENERATION; resetting the generation and rejoining");
+                self.reset_generation(false, "OffsetCommit: ILLEGAL_GENERATION");
+            }
+            ErrorCode::UnknownMemberId => {
+                warn!(group = %self.config.group_id, "offset commit: UNKNOWN_MEMBER_ID; resetting the member id and rejoining");
+                self.reset_generation(true, "OffsetCommit: UNKNOWN_MEMBER_ID");
+            }
+            ErrorCode::RebalanceInProgress => {
+                self.request_rejoin("offset commit: the group is rebalancing");
+            }
+            ErrorCode::FencedInstanceId => {
+                if !self.owned.is_empty() {
+                    let lost = sorted_vec(&self.owned);
+                    self.owned.clear();
+                    self.pending_events.push(GroupEvent::Lost(lost));
+                }
+                self.generation = Generation::none();
+                self.fail(GroupError::Coordinator {
+                    api: ApiKey::OffsetCommit,
+                    code,
+                });
+            }
+            _ => {}
+        }
+    }
+
     // ----- the driver -----
 
     /// Drives the membership: finds the coordinator, (re)joins when needed,

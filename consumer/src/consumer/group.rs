@@ -1,0 +1,397 @@
+//! The group side of `KafkaConsumer`: subscribe/unsubscribe, driving the
+//! classic [`GroupMembership`] from poll, running the rebalance listener and
+//! choosing the generation commits are made under.
+//!
+//! Rules kept here (from the membership's contract):
+//! - every `GroupEvent::Revoke`/`Lost` is handled (auto-commit, listener,
+//!   assignment change) before the membership is polled again;
+//! - every network event is offered to the membership (see `dispatch`);
+//! - the topics of `group_subscription()` stay in the metadata's topics of
+//!   interest (the leader needs their partition counts);
+//! - commits and committed-offset look-ups use the membership's coordinator:
+//!   one FindCoordinator path per consumer.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use prozess_network::{KafkaClient, TopicPartition};
+
+use super::KafkaConsumer;
+use crate::coordinator::{CoordinatorFeedback, Generation};
+use crate::error::{Error, Result};
+use crate::group::assignor::{assignor_by_name, ConsumerPartitionAssignor};
+use crate::group::membership::{GroupEvent, GroupMembership, MembershipConfig};
+use crate::rebalance_listener::ConsumerRebalanceListener;
+use crate::subscription_state::SubscriptionType;
+
+/// Java's `ConsumerGroupMetadata`: what a transactional producer needs to
+/// commit offsets for this consumer (`send_offsets_to_transaction`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The current generation (-1 outside a generation).
+    pub generation_id: i32,
+    /// The member id ("" before joining).
+    pub member_id: String,
+    /// `group.instance.id`.
+    pub group_instance_id: Option<String>,
+}
+
+/// Reason sent with LeaveGroup.
+const UNSUBSCRIBE_REASON: &str = "the consumer unsubscribed from all topics";
+const CLOSE_REASON: &str = "the consumer is being closed";
+
+/// A boxed listener for consumer `KafkaConsumer<K, V, C>`.
+pub(crate) type BoxedListener<K, V, C> = Box<dyn ConsumerRebalanceListener<K, V, C>>;
+
+impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
+    /// Subscribes to `topics` (replacing any earlier subscription): the group
+    /// (`group.id` is required) assigns their partitions among its members.
+    /// `listener` runs inside `poll` whenever partitions are revoked,
+    /// assigned or lost. Nothing is sent before the next `poll`.
+    pub fn subscribe<T: AsRef<str>>(
+        &mut self,
+        topics: impl IntoIterator<Item = T>,
+        listener: impl ConsumerRebalanceListener<K, V, C> + 'static,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        let topics: BTreeSet<String> = topics
+            .into_iter()
+            .map(|t| t.as_ref().trim().to_string())
+            .collect();
+        if topics.iter().any(|t| t.is_empty()) {
+            return Err(Error::IllegalState(
+                "subscribe: topic names must not be empty".into(),
+            ));
+        }
+        if topics.is_empty() {
+            return self.unsubscribe();
+        }
+        if self.subscriptions.subscription_type() == SubscriptionType::UserAssigned {
+            return Err(Error::IllegalState(
+                "subscribe after assign: call unsubscribe first (Java forbids mixing them)".into(),
+            ));
+        }
+        self.ensure_membership()?;
+        self.subscriptions
+            .set_subscription_type(SubscriptionType::AutoTopics);
+        tracing::info!(topics = ?topics, "subscribed to topic(s)");
+        self.subscribed_topics = topics;
+        self.listener = Some(Box::new(listener));
+        self.update_topics_of_interest();
+        Ok(())
+    }
+
+    /// The subscribed topics, sorted (empty when not subscribed).
+    pub fn subscription(&self) -> Vec<String> {
+        self.subscribed_topics.iter().cloned().collect()
+    }
+
+    /// Asks the group for a rebalance at the next poll (Java's
+    /// `enforceRebalance`). Ignored when not subscribed.
+    pub fn enforce_rebalance(&mut self, reason: Option<&str>) -> Result<()> {
+        self.ensure_open()?;
+        let group = self.group_mode();
+        if let Some(m) = self.membership.as_mut().filter(|_| group) {
+            m.request_rejoin(reason.unwrap_or("rebalance enforced by the user"));
+        }
+        Ok(())
+    }
+
+    /// Group id, generation and member id (Java's `groupMetadata`).
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata> {
+        let group_id = self.config.group_id.clone().ok_or(Error::InvalidGroupId)?;
+        let generation = self
+            .membership
+            .as_ref()
+            .map(|m| m.generation().clone())
+            .unwrap_or_else(Generation::none);
+        Ok(ConsumerGroupMetadata {
+            group_id,
+            generation_id: generation.generation_id,
+            member_id: generation.member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        })
+    }
+
+    /// Whether partitions come from the group (subscribe) rather than `assign`.
+    pub(crate) fn group_mode(&self) -> bool {
+        matches!(
+            self.subscriptions.subscription_type(),
+            SubscriptionType::AutoTopics | SubscriptionType::AutoPattern
+        )
+    }
+
+    fn ensure_membership(&mut self) -> Result<()> {
+        if self.membership.is_some() {
+            return Ok(());
+        }
+        let Some(group_id) = self.config.group_id.clone() else {
+            return Err(Error::InvalidGroupId);
+        };
+        let mut assignors: Vec<Box<dyn ConsumerPartitionAssignor>> = Vec::new();
+        for name in &self.config.partition_assignment_strategy {
+            match assignor_by_name(name) {
+                Some(a) => assignors.push(a),
+                None => {
+                    return Err(Error::Config {
+                        key: "partition.assignment.strategy".into(),
+                        message: format!(
+                            "unknown assignor {name:?}: expected range, roundrobin, sticky or \
+                             cooperative-sticky (or their Java class names)"
+                        ),
+                    })
+                }
+            }
+        }
+        let config = MembershipConfig {
+            group_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+            session_timeout: self.config.session_timeout,
+            heartbeat_interval: self.config.heartbeat_interval,
+            max_poll_interval: self.config.max_poll_interval,
+            retry_backoff: self.config.retry_backoff,
+            rack_id: (!self.config.client_rack.is_empty()).then(|| self.config.client_rack.clone()),
+        };
+        let now = (self.clock)();
+        let membership = GroupMembership::new(config, assignors, now).map_err(Error::Group)?;
+        self.membership = Some(membership);
+        Ok(())
+    }
+
+    /// Subscribed topics plus (leader) the whole group's topics.
+    pub(crate) fn update_topics_of_interest(&mut self) {
+        let mut topics: HashSet<String> = self.subscribed_topics.iter().cloned().collect();
+        if let Some(m) = &self.membership {
+            topics.extend(m.group_subscription().iter().cloned());
+        }
+        if self.client.metadata_mut().set_topics(topics) {
+            self.client.metadata_mut().request_update();
+        }
+    }
+
+    /// The generation a commit is made under now: none (-1) for manual
+    /// assignment; the stable generation in a group; an error while the
+    /// group rebalances or after the member fell out of it (Java's
+    /// `generationIfStable` check), so nothing is committed for a
+    /// generation that is gone.
+    pub(crate) fn commit_generation(&self) -> Result<Generation> {
+        let Some(m) = self.membership.as_ref().filter(|_| self.group_mode()) else {
+            return Ok(Generation::none());
+        };
+        if let Some(g) = m.generation_if_stable() {
+            return Ok(g.clone());
+        }
+        if m.rebalance_in_progress() {
+            return Err(Error::RebalanceInProgress);
+        }
+        Err(Error::CommitFailed(
+            "the consumer is not part of an active group generation (it left the group, was \
+             fenced, or the time between polls exceeded max.poll.interval.ms); its partitions \
+             may already belong to another member"
+                .into(),
+        ))
+    }
+
+    /// Gives the membership's coordinator to the commit path, looking it
+    /// up if needed; applies what commit responses taught.
+    pub(crate) fn sync_group_coordinator(&mut self, now: Instant) {
+        let group = self.group_mode();
+        let Some(m) = self.membership.as_mut() else {
+            return;
+        };
+        for f in self.coordinator.take_feedback() {
+            match f {
+                CoordinatorFeedback::CoordinatorLost(why) => m.mark_coordinator_unknown(&why),
+                CoordinatorFeedback::CommitError { code, generation } => {
+                    m.on_commit_error(code, &generation)
+                }
+            }
+        }
+        if group {
+            let node = m.find_coordinator(&mut self.client, now);
+            self.coordinator.use_group_coordinator(node);
+        } else {
+            self.coordinator.use_own_lookup();
+        }
+    }
+
+    /// One step of the group: drives the membership and handles what it
+    /// returns (listener, auto-commit of revoked partitions, assignment).
+    pub(crate) fn group_poll(&mut self, now: Instant) -> Result<()> {
+        if !self.group_mode() {
+            return Ok(());
+        }
+        self.sync_group_coordinator(now);
+        let topics: Vec<String> = self.subscribed_topics.iter().cloned().collect();
+        let Some(m) = self.membership.as_mut() else {
+            return Ok(());
+        };
+        let events = m.poll(&mut self.client, now, &topics);
+        self.update_topics_of_interest();
+        let result = self.handle_group_events(events);
+        let now = (self.clock)();
+        self.sync_group_coordinator(now);
+        result
+    }
+
+    /// Applies membership events in order; returns the first error (of a
+    /// listener or a fatal group error) after applying all of them.
+    pub(crate) fn handle_group_events(&mut self, events: Vec<GroupEvent>) -> Result<()> {
+        let mut first_error = None;
+        for event in events {
+            let r = match event {
+                GroupEvent::Revoke(tps) => self.revoke(&tps),
+                GroupEvent::Lost(tps) => {
+                    tracing::info!(partitions = ?tps, "partitions lost");
+                    let r = self.run_listener(|l, c| l.on_partitions_lost(c, &tps));
+                    self.drop_partitions(&tps);
+                    r
+                }
+                GroupEvent::Assigned {
+                    added, assignment, ..
+                } => {
+                    self.subscriptions.assign_from_subscribed(assignment);
+                    self.fetcher
+                        .clear_buffered_data_for_unassigned(&self.subscriptions);
+                    self.pending_committed = None;
+                    self.run_listener(|l, c| l.on_partitions_assigned(c, &added))
+                }
+                GroupEvent::Fatal(e) => Err(Error::Group(e)),
+            };
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Java's revocation: auto-commit (sync, all consumed offsets) while the
+    /// generation is still valid, then the listener, then the partitions go.
+    fn revoke(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        tracing::info!(partitions = ?tps, "revoking partitions");
+        if self.config.auto_commit_enabled() {
+            let offsets = self.subscriptions.all_consumed();
+            if !offsets.is_empty() {
+                let timeout = self.config.default_api_timeout;
+                if let Err(e) = self.commit_sync_offsets_with_timeout(offsets, timeout) {
+                    tracing::warn!(error = %e, "auto-commit before revocation failed");
+                }
+            }
+        }
+        let r = self.run_listener(|l, c| l.on_partitions_revoked(c, tps));
+        self.drop_partitions(tps);
+        r
+    }
+
+    fn drop_partitions(&mut self, tps: &[TopicPartition]) {
+        let gone: HashSet<&TopicPartition> = tps.iter().collect();
+        let keep: Vec<TopicPartition> = self
+            .subscriptions
+            .assigned_partitions()
+            .into_iter()
+            .filter(|tp| !gone.contains(tp))
+            .collect();
+        self.subscriptions.assign_from_subscribed(keep);
+        self.fetcher
+            .clear_buffered_data_for_unassigned(&self.subscriptions);
+        self.pending_committed = None;
+    }
+
+    /// Runs a listener callback with the consumer (the listener is taken out
+    /// for the call; `poll` from inside it fails).
+    fn run_listener(
+        &mut self,
+        call: impl FnOnce(&mut BoxedListener<K, V, C>, &mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let Some(mut listener) = self.listener.take() else {
+            return Ok(());
+        };
+        self.in_listener = true;
+        let r = call(&mut listener, self);
+        self.in_listener = false;
+        // A listener that subscribed again installed its own successor.
+        if self.listener.is_none() {
+            self.listener = Some(listener);
+        }
+        if let Err(e) = &r {
+            tracing::warn!(error = %e, "rebalance listener failed");
+        }
+        r
+    }
+
+    /// Leaves the group (unsubscribe, close): the listener gets the
+    /// revocation with the generation still valid, then LeaveGroup goes out.
+    /// Waits for LeaveGroup up to `deadline`.
+    pub(crate) fn leave_group(&mut self, reason: &str, deadline: Instant) -> Result<()> {
+        let Some(m) = self.membership.as_mut() else {
+            return Ok(());
+        };
+        let events = m.prepare_leave();
+        let r = self.handle_group_events(events);
+        let now = (self.clock)();
+        if let Some(m) = self.membership.as_mut() {
+            let late = m.leave_group(&mut self.client, now, reason);
+            if !late.is_empty() {
+                // Nothing owned any more: only queued non-partition events.
+                tracing::debug!(events = ?late, "events after leaving the group");
+            }
+        }
+        if self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.leave_in_flight())
+        {
+            let _ = self.drive(deadline, "LeaveGroup", |c, _| {
+                (!c.membership.as_ref().is_some_and(|m| m.leave_in_flight())).then_some(Ok(()))
+            });
+        }
+        r
+    }
+
+    /// Unsubscribes: revokes (listener), leaves the group and unassigns
+    /// everything. Also undoes a manual assignment.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.ensure_open()?;
+        let mut r = Ok(());
+        if self.group_mode() {
+            let deadline =
+                (self.clock)() + self.config.default_api_timeout.min(Duration::from_secs(5));
+            r = self.leave_group(UNSUBSCRIBE_REASON, deadline);
+        }
+        self.subscribed_topics.clear();
+        self.listener = None;
+        self.subscriptions.assign_from_user(Vec::new());
+        self.fetcher
+            .clear_buffered_data_for_unassigned(&self.subscriptions);
+        self.pending_committed = None;
+        self.coordinator.use_own_lookup();
+        self.client.metadata_mut().set_topics(Vec::<String>::new());
+        r
+    }
+
+    /// Close's group part: commit (auto-commit), listener, LeaveGroup.
+    pub(crate) fn close_group(&mut self, deadline: Instant) -> Result<()> {
+        if !self.group_mode() {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        if self.config.auto_commit_enabled() {
+            let offsets = self.subscriptions.all_consumed();
+            if !offsets.is_empty() && self.commit_generation().is_ok() {
+                let remaining = deadline.saturating_duration_since((self.clock)());
+                if let Err(e) = self.commit_sync_offsets_with_timeout(offsets, remaining) {
+                    tracing::warn!(error = %e, "auto-commit on close failed");
+                    result = Err(e);
+                }
+            }
+        }
+        let r = self.leave_group(CLOSE_REASON, deadline);
+        self.subscriptions.assign_from_user(Vec::new());
+        result.and(r)
+    }
+}

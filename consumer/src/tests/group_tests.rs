@@ -1,0 +1,442 @@
+//! KafkaConsumer with `subscribe`: the classic group driven from poll, the
+//! rebalance listener, auto-commit before revocation and generation-checked
+//! commits, over the scripted MockClient with a hand-driven clock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prozess_network::mock::MockClient;
+use prozess_network::TopicPartition;
+use prozess_protocol::messages::join_group::response::JoinGroupResponseMember;
+use prozess_protocol::messages::{
+    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
+};
+use prozess_protocol::records::Compression;
+use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
+
+use super::{
+    batch, commit_response, fetch_from, fetch_response, find_coordinator_response, is,
+    offset_fetch_response, part, tp, Consumer,
+};
+use crate::consumer::{Clock, KafkaConsumer};
+use crate::deserializer::StringDeserializer;
+use crate::error::{Error, Result};
+use crate::group::consumer_protocol::{Assignment, Subscription, CONSUMER_PROTOCOL_TYPE};
+use crate::rebalance_listener::ConsumerRebalanceListener;
+use crate::ConsumerConfig;
+
+/// A clock that moves 1 ms per read, and by hand with `advance`.
+#[derive(Clone)]
+struct TestClock {
+    base: Instant,
+    ms: Arc<AtomicU64>,
+}
+
+impl TestClock {
+    fn new() -> Self {
+        TestClock {
+            base: Instant::now(),
+            ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        let t = self.clone();
+        Box::new(move || t.base + Duration::from_millis(t.ms.fetch_add(1, Ordering::SeqCst)))
+    }
+
+    fn advance(&self, d: Duration) {
+        self.ms.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Logs each callback with the partitions and the number of OffsetCommit
+/// requests sent so far; optionally commits (sync) on revocation.
+struct Recorder {
+    log: Log,
+    commit_on_revoke: bool,
+}
+
+fn names(tps: &[TopicPartition]) -> String {
+    tps.iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl ConsumerRebalanceListener<String, String, MockClient> for Recorder {
+    fn on_partitions_revoked(&mut self, c: &mut Consumer, tps: &[TopicPartition]) -> Result<()> {
+        if self.commit_on_revoke {
+            c.commit_sync()?;
+        }
+        let polled = matches!(c.poll(Duration::ZERO), Err(Error::IllegalState(_)));
+        let commits = c.client().requests_of(ApiKey::OffsetCommit).len();
+        self.log.lock().unwrap().push(format!(
+            "revoked {} commits={commits} poll_refused={polled}",
+            names(tps)
+        ));
+        Ok(())
+    }
+
+    fn on_partitions_assigned(&mut self, c: &mut Consumer, tps: &[TopicPartition]) -> Result<()> {
+        let _ = c;
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("assigned {}", names(tps)));
+        Ok(())
+    }
+
+    fn on_partitions_lost(&mut self, _c: &mut Consumer, tps: &[TopicPartition]) -> Result<()> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("lost {}", names(tps)));
+        Ok(())
+    }
+}
+
+fn group_consumer(props: &[(&str, &str)], clock: &TestClock) -> Consumer {
+    let mut client = MockClient::new_with_cluster(&[0, 1], &[("t", 2)]);
+    client.prepare_response(
+        is(ApiKey::FindCoordinator),
+        find_coordinator_response(1, ErrorCode::None),
+    );
+    let mut all = vec![
+        ("bootstrap.servers", "localhost:9092"),
+        ("group.id", "g"),
+        ("partition.assignment.strategy", "range"),
+    ];
+    all.extend_from_slice(props);
+    let config = ConsumerConfig::from_properties(all).unwrap();
+    KafkaConsumer::with_client(
+        config,
+        client,
+        StringDeserializer,
+        StringDeserializer,
+        clock.clock(),
+    )
+}
+
+fn join_response(generation: i32, member: &str, leader: &str) -> ResponseBody {
+    let sub = Subscription {
+        topics: vec!["t".into()],
+        ..Default::default()
+    };
+    ResponseBody::JoinGroup(JoinGroupResponse {
+        generation_id: generation,
+        protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
+        protocol_name: Some("range".into()),
+        leader: leader.into(),
+        member_id: member.into(),
+        members: if member == leader {
+            vec![JoinGroupResponseMember {
+                member_id: member.into(),
+                metadata: sub.encode(3),
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    })
+}
+
+fn sync_response(partitions: &[i32]) -> ResponseBody {
+    let a = Assignment {
+        partitions: partitions.iter().map(|p| tp(*p)).collect(),
+        user_data: None,
+    };
+    ResponseBody::SyncGroup(SyncGroupResponse {
+        protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
+        protocol_name: Some("range".into()),
+        assignment: a.encode(3),
+        ..Default::default()
+    })
+}
+
+fn heartbeat(code: ErrorCode) -> ResponseBody {
+    ResponseBody::Heartbeat(HeartbeatResponse {
+        error_code: code.code(),
+        ..Default::default()
+    })
+}
+
+/// Polls (without blocking) until `done` holds, at most 50 times.
+fn poll_until(c: &mut Consumer, mut done: impl FnMut(&Consumer) -> bool) {
+    for _ in 0..50 {
+        if done(c) {
+            return;
+        }
+        c.poll(Duration::ZERO).unwrap();
+    }
+    assert!(done(c), "condition not reached within 50 polls");
+}
+
+fn log_of(log: &Log) -> Vec<String> {
+    log.lock().unwrap().clone()
+}
+
+/// Subscribes with a recorder and completes the first join as the leader
+/// of generation 1 owning t-0 and t-1, positions from committed 5 and 7.
+fn joined(props: &[(&str, &str)], commit_on_revoke: bool) -> (Consumer, TestClock, Log) {
+    let clock = TestClock::new();
+    let mut c = group_consumer(props, &clock);
+    let log: Log = Arc::default();
+    c.subscribe(
+        ["t"],
+        Recorder {
+            log: log.clone(),
+            commit_on_revoke,
+        },
+    )
+    .unwrap();
+    let client = c.client_mut();
+    client.prepare_response(is(ApiKey::JoinGroup), join_response(1, "m1", "m1"));
+    client.prepare_response(is(ApiKey::SyncGroup), sync_response(&[0, 1]));
+    client.prepare_response(
+        is(ApiKey::OffsetFetch),
+        offset_fetch_response(&[(0, 5, ""), (1, 7, "")]),
+    );
+    poll_until(&mut c, |c| {
+        c.fetch_position(&tp(0)).is_some() && c.fetch_position(&tp(1)).is_some()
+    });
+    (c, clock, log)
+}
+
+#[test]
+fn subscribe_joins_as_leader_assigns_and_starts_at_committed_offsets() {
+    let (mut c, _clock, log) = joined(&[("enable.auto.commit", "false")], false);
+    assert_eq!(c.subscription(), vec!["t".to_string()]);
+    assert_eq!(c.assignment(), vec![tp(0), tp(1)]);
+    assert_eq!(log_of(&log), vec!["assigned t-0,t-1"]);
+    assert_eq!(c.fetch_position(&tp(0)).unwrap().offset, 5);
+    assert_eq!(c.fetch_position(&tp(1)).unwrap().offset, 7);
+    let client = c.client();
+    assert_eq!(
+        client.requests_of(ApiKey::FindCoordinator).len(),
+        1,
+        "one coordinator lookup serves the membership and the offsets"
+    );
+    let join = &client.requests_of(ApiKey::JoinGroup)[0];
+    assert_eq!(join.node, 1);
+    let RequestBody::JoinGroup(j) = &join.body else {
+        unreachable!()
+    };
+    assert_eq!(j.group_id, "g");
+    assert_eq!(j.protocols[0].name, "range");
+    let sub = Subscription::decode(j.protocols[0].metadata.clone()).unwrap();
+    assert_eq!(sub.topics, vec!["t".to_string()]);
+    let RequestBody::SyncGroup(s) = &client.requests_of(ApiKey::SyncGroup)[0].body else {
+        unreachable!()
+    };
+    assert_eq!(s.assignments.len(), 1, "the leader assigns");
+    let a = Assignment::decode(s.assignments[0].assignment.clone()).unwrap();
+    assert_eq!(a.partitions, vec![tp(0), tp(1)]);
+    assert_eq!(client.requests_of(ApiKey::OffsetFetch)[0].node, 1);
+    let md = c.group_metadata().unwrap();
+    assert_eq!((md.generation_id, md.member_id.as_str()), (1, "m1"));
+
+    // Records flow for the assigned partitions.
+    c.client_mut().prepare_response(
+        fetch_from(0, 5),
+        fetch_response(vec![part(0, batch(5, 3, Compression::None), 8)], 0),
+    );
+    let mut got = 0;
+    for _ in 0..20 {
+        got += c.poll(Duration::ZERO).unwrap().count();
+        if got == 3 {
+            break;
+        }
+    }
+    assert_eq!(got, 3);
+}
+
+#[test]
+fn rebalance_auto_commits_under_the_old_generation_before_the_listener_and_rejoin() {
+    let (mut c, clock, log) = joined(&[("enable.auto.commit", "true")], false);
+    c.seek(&tp(0), 20).unwrap();
+    c.seek(&tp(1), 30).unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::Heartbeat),
+        heartbeat(ErrorCode::RebalanceInProgress),
+    );
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    client.prepare_response(is(ApiKey::JoinGroup), join_response(2, "m1", "m1"));
+    client.prepare_response(is(ApiKey::SyncGroup), sync_response(&[1]));
+    clock.advance(Duration::from_millis(3_100)); // past heartbeat.interval.ms
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::JoinGroup).len() == 2
+    });
+    poll_until(&mut c, |c| c.assignment() == vec![tp(1)]);
+
+    let requests = c.client().requests();
+    let commit_at = requests
+        .iter()
+        .position(|r| r.body.api_key() == ApiKey::OffsetCommit)
+        .expect("auto-commit before revocation");
+    let rejoin_at = requests
+        .iter()
+        .rposition(|r| r.body.api_key() == ApiKey::JoinGroup)
+        .unwrap();
+    assert!(commit_at < rejoin_at, "committed before rejoining");
+    let RequestBody::OffsetCommit(oc) = &requests[commit_at].body else {
+        unreachable!()
+    };
+    assert_eq!(oc.generation_id_or_member_epoch, 1);
+    assert_eq!(oc.member_id, "m1");
+    let mut offsets: Vec<(i32, i64)> = oc.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    offsets.sort();
+    assert_eq!(offsets, vec![(0, 20), (1, 30)]);
+    assert_eq!(
+        log_of(&log),
+        vec![
+            "assigned t-0,t-1",
+            "revoked t-0,t-1 commits=1 poll_refused=true",
+            "assigned t-1",
+        ],
+        "eager: all revoked (after the commit), then the new assignment"
+    );
+    assert_eq!(c.group_metadata().unwrap().generation_id, 2);
+}
+
+#[test]
+fn commit_of_an_expelled_member_fails_and_its_partitions_are_lost() {
+    let (mut c, _clock, log) = joined(&[("enable.auto.commit", "false")], false);
+    c.seek(&tp(0), 9).unwrap();
+    // The coordinator no longer knows the member (e.g. max.poll.interval.ms
+    // passed while the application processed).
+    c.client_mut().prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[
+            (0, ErrorCode::UnknownMemberId),
+            (1, ErrorCode::UnknownMemberId),
+        ]),
+    );
+    match c.commit_sync() {
+        Err(Error::CommitFailed(m)) => assert!(m.contains("UNKNOWN_MEMBER_ID"), "{m}"),
+        other => panic!("expected CommitFailed, got {other:?}"),
+    }
+    // No second attempt under a generation that is gone: refused locally,
+    // and an async commit's callback (run by the next call) gets the error.
+    let sent = c.client().requests_of(ApiKey::OffsetCommit).len();
+    let async_failed = Arc::new(Mutex::new(None));
+    let r = async_failed.clone();
+    c.commit_async(Some(Box::new(move |_, res| {
+        *r.lock().unwrap() = Some(res.is_err());
+    })))
+    .unwrap();
+    assert!(matches!(c.commit_sync(), Err(Error::CommitFailed(_))));
+    assert_eq!(*async_failed.lock().unwrap(), Some(true));
+    assert_eq!(c.client().requests_of(ApiKey::OffsetCommit).len(), sent);
+
+    // The next poll reports the loss (not a revocation) and rejoins with a
+    // fresh member id.
+    c.client_mut()
+        .prepare_response(is(ApiKey::JoinGroup), join_response(5, "m2", "m2"));
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::JoinGroup).len() == 2
+    });
+    assert_eq!(log_of(&log), vec!["assigned t-0,t-1", "lost t-0,t-1"]);
+    assert!(c.assignment().is_empty());
+    let joins = c.client().requests_of(ApiKey::JoinGroup);
+    let RequestBody::JoinGroup(j) = &joins[1].body else {
+        unreachable!()
+    };
+    assert_eq!(j.member_id, "", "UNKNOWN_MEMBER_ID resets the member id");
+}
+
+#[test]
+fn commit_during_a_rebalance_is_refused_with_rebalance_in_progress() {
+    let (mut c, clock, _log) = joined(&[("enable.auto.commit", "false")], false);
+    c.client_mut().prepare_response(
+        is(ApiKey::Heartbeat),
+        heartbeat(ErrorCode::RebalanceInProgress),
+    );
+    clock.advance(Duration::from_millis(3_100));
+    // JoinGroup stays unanswered: the member is rebalancing.
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::JoinGroup).len() == 2
+    });
+    assert!(matches!(c.commit_sync(), Err(Error::RebalanceInProgress)));
+}
+
+#[test]
+fn close_runs_the_listener_which_commits_then_leaves_the_group() {
+    let (mut c, _clock, log) = joined(&[("enable.auto.commit", "false")], true);
+    c.seek(&tp(1), 11).unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    client.prepare_response(
+        is(ApiKey::LeaveGroup),
+        ResponseBody::LeaveGroup(LeaveGroupResponse::default()),
+    );
+    c.close(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        log_of(&log),
+        vec![
+            "assigned t-0,t-1",
+            "revoked t-0,t-1 commits=1 poll_refused=true"
+        ]
+    );
+    let requests = c.client().requests();
+    let commit_at = requests
+        .iter()
+        .position(|r| r.body.api_key() == ApiKey::OffsetCommit)
+        .unwrap();
+    let leave_at = requests
+        .iter()
+        .position(|r| r.body.api_key() == ApiKey::LeaveGroup)
+        .expect("LeaveGroup sent");
+    assert!(commit_at < leave_at);
+    let RequestBody::LeaveGroup(l) = &requests[leave_at].body else {
+        unreachable!()
+    };
+    assert_eq!(l.members[0].member_id, "m1");
+    let RequestBody::OffsetCommit(oc) = &requests[commit_at].body else {
+        unreachable!()
+    };
+    assert_eq!(oc.generation_id_or_member_epoch, 1);
+}
+
+#[test]
+fn subscribe_needs_a_group_id_and_excludes_assign() {
+    let clock = TestClock::new();
+    let config =
+        ConsumerConfig::from_properties([("bootstrap.servers", "localhost:9092")]).unwrap();
+    let mut c: Consumer = KafkaConsumer::with_client(
+        config,
+        MockClient::new_with_cluster(&[0], &[("t", 1)]),
+        StringDeserializer,
+        StringDeserializer,
+        clock.clock(),
+    );
+    assert!(matches!(
+        c.subscribe(["t"], crate::NoOpRebalanceListener),
+        Err(Error::InvalidGroupId)
+    ));
+    let mut c = group_consumer(&[], &clock);
+    c.subscribe(["t"], crate::NoOpRebalanceListener).unwrap();
+    assert!(matches!(c.assign([tp(0)]), Err(Error::IllegalState(_))));
+    c.unsubscribe().unwrap();
+    assert!(c.subscription().is_empty());
+    c.assign([tp(0)]).unwrap();
+    assert!(matches!(
+        c.subscribe(["t"], crate::NoOpRebalanceListener),
+        Err(Error::IllegalState(_))
+    ));
+}
