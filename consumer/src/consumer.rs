@@ -32,7 +32,13 @@ use crate::record::ConsumerRecords;
 use crate::subscription_state::{FetchPosition, SubscriptionState};
 
 mod group;
+mod heartbeat_thread;
 use group::BoxedListener;
+use heartbeat_thread::{Background, Parked};
+
+/// Panic message of the (unreachable) case of using the client while it is
+/// parked with the heartbeat thread: every entry point unparks first.
+const UNPARKED: &str = "the network client is parked with the heartbeat thread";
 pub use group::ConsumerGroupMetadata;
 
 /// The time source of the poll loop (a manual clock in tests).
@@ -45,7 +51,8 @@ pub type Clock = Box<dyn Fn() -> Instant + Send>;
 /// from other threads.
 pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     config: ConsumerConfig,
-    client: C,
+    /// `None` only while parked with the heartbeat thread between calls.
+    client: Option<C>,
     subscriptions: SubscriptionState,
     fetcher: Fetcher,
     collector: FetchCollector,
@@ -68,6 +75,10 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     listener: Option<BoxedListener<K, V, C>>,
     /// A rebalance listener is running (it must not poll).
     in_listener: bool,
+    /// Inside poll or close (the client must not be parked).
+    in_poll: bool,
+    /// The heartbeat thread (KIP-62), if started.
+    background: Option<std::sync::Arc<Background<C>>>,
 }
 
 impl<K, V> KafkaConsumer<K, V, NetworkClient> {
@@ -81,13 +92,40 @@ impl<K, V> KafkaConsumer<K, V, NetworkClient> {
         config.validate()?;
         let client = NetworkClient::new(network_config(&config)?)
             .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(Self::with_client(
+        let mut consumer = Self::with_client(
             config,
             client,
             key_deserializer,
             value_deserializer,
             Box::new(Instant::now),
-        ))
+        );
+        consumer.start_heartbeat_thread();
+        Ok(consumer)
+    }
+}
+
+impl<K, V, C: KafkaClient + Send + 'static> KafkaConsumer<K, V, C> {
+    /// Starts the heartbeat thread (KIP-62) of a consumer with a `group.id`:
+    /// between calls, a group member keeps heartbeating (and leaves the
+    /// group once `max.poll.interval.ms` passes without a poll).
+    /// [`KafkaConsumer::new`] does this; consumers built with
+    /// [`KafkaConsumer::with_client`] (tests driving time by hand) heartbeat
+    /// from their calls only unless they call it.
+    pub fn start_heartbeat_thread(&mut self) {
+        if self.background.is_some() {
+            return;
+        }
+        if let Some(group) = self.config.group_id.clone() {
+            self.background = Some(heartbeat_thread::start::<C>(&group));
+        }
+    }
+}
+
+impl<K, V, C: KafkaClient> Drop for KafkaConsumer<K, V, C> {
+    fn drop(&mut self) {
+        if let Some(bg) = self.background.take() {
+            bg.stop();
+        }
     }
 }
 
@@ -216,7 +254,9 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             subscribed_topics: Default::default(),
             listener: None,
             in_listener: false,
-            client,
+            background: None,
+            in_poll: false,
+            client: Some(client),
             config,
         }
     }
@@ -227,13 +267,53 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     }
 
     /// The network client (tests inspect the mock through it).
-    pub fn client(&self) -> &C {
-        &self.client
+    pub fn client(&mut self) -> &C {
+        self.unpark();
+        self.client.as_ref().expect(UNPARKED)
     }
 
     /// The network client, mutably.
     pub fn client_mut(&mut self) -> &mut C {
-        &mut self.client
+        self.unpark();
+        self.client.as_mut().expect(UNPARKED)
+    }
+
+    /// Hands the client and membership to the heartbeat thread until the
+    /// next call (only a group member with the thread running parks).
+    fn park(&mut self) {
+        let Some(bg) = self.background.as_ref() else {
+            return;
+        };
+        // Never from inside poll/close (a commit in a listener or before a
+        // revocation): only when the application gets control back.
+        if !self.group_mode() || self.closed || self.in_poll || self.in_listener {
+            return;
+        }
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        bg.park(Parked {
+            client,
+            membership: self.membership.take(),
+            events: Vec::new(),
+        });
+    }
+
+    /// Takes the client and membership back from the heartbeat thread and
+    /// dispatches what it received for others.
+    fn unpark(&mut self) {
+        if self.client.is_some() {
+            return;
+        }
+        let Some(parked) = self.background.as_ref().and_then(|bg| bg.unpark()) else {
+            return;
+        };
+        self.client = Some(parked.client);
+        self.membership = parked.membership;
+        if !parked.events.is_empty() {
+            let now = (self.clock)();
+            self.dispatch(parked.events, now);
+        }
     }
 
     /// A handle other threads may use to interrupt a blocking call.
@@ -246,7 +326,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         self.wakeup.wakeup();
     }
 
-    fn ensure_open(&self) -> Result<()> {
+    fn ensure_open(&mut self) -> Result<()> {
+        self.unpark();
         if self.closed {
             Err(Error::IllegalState("the consumer is closed".into()))
         } else {
@@ -291,8 +372,18 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         self.fetcher
             .clear_buffered_data_for_unassigned(&self.subscriptions);
         let topics: HashSet<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
-        if self.client.metadata_mut().set_topics(topics) {
-            self.client.metadata_mut().request_update();
+        if self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .set_topics(topics)
+        {
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .request_update();
         }
         self.pending_committed = None;
         Ok(())
@@ -308,6 +399,16 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Fetches records, waiting up to `timeout` for some to arrive. Returns at
     /// most `max.poll.records`; positions move past exactly the records returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
+        let outer = !std::mem::replace(&mut self.in_poll, true);
+        let r = self.poll_once(timeout);
+        if outer {
+            self.in_poll = false;
+            self.park();
+        }
+        r
+    }
+
+    fn poll_once(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
         self.ensure_open()?;
         if self.in_listener {
             return Err(Error::IllegalState(
@@ -338,23 +439,31 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             let records = self.collect_fetch(now)?;
             if !records.is_empty() {
                 // Pipelining: the next fetch travels while the caller works.
-                if self
-                    .fetcher
-                    .send_fetches(&mut self.client, &self.subscriptions, now)
-                    > 0
+                if self.fetcher.send_fetches(
+                    self.client.as_mut().expect(UNPARKED),
+                    &self.subscriptions,
+                    now,
+                ) > 0
                 {
-                    let events = self.client.poll(Duration::ZERO, now);
+                    let events = self
+                        .client
+                        .as_mut()
+                        .expect(UNPARKED)
+                        .poll(Duration::ZERO, now);
                     self.dispatch(events, now);
                 }
                 return Ok(records);
             }
-            self.fetcher
-                .send_fetches(&mut self.client, &self.subscriptions, now);
+            self.fetcher.send_fetches(
+                self.client.as_mut().expect(UNPARKED),
+                &self.subscriptions,
+                now,
+            );
             if polled && now >= deadline {
                 return Ok(ConsumerRecords::empty());
             }
             let wait = self.poll_wait(now, deadline);
-            let events = self.client.poll(wait, now);
+            let events = self.client.as_mut().expect(UNPARKED).poll(wait, now);
             polled = true;
             let now = (self.clock)();
             self.dispatch(events, now);
@@ -370,7 +479,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             self.coordinator
                 .maybe_auto_commit(now, || subs.all_consumed());
         }
-        self.coordinator.poll(&mut self.client, now);
+        self.coordinator
+            .poll(self.client.as_mut().expect(UNPARKED), now);
         self.coordinator.invoke_completed_offset_commit_callbacks();
     }
 
@@ -383,7 +493,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             now,
         );
         if outcome.metadata_update_needed {
-            self.client.metadata_mut().request_update();
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .request_update();
         }
         result
     }
@@ -464,7 +578,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             tracing::trace!(node = event.node(), "event for no pending request");
         }
         if metadata_update {
-            self.client.metadata_mut().request_update();
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .request_update();
         }
     }
 
@@ -486,7 +604,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         }
         self.offset_fetcher.reset_positions_if_needed(
-            &mut self.client,
+            self.client.as_mut().expect(UNPARKED),
             &mut self.subscriptions,
             now,
         );
@@ -564,7 +682,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
             let now = (self.clock)();
             self.sync_group_coordinator(now);
-            self.coordinator.poll(&mut self.client, now);
+            self.coordinator
+                .poll(self.client.as_mut().expect(UNPARKED), now);
             if let Some(r) = step(self, now) {
                 return r;
             }
@@ -574,7 +693,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             let wait = deadline
                 .saturating_duration_since(now)
                 .min(self.config.retry_backoff);
-            let events = self.client.poll(wait, now);
+            let events = self.client.as_mut().expect(UNPARKED).poll(wait, now);
             let now = (self.clock)();
             self.dispatch(events, now);
         }
@@ -730,8 +849,18 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     ) -> Result<HashMap<TopicPartition, crate::offset_fetcher::ListOffsetData>> {
         self.ensure_open()?;
         let topics: Vec<String> = wanted.iter().map(|(tp, _)| tp.topic.clone()).collect();
-        if self.client.metadata_mut().add_topics(topics) {
-            self.client.metadata_mut().request_update();
+        if self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .add_topics(topics)
+        {
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .request_update();
         }
         let id = self.next_lookup_id;
         self.next_lookup_id += 1;
@@ -749,7 +878,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                         out.insert(tp, d);
                     }
                     Err(code) if OffsetFetcher::is_retriable(code) => {
-                        c.client.metadata_mut().request_update();
+                        c.client
+                            .as_mut()
+                            .expect(UNPARKED)
+                            .metadata_mut()
+                            .request_update();
                     }
                     Err(code) => return Some(Err(Error::PartitionError { tp, code })),
                 }
@@ -759,7 +892,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
             let ask: Vec<(TopicPartition, i64)> =
                 remaining.iter().map(|(tp, ts)| (tp.clone(), *ts)).collect();
-            c.offset_fetcher.send_lookup(&mut c.client, id, &ask, now);
+            c.offset_fetcher
+                .send_lookup(c.client.as_mut().expect(UNPARKED), id, &ask, now);
             None
         })
     }
@@ -828,27 +962,54 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     // ---- metadata ----
 
     fn wait_metadata_update(&mut self, timeout: Duration) -> Result<()> {
-        let before = self.client.metadata().update_version();
-        self.client.metadata_mut().request_update();
+        let before = self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata()
+            .update_version();
+        self.client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .request_update();
         let deadline = self.deadline(timeout);
         self.drive(deadline, "metadata update", |c, _| {
-            (c.client.metadata().update_version() > before).then_some(Ok(()))
+            (c.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata()
+                .update_version()
+                > before)
+                .then_some(Ok(()))
         })
     }
 
     /// The partitions of `topic` (empty if the topic does not exist).
     pub fn partitions_for(&mut self, topic: &str) -> Result<Vec<PartitionMetadata>> {
         self.ensure_open()?;
-        if let Some(t) = self.client.metadata().topic(topic) {
+        if let Some(t) = self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata()
+            .topic(topic)
+        {
             if !t.partitions.is_empty() {
                 return Ok(t.partitions.clone());
             }
         }
-        self.client.metadata_mut().add_topics([topic.to_string()]);
+        self.client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .add_topics([topic.to_string()]);
         let timeout = self.config.default_api_timeout;
         self.wait_metadata_update(timeout)?;
         Ok(self
             .client
+            .as_ref()
+            .expect(UNPARKED)
             .metadata()
             .topic(topic)
             .map(|t| t.partitions.clone())
@@ -859,17 +1020,27 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// excluded if `exclude.internal.topics`).
     pub fn list_topics(&mut self) -> Result<HashMap<String, Vec<PartitionMetadata>>> {
         self.ensure_open()?;
-        self.client.metadata_mut().set_all_topics(true);
+        self.client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .set_all_topics(true);
         let timeout = self.config.default_api_timeout;
         let r = self.wait_metadata_update(timeout);
         let out = self
             .client
+            .as_ref()
+            .expect(UNPARKED)
             .metadata()
             .topics()
             .filter(|t| !(self.config.exclude_internal_topics && t.is_internal))
             .map(|t| (t.name.clone(), t.partitions.clone()))
             .collect();
-        self.client.metadata_mut().set_all_topics(false);
+        self.client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .set_all_topics(false);
         r.map(|_| out)
     }
 
@@ -922,6 +1093,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         };
         self.coordinator.invoke_completed_offset_commit_callbacks();
+        self.park();
         result
     }
 
@@ -954,10 +1126,16 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         }
         let now = (self.clock)();
         self.sync_group_coordinator(now);
-        self.coordinator.poll(&mut self.client, now);
+        self.coordinator
+            .poll(self.client.as_mut().expect(UNPARKED), now);
         // Write the request out without blocking.
-        let events = self.client.poll(Duration::ZERO, now);
+        let events = self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .poll(Duration::ZERO, now);
         self.dispatch(events, now);
+        self.park();
         Ok(())
     }
 
@@ -1004,6 +1182,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         if self.closed {
             return Ok(());
         }
+        self.unpark();
+        self.in_poll = true;
         let deadline = self.deadline(timeout);
         let mut result = self.close_group(deadline);
         if self.config.auto_commit_enabled() {
@@ -1028,11 +1208,23 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         }
         self.coordinator.invoke_completed_offset_commit_callbacks();
-        let nodes: Vec<i32> = self.client.metadata().brokers().keys().copied().collect();
+        let nodes: Vec<i32> = self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata()
+            .brokers()
+            .keys()
+            .copied()
+            .collect();
         for node in nodes {
-            self.client.close(node);
+            self.client.as_mut().expect(UNPARKED).close(node);
         }
         self.closed = true;
+        self.in_poll = false;
+        if let Some(bg) = self.background.take() {
+            bg.stop();
+        }
         result
     }
 

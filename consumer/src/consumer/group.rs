@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use prozess_network::{KafkaClient, TopicPartition};
 
-use super::KafkaConsumer;
+use super::{KafkaConsumer, UNPARKED};
 use crate::coordinator::{CoordinatorFeedback, Generation};
 use crate::error::{Error, Result};
 use crate::group::assignor::{assignor_by_name, ConsumerPartitionAssignor};
@@ -102,11 +102,17 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Group id, generation and member id (Java's `groupMetadata`).
     pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata> {
         let group_id = self.config.group_id.clone().ok_or(Error::InvalidGroupId)?;
-        let generation = self
-            .membership
-            .as_ref()
-            .map(|m| m.generation().clone())
-            .unwrap_or_else(Generation::none);
+        let generation = match (&self.membership, &self.background) {
+            (Some(m), _) => m.generation().clone(),
+            (None, Some(bg)) => bg
+                .lock()
+                .parked
+                .as_ref()
+                .and_then(|p| p.membership.as_ref())
+                .map(|m| m.generation().clone())
+                .unwrap_or_else(Generation::none),
+            (None, None) => Generation::none(),
+        };
         Ok(ConsumerGroupMetadata {
             group_id,
             generation_id: generation.generation_id,
@@ -166,8 +172,18 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         if let Some(m) = &self.membership {
             topics.extend(m.group_subscription().iter().cloned());
         }
-        if self.client.metadata_mut().set_topics(topics) {
-            self.client.metadata_mut().request_update();
+        if self
+            .client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .set_topics(topics)
+        {
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .request_update();
         }
     }
 
@@ -210,7 +226,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         }
         if group {
-            let node = m.find_coordinator(&mut self.client, now);
+            let node = m.find_coordinator(self.client.as_mut().expect(UNPARKED), now);
             self.coordinator.use_group_coordinator(node);
         } else {
             self.coordinator.use_own_lookup();
@@ -228,7 +244,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         let Some(m) = self.membership.as_mut() else {
             return Ok(());
         };
-        let events = m.poll(&mut self.client, now, &topics);
+        let events = m.poll(self.client.as_mut().expect(UNPARKED), now, &topics);
         self.update_topics_of_interest();
         let result = self.handle_group_events(events);
         let now = (self.clock)();
@@ -335,7 +351,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         let r = self.handle_group_events(events);
         let now = (self.clock)();
         if let Some(m) = self.membership.as_mut() {
-            let late = m.leave_group(&mut self.client, now, reason);
+            let late = m.leave_group(self.client.as_mut().expect(UNPARKED), now, reason);
             if !late.is_empty() {
                 // Nothing owned any more: only queued non-partition events.
                 tracing::debug!(events = ?late, "events after leaving the group");
@@ -370,7 +386,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             .clear_buffered_data_for_unassigned(&self.subscriptions);
         self.pending_committed = None;
         self.coordinator.use_own_lookup();
-        self.client.metadata_mut().set_topics(Vec::<String>::new());
+        self.client
+            .as_mut()
+            .expect(UNPARKED)
+            .metadata_mut()
+            .set_topics(Vec::<String>::new());
         r
     }
 

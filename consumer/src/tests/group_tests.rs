@@ -166,7 +166,7 @@ fn heartbeat(code: ErrorCode) -> ResponseBody {
 }
 
 /// Polls (without blocking) until `done` holds, at most 50 times.
-fn poll_until(c: &mut Consumer, mut done: impl FnMut(&Consumer) -> bool) {
+fn poll_until(c: &mut Consumer, mut done: impl FnMut(&mut Consumer) -> bool) {
     for _ in 0..50 {
         if done(c) {
             return;
@@ -439,4 +439,107 @@ fn subscribe_needs_a_group_id_and_excludes_assign() {
         c.subscribe(["t"], crate::NoOpRebalanceListener),
         Err(Error::IllegalState(_))
     ));
+}
+
+/// A consumer on the real clock with the heartbeat thread, joined (leader,
+/// generation 1, t-0 and t-1).
+fn joined_with_thread(props: &[(&str, &str)]) -> (Consumer, Log) {
+    let mut client = MockClient::new_with_cluster(&[0, 1], &[("t", 2)]);
+    client.prepare_response(
+        is(ApiKey::FindCoordinator),
+        find_coordinator_response(1, ErrorCode::None),
+    );
+    client.prepare_response(is(ApiKey::JoinGroup), join_response(1, "m1", "m1"));
+    client.prepare_response(is(ApiKey::SyncGroup), sync_response(&[0, 1]));
+    client.prepare_response(
+        is(ApiKey::OffsetFetch),
+        offset_fetch_response(&[(0, 5, ""), (1, 7, "")]),
+    );
+    for _ in 0..200 {
+        client.prepare_response(is(ApiKey::Heartbeat), heartbeat(ErrorCode::None));
+    }
+    let mut all = vec![
+        ("bootstrap.servers", "localhost:9092"),
+        ("group.id", "g"),
+        ("partition.assignment.strategy", "range"),
+        ("enable.auto.commit", "false"),
+        ("session.timeout.ms", "1000"),
+        ("heartbeat.interval.ms", "20"),
+    ];
+    all.extend_from_slice(props);
+    let config = ConsumerConfig::from_properties(all).unwrap();
+    let mut c: Consumer = KafkaConsumer::with_client(
+        config,
+        client,
+        StringDeserializer,
+        StringDeserializer,
+        Box::new(Instant::now),
+    );
+    c.start_heartbeat_thread();
+    let log: Log = Arc::default();
+    c.subscribe(
+        ["t"],
+        Recorder {
+            log: log.clone(),
+            commit_on_revoke: false,
+        },
+    )
+    .unwrap();
+    for _ in 0..100 {
+        c.poll(Duration::from_millis(5)).unwrap();
+        if c.fetch_position(&tp(1)).is_some() {
+            break;
+        }
+    }
+    assert_eq!(c.assignment(), vec![tp(0), tp(1)]);
+    (c, log)
+}
+
+#[test]
+fn heartbeat_thread_keeps_the_member_alive_between_polls() {
+    let (mut c, log) = joined_with_thread(&[]);
+    let before = c.client().requests_of(ApiKey::Heartbeat).len();
+    // (Any call takes the client back from the thread; poll hands it over.)
+    c.poll(Duration::ZERO).unwrap();
+    // The application "processes" without polling for many heartbeat
+    // intervals (well under max.poll.interval.ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let during = c.client().requests_of(ApiKey::Heartbeat).len() - before;
+    assert!(during >= 2, "heartbeats sent while not polling: {during}");
+    c.poll(Duration::ZERO).unwrap();
+    assert_eq!(c.assignment(), vec![tp(0), tp(1)], "partitions kept");
+    assert_eq!(log_of(&log), vec!["assigned t-0,t-1"]);
+    assert!(c.client().requests_of(ApiKey::LeaveGroup).is_empty());
+}
+
+#[test]
+fn poll_interval_expiry_leaves_from_the_thread_and_commits_then_fail() {
+    let (mut c, log) = joined_with_thread(&[("max.poll.interval.ms", "150")]);
+    c.client_mut().prepare_response(
+        is(ApiKey::LeaveGroup),
+        ResponseBody::LeaveGroup(LeaveGroupResponse::default()),
+    );
+    c.poll(Duration::ZERO).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let leaves = c.client().requests_of(ApiKey::LeaveGroup);
+    assert_eq!(leaves.len(), 1, "the thread left the group");
+    let RequestBody::LeaveGroup(l) = &leaves[0].body else {
+        unreachable!()
+    };
+    assert_eq!(l.members[0].member_id, "m1");
+    assert_eq!(
+        l.members[0].reason.as_deref(),
+        Some(crate::group::membership::POLL_TIMEOUT_LEAVE_REASON)
+    );
+    let commits = c.client().requests_of(ApiKey::OffsetCommit).len();
+    assert!(matches!(c.commit_sync(), Err(Error::CommitFailed(_))));
+    assert_eq!(
+        c.client().requests_of(ApiKey::OffsetCommit).len(),
+        commits,
+        "nothing committed for the old generation"
+    );
+    // The next poll reports the loss and rejoins.
+    c.poll(Duration::ZERO).unwrap();
+    assert_eq!(log_of(&log), vec!["assigned t-0,t-1", "lost t-0,t-1"]);
+    assert_eq!(c.client().requests_of(ApiKey::JoinGroup).len(), 2);
 }

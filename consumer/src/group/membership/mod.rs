@@ -532,6 +532,45 @@ impl GroupMembership {
         }
     }
 
+    /// What a heartbeat thread does between consumer polls (Java's
+    /// `HeartbeatThread`, KIP-62): notices `max.poll.interval.ms` expiring
+    /// (then leaves the group; it rejoins only at the next consumer poll),
+    /// rediscovers a lost coordinator and sends due heartbeats. It never
+    /// joins, syncs or returns events: those wait for the consumer's poll.
+    pub fn poll_background<C: KafkaClient>(&mut self, client: &mut C, now: Instant) {
+        if self.failed.is_some() || !self.heartbeating() {
+            return;
+        }
+        if self.heartbeat.poll_timeout_expired(now) {
+            warn!(group = %self.config.group_id, "consumer poll timeout has expired: the time between polls exceeded max.poll.interval.ms; leaving the group (processing took too long: raise max.poll.interval.ms or lower max.poll.records)");
+            self.maybe_leave_group(client, now, POLL_TIMEOUT_LEAVE_REASON);
+            self.awaiting_user_poll = true;
+            return;
+        }
+        let Some(node) = self.ensure_coordinator(client, now) else {
+            return;
+        };
+        self.maybe_heartbeat(client, node, now);
+    }
+
+    /// When [`Self::poll_background`] has work next (`None`: nothing until
+    /// a network event or a consumer poll).
+    pub fn next_background_deadline(&self, now: Instant) -> Option<Instant> {
+        if self.failed.is_some() || !self.heartbeating() {
+            return None;
+        }
+        let mut t = self
+            .heartbeat
+            .next_deadline()
+            .min(self.heartbeat.poll_deadline());
+        if self.lookup.coordinator().is_none() {
+            if let Some(l) = self.lookup.next_deadline(now) {
+                t = t.min(l);
+            }
+        }
+        Some(t)
+    }
+
     /// Handles a network event if it belongs to this membership (matched by
     /// node and correlation id). Returns true if it did. Resulting events come
     /// out of the next [`Self::poll`].
