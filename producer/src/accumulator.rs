@@ -26,8 +26,9 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use prozess_network::{NodeId, TopicPartition};
+use prozess_protocol::records::{Compression, MemoryRecordsBuilder, RecordBatches};
 
 use crate::delivery::{Callback, DeliveryFuture};
 use crate::error::{Error, Result};
@@ -163,8 +164,14 @@ impl BatchDone {
 pub struct ProducerBatch {
     /// The partition.
     pub tp: TopicPartition,
-    pub(crate) records: Vec<StoredRecord>,
-    thunks: Vec<(Thunk, i32, i32)>,
+    /// The records, encoded as they were appended (no copy of them waits
+    /// anywhere else); taken by the first [`encoded`](Self::encoded).
+    builder: Option<MemoryRecordsBuilder>,
+    /// The batch as last sent, and the producer id, epoch and base
+    /// sequence stamped into it.
+    encoded: Option<(Bytes, (i64, i16, i32))>,
+    /// Per record, in order: its completion and what its metadata reports.
+    pending: Vec<PendingRecord>,
     /// When the first record was appended.
     pub created: Instant,
     /// When the batch was last sent or put back for a retry.
@@ -197,7 +204,7 @@ impl fmt::Debug for ProducerBatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProducerBatch")
             .field("tp", &self.tp)
-            .field("records", &self.records.len())
+            .field("records", &self.pending.len())
             .field("size", &self.size)
             .field("attempts", &self.attempts)
             .field("base_sequence", &self.base_sequence)
@@ -205,12 +212,63 @@ impl fmt::Debug for ProducerBatch {
     }
 }
 
+/// What a batch keeps of each record besides its encoded bytes.
+struct PendingRecord {
+    thunk: Thunk,
+    key_size: i32,
+    value_size: i32,
+    timestamp: i64,
+}
+
+/// Field offsets of a record batch header (magic 2), as the protocol
+/// defines them.
+mod header {
+    pub const CRC: usize = 17;
+    pub const ATTRIBUTES: usize = 21;
+    pub const PRODUCER_ID: usize = 43;
+    pub const PRODUCER_EPOCH: usize = 51;
+    pub const BASE_SEQUENCE: usize = 53;
+    pub const RECORDS: usize = 61;
+}
+
+/// A copy of an encoded batch with other producer id, epoch and base
+/// sequence (a retry after an epoch bump), CRC recomputed; the records are
+/// not touched, so nothing is encoded or compressed again.
+fn restamp(encoded: &[u8], (id, epoch, seq): (i64, i16, i32)) -> Bytes {
+    let mut out = BytesMut::from(encoded);
+    if out.len() >= header::RECORDS {
+        out[header::PRODUCER_ID..header::PRODUCER_ID + 8].copy_from_slice(&id.to_be_bytes());
+        out[header::PRODUCER_EPOCH..header::PRODUCER_EPOCH + 2]
+            .copy_from_slice(&epoch.to_be_bytes());
+        out[header::BASE_SEQUENCE..header::BASE_SEQUENCE + 4].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&out[header::ATTRIBUTES..]);
+        out[header::CRC..header::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+    out.freeze()
+}
+
 impl ProducerBatch {
-    fn new(tp: TopicPartition, id: u64, now: Instant) -> ProducerBatch {
+    fn new(
+        tp: TopicPartition,
+        id: u64,
+        now: Instant,
+        config: &AccumulatorConfig,
+        first_record_size: usize,
+    ) -> ProducerBatch {
+        // Room for a full batch up front (Java's BufferPool gives every
+        // batch batch.size too), so appends never regrow the buffer.
+        let capacity = config
+            .batch_size
+            .max(first_record_size + RECORD_BATCH_OVERHEAD);
+        let builder = MemoryRecordsBuilder::new(0, config.compression)
+            .compression_level(config.compression_level)
+            .with_capacity(capacity);
         ProducerBatch {
             tp,
-            records: Vec::new(),
-            thunks: Vec::new(),
+            builder: Some(builder),
+            encoded: None,
+            // As many as fit if the records are like the first one.
+            pending: Vec::with_capacity((capacity / first_record_size.max(1) + 1).min(4096)),
             created: now,
             last_attempt: None,
             attempts: 0,
@@ -231,12 +289,56 @@ impl ProducerBatch {
 
     /// Number of records.
     pub fn record_count(&self) -> usize {
-        self.records.len()
+        self.pending.len()
     }
 
-    /// The records, in order.
-    pub fn records(&self) -> &[StoredRecord] {
-        &self.records
+    /// The record batch (magic 2) to send, with the batch's current
+    /// producer id, epoch and base sequence. Encoded (and compressed) once;
+    /// a resend reuses those bytes, restamped if the producer state changed.
+    pub fn encoded(&mut self) -> std::result::Result<Bytes, Error> {
+        let state = (self.producer_id, self.producer_epoch, self.base_sequence);
+        if let Some(mut builder) = self.builder.take() {
+            if self.producer_id >= 0 {
+                builder.set_producer_state(state.0, state.1, state.2);
+            }
+            let bytes = builder
+                .build()
+                .map_err(|e| Error::Serialization(e.to_string()))?;
+            self.encoded = Some((bytes.clone(), state));
+            return Ok(bytes);
+        }
+        match &mut self.encoded {
+            Some((bytes, stamped)) => {
+                if *stamped != state {
+                    *bytes = restamp(bytes, state);
+                    *stamped = state;
+                }
+                Ok(bytes.clone())
+            }
+            None => Err(Error::Fatal("a batch lost its records".to_string())),
+        }
+    }
+
+    /// The records back from the encoded batch (to split it).
+    fn decoded_records(&mut self) -> std::result::Result<Vec<StoredRecord>, Error> {
+        let bytes = self.encoded()?;
+        let mut out = Vec::with_capacity(self.pending.len());
+        for batch in RecordBatches::new(bytes) {
+            let batch = batch.map_err(|e| Error::Fatal(format!("re-reading a batch: {e}")))?;
+            let records = batch
+                .records()
+                .map_err(|e| Error::Fatal(format!("re-reading a batch: {e}")))?;
+            for r in records {
+                let r = r.map_err(|e| Error::Fatal(format!("re-reading a batch: {e}")))?;
+                out.push(StoredRecord {
+                    timestamp: r.timestamp,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Estimated encoded size (uncompressed upper bound).
@@ -244,13 +346,34 @@ impl ProducerBatch {
         self.size
     }
 
-    fn push(&mut self, record: StoredRecord, record_size: usize, thunk: Thunk) {
-        let key_size = record.key.as_ref().map_or(-1, |k| k.len() as i32);
-        let value_size = record.value.as_ref().map_or(-1, |v| v.len() as i32);
-        self.records.push(record);
-        self.thunks.push((thunk, key_size, value_size));
+    /// Encodes the record into the batch. Fails (the record is not added)
+    /// only for what cannot be encoded at all.
+    fn push(
+        &mut self,
+        record: &StoredRecord,
+        record_size: usize,
+        thunk: Thunk,
+    ) -> std::result::Result<(), (Error, Thunk)> {
+        let Some(builder) = self.builder.as_mut() else {
+            return Err((Error::Fatal("append to a sent batch".to_string()), thunk));
+        };
+        if let Err(e) = builder.append(
+            record.timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        ) {
+            return Err((Error::Serialization(e.to_string()), thunk));
+        }
+        self.pending.push(PendingRecord {
+            thunk,
+            key_size: record.key.as_ref().map_or(-1, |k| k.len() as i32),
+            value_size: record.value.as_ref().map_or(-1, |v| v.len() as i32),
+            timestamp: record.timestamp,
+        });
         self.size += record_size;
         self.reserved += record_size;
+        Ok(())
     }
 
     /// Whether the producer may have written it (a response was lost): then
@@ -267,16 +390,15 @@ impl ProducerBatch {
 
     /// Whether [`RecordAccumulator::split_and_reenqueue`] can split it.
     pub fn can_split(&self) -> bool {
-        self.records.len() > 1 && self.order_hi - self.order_lo > 1
+        self.pending.len() > 1 && self.order_hi - self.order_lo > 1
     }
 
     /// Returns true when this completed the whole (possibly split) batch.
     fn finish(mut self, result: std::result::Result<(i64, i64), Error>) -> bool {
         let topic = self.tp.topic.clone();
         let partition = self.tp.partition;
-        for (i, ((thunk, key_size, value_size), record)) in
-            self.thunks.drain(..).zip(self.records.iter()).enumerate()
-        {
+        for (i, record) in self.pending.drain(..).enumerate() {
+            let thunk = record.thunk;
             let r = match &result {
                 Ok((base_offset, log_append_time)) => Ok(RecordMetadata {
                     topic: topic.clone(),
@@ -291,8 +413,8 @@ impl ProducerBatch {
                     } else {
                         record.timestamp
                     },
-                    serialized_key_size: key_size,
-                    serialized_value_size: value_size,
+                    serialized_key_size: record.key_size,
+                    serialized_value_size: record.value_size,
                 }),
                 Err(e) => Err(e.clone()),
             };
@@ -327,6 +449,11 @@ pub struct AccumulatorConfig {
     /// How many batches of one partition may be in flight
     /// (`max.in.flight.requests.per.connection`).
     pub max_in_flight_per_partition: usize,
+    /// `compression.type`: batches are encoded (and then compressed) as
+    /// records are appended.
+    pub compression: Compression,
+    /// `compression.*.level`.
+    pub compression_level: Option<i32>,
 }
 
 /// What `append` did.
@@ -521,24 +648,35 @@ impl RecordAccumulator {
             if let Some(last) = deque.back_mut() {
                 last.closed = true;
             }
-            let batch = ProducerBatch::new(tp.clone(), id, now);
-            deque.push_back(batch);
+            deque.push_back(ProducerBatch::new(tp.clone(), id, now, &self.config, size));
             new_batch_created = true;
         }
         let last = deque.back_mut().expect("a batch was just ensured");
-        last.push(record, size, thunk);
+        if let Err((e, thunk)) = last.push(&record, size, thunk) {
+            if new_batch_created {
+                deque.pop_back();
+            }
+            inner.used_memory -= size;
+            drop(inner);
+            // Not queued: report it here, outside the lock.
+            let r = Err(e.clone());
+            if let Some(cb) = thunk.callback {
+                cb(&r);
+            }
+            thunk.future.complete(r);
+            return Err(e);
+        }
         let mut just_filled = false;
         if last.size >= batch_size {
             just_filled = !last.closed;
             last.closed = true;
         }
-        let batch_is_full = deque.len() > 1 || deque.back().is_some_and(|b| b.closed);
-        let done = deque.back().map(|b| (b.id, b.done.clone()));
-        if new_batch_created {
+        let last_closed = last.closed;
+        let done = new_batch_created.then(|| last.done.clone());
+        let batch_is_full = deque.len() > 1 || last_closed;
+        if let Some(done) = done {
             inner.next_batch_id += 1;
-            if let Some((id, done)) = done {
-                inner.incomplete.insert(id, done);
-            }
+            inner.incomplete.insert(id, done);
         }
         drop(inner);
         // Wake the sender when something changed for it (a batch to time,
@@ -729,26 +867,47 @@ impl RecordAccumulator {
         if !batch.can_split() {
             return Err(Box::new(batch));
         }
-        let half = batch.records.len() / 2;
+        let records = match batch.decoded_records() {
+            Ok(r) if r.len() == batch.pending.len() => r,
+            Ok(_) | Err(_) => return Err(Box::new(batch)),
+        };
+        let half = records.len() / 2;
         let mid = batch.order_lo + (batch.order_hi - batch.order_lo) / 2;
-        let mut second = ProducerBatch::new(batch.tp.clone(), batch.id, batch.created);
+        let config = &self.config;
+        let average = batch.size.saturating_sub(RECORD_BATCH_OVERHEAD) / records.len().max(1);
+        let mut first =
+            ProducerBatch::new(batch.tp.clone(), batch.id, batch.created, config, average);
+        let mut second =
+            ProducerBatch::new(batch.tp.clone(), batch.id, batch.created, config, average);
+        first.order_lo = batch.order_lo;
+        first.order_hi = mid;
         second.order_lo = mid;
         second.order_hi = batch.order_hi;
+        first.done = batch.done.clone();
         second.done = batch.done.clone();
         batch.done.add_part();
-        batch.order_hi = mid;
-        let records: Vec<StoredRecord> = batch.records.drain(half..).collect();
-        let thunks: Vec<(Thunk, i32, i32)> = batch.thunks.drain(half..).collect();
-        for (record, (thunk, _, _)) in records.into_iter().zip(thunks) {
+        first.last_error = batch.last_error.take();
+        let mut lost_memory = 0;
+        for (i, (record, pending)) in records.into_iter().zip(batch.pending.drain(..)).enumerate() {
             let size = record_size_upper_bound(
                 record.key.as_deref(),
                 record.value.as_deref(),
                 &record.headers,
             );
-            batch.size -= size;
-            batch.reserved -= size;
-            second.push(record, size, thunk);
+            let target = if i < half { &mut first } else { &mut second };
+            if let Err((e, thunk)) = target.push(&record, size, pending.thunk) {
+                // It was encoded once already, so this cannot happen; if it
+                // does, the record fails rather than vanishing.
+                tracing::error!(error = %e, "could not re-encode a record of a split batch");
+                lost_memory += size;
+                let r = Err(e);
+                if let Some(cb) = thunk.callback {
+                    cb(&r);
+                }
+                thunk.future.complete(r);
+            }
         }
+        let mut batch = first;
         for b in [&mut batch, &mut second] {
             b.closed = true;
             // New to the broker: attempts count anew.
@@ -761,11 +920,12 @@ impl RecordAccumulator {
         }
         tracing::debug!(
             tp = %batch.tp,
-            first = batch.records.len(),
-            second = second.records.len(),
+            first = batch.pending.len(),
+            second = second.pending.len(),
             "split a batch the broker refused as too large"
         );
         let mut inner = self.lock();
+        inner.used_memory = inner.used_memory.saturating_sub(lost_memory);
         // One batch was in flight; both halves wait in the queue now.
         inner.release(&batch.tp);
         let deque = inner.batches.entry(batch.tp.clone()).or_default();
@@ -888,6 +1048,8 @@ mod tests {
             retry_backoff_max: Duration::from_millis(1000),
             delivery_timeout: Duration::from_secs(60),
             max_in_flight_per_partition: 1,
+            compression: prozess_protocol::records::Compression::None,
+            compression_level: None,
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use prozess_network::{Metadata, PartitionMetadata};
+use prozess_network::{Metadata, PartitionMetadata, TopicPartition};
 
 use crate::error::{Error, Result};
 use crate::partitioner::TopicPartitions;
@@ -23,6 +23,24 @@ pub struct TopicInfo {
     pub partitions: Vec<PartitionMetadata>,
     /// What partitioners see.
     pub partitioner_view: TopicPartitions,
+    /// `topic-0`, `topic-1`, ...: built once, so `send` needs no copy of
+    /// the topic's name per record.
+    pub topic_partitions: Vec<TopicPartition>,
+}
+
+impl TopicInfo {
+    /// The info of `topic` from its partition metadata.
+    pub fn new(topic: &str, partitions: Vec<PartitionMetadata>) -> TopicInfo {
+        let partitioner_view = topic_partitions(topic, &partitions);
+        let topic_partitions = (0..partitioner_view.num_partitions)
+            .map(|p| TopicPartition::new(topic, p))
+            .collect();
+        TopicInfo {
+            partitions,
+            partitioner_view,
+            topic_partitions,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -135,10 +153,7 @@ impl ProducerMetadata {
                     p.sort_by_key(|m| m.partition);
                     let unchanged = state.topics.get(&topic).is_some_and(|t| t.partitions == p);
                     if !unchanged {
-                        let info = TopicInfo {
-                            partitioner_view: topic_partitions(&topic, &p),
-                            partitions: p,
-                        };
+                        let info = TopicInfo::new(&topic, p);
                         state.topics.insert(topic, Arc::new(info));
                     }
                 }
@@ -153,10 +168,7 @@ impl ProducerMetadata {
     pub fn set_partitions(&self, topic: &str, partitions: Vec<PartitionMetadata>) {
         let mut state = self.lock();
         state.wanted.insert(topic.to_string());
-        let info = TopicInfo {
-            partitioner_view: topic_partitions(topic, &partitions),
-            partitions,
-        };
+        let info = TopicInfo::new(topic, partitions);
         state.topics.insert(topic.to_string(), Arc::new(info));
         drop(state);
         self.updated.notify_all();

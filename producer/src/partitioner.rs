@@ -204,38 +204,37 @@ impl DefaultPartitioner {
     ) -> i32 {
         let mut map = self.sticky.lock().unwrap_or_else(|e| e.into_inner());
         let candidates: &[i32] = &partitions.available;
-        let current = map.get(&partitions.topic).copied();
-        let need_switch = match current {
-            None => true,
-            Some(s) => {
-                s.produced_bytes >= self.sticky_batch_size
-                    || s.partition >= partitions.num_partitions
-                    || (!candidates.is_empty() && !candidates.contains(&s.partition))
-            }
-        };
-        let partition = if need_switch {
-            let previous = current.map(|s| s.partition);
-            let load = queue_sizes.map(|f| f());
-            self.pick_new(
-                candidates,
-                partitions.num_partitions,
-                previous,
-                load.as_ref(),
-            )
-        } else {
-            current.map(|s| s.partition).unwrap_or(0)
-        };
-        let entry = map.entry(partitions.topic.clone()).or_insert(Sticky {
-            partition,
-            produced_bytes: 0,
+        // Hot path (every record without key): one lookup by `&str`, no
+        // allocation; the topic's name is copied only the first time.
+        let current = map.get_mut(partitions.topic.as_str());
+        let keep = current.as_ref().is_some_and(|s| {
+            s.produced_bytes < self.sticky_batch_size
+                && s.partition < partitions.num_partitions
+                && (candidates.is_empty() || candidates.contains(&s.partition))
         });
-        if need_switch {
-            *entry = Sticky {
-                partition,
-                produced_bytes: 0,
-            };
+        if keep {
+            let s = current.expect("checked by keep");
+            s.produced_bytes += record_bytes;
+            return s.partition;
         }
-        entry.produced_bytes += record_bytes;
+        let previous = current.map(|s| s.partition);
+        let load = queue_sizes.map(|f| f());
+        let partition = self.pick_new(
+            candidates,
+            partitions.num_partitions,
+            previous,
+            load.as_ref(),
+        );
+        let sticky = Sticky {
+            partition,
+            produced_bytes: record_bytes,
+        };
+        match map.get_mut(partitions.topic.as_str()) {
+            Some(s) => *s = sticky,
+            None => {
+                map.insert(partitions.topic.clone(), sticky);
+            }
+        }
         partition
     }
 

@@ -139,6 +139,8 @@ impl<K, V> KafkaProducer<K, V> {
             retry_backoff_max: config.retry_backoff_max,
             delivery_timeout: config.delivery_timeout,
             max_in_flight_per_partition: config.max_in_flight_requests_per_connection,
+            compression: crate::sender::compression_of(config.compression_type),
+            compression_level: config.compression_level,
         }));
         let wakeup = client.wakeup_handle();
         let w = wakeup.clone();
@@ -323,15 +325,23 @@ impl<K, V> KafkaProducer<K, V> {
             value,
             headers: record.headers.clone(),
         };
-        let remaining = self.config.max_block.saturating_sub(started.elapsed());
-        let tp = TopicPartition::new(record.topic.clone(), partition);
+        let now = Instant::now();
+        let remaining = self
+            .config
+            .max_block
+            .saturating_sub(now.saturating_duration_since(started));
+        let owned;
+        let tp = match partitions.topic_partitions.get(partition as usize) {
+            Some(tp) => tp,
+            None => {
+                owned = TopicPartition::new(record.topic.clone(), partition);
+                &owned
+            }
+        };
         // On failure the thunk went into the accumulator call; rebuild the
         // report path from the future we still hold.
         let future = thunk.future.clone();
-        match self
-            .accumulator
-            .append(&tp, stored, thunk, remaining, Instant::now())
-        {
+        match self.accumulator.append(tp, stored, thunk, remaining, now) {
             Ok(_) => Ok(()),
             Err(e) => Err((e, Thunk::new(future, None))),
         }

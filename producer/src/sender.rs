@@ -21,11 +21,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use prozess_network::{ClientEvent, KafkaClient, NetworkError, NodeId, TopicPartition};
 use prozess_protocol::messages::produce::request::{PartitionProduceData, TopicProduceData};
 use prozess_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
-use prozess_protocol::records::{Compression, MemoryRecordsBuilder};
+use prozess_protocol::records::Compression;
 use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use crate::accumulator::{ProducerBatch, RecordAccumulator};
@@ -84,33 +83,6 @@ pub fn compression_of(c: CompressionType) -> Compression {
         CompressionType::Lz4 => Compression::Lz4,
         CompressionType::Zstd => Compression::Zstd,
     }
-}
-
-/// Encodes a batch as one record batch (magic 2) with its producer state.
-pub fn encode_batch(
-    batch: &ProducerBatch,
-    compression: Compression,
-    level: Option<i32>,
-) -> Result<Bytes, Error> {
-    let mut builder = MemoryRecordsBuilder::new(0, compression)
-        .compression_level(level)
-        .with_capacity(batch.estimated_size());
-    if batch.producer_id >= 0 {
-        builder.set_producer_state(batch.producer_id, batch.producer_epoch, batch.base_sequence);
-    }
-    for r in batch.records() {
-        builder
-            .append(
-                r.timestamp,
-                r.key.as_deref(),
-                r.value.as_deref(),
-                &r.headers,
-            )
-            .map_err(|e| Error::Serialization(e.to_string()))?;
-    }
-    builder
-        .build()
-        .map_err(|e| Error::Serialization(e.to_string()))
 }
 
 /// Errors after which the Java client refreshes metadata
@@ -350,11 +322,7 @@ impl<C: KafkaClient> Sender<C> {
             if let Some(txn) = self.txn.as_mut() {
                 txn.assign(&mut batch);
             }
-            match encode_batch(
-                &batch,
-                self.config.compression,
-                self.config.compression_level,
-            ) {
+            match batch.encoded() {
                 Ok(records) => {
                     topics
                         .entry(batch.tp.topic.clone())
@@ -810,6 +778,8 @@ mod tests {
             retry_backoff_max: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(120),
             max_in_flight_per_partition: max_in_flight,
+            compression: Compression::None,
+            compression_level: None,
         }));
         let sender = Sender::new(
             TestClient::new(2),
@@ -832,7 +802,7 @@ mod tests {
             StoredRecord {
                 timestamp: 1_000,
                 key: None,
-                value: Some(Bytes::copy_from_slice(value.as_bytes())),
+                value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
                 headers: vec![],
             },
             Thunk::new(f.clone(), None),
@@ -1145,32 +1115,50 @@ mod tests {
     }
 
     #[test]
-    fn every_codec_round_trips_through_encode_batch() {
-        let acc = RecordAccumulator::new(AccumulatorConfig {
-            batch_size: 1 << 20,
-            buffer_memory: 1 << 22,
-            linger: Duration::ZERO,
-            retry_backoff: Duration::ZERO,
-            retry_backoff_max: Duration::ZERO,
-            delivery_timeout: Duration::from_secs(1),
-            max_in_flight_per_partition: 1,
-        });
-        let now = Instant::now();
-        for i in 0..50 {
-            append(&acc, 0, &format!("value-{i}"), now);
-        }
-        let batch = acc.drain_node(1, 1 << 22, now, &|_| Some(1)).remove(0);
+    fn every_codec_round_trips_and_a_restamped_batch_keeps_its_records() {
         for codec in Compression::ALL {
-            let bytes = encode_batch(&batch, codec, None).unwrap();
-            let b = RecordBatches::new(bytes).next().unwrap().unwrap();
-            assert_eq!(b.compression(), codec);
-            let values: Vec<String> = b
-                .records()
-                .unwrap()
-                .map(|r| String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap())
-                .collect();
-            assert_eq!(values.len(), 50);
-            assert_eq!(values[49], "value-49");
+            let acc = RecordAccumulator::new(AccumulatorConfig {
+                batch_size: 1 << 20,
+                buffer_memory: 1 << 22,
+                linger: Duration::ZERO,
+                retry_backoff: Duration::ZERO,
+                retry_backoff_max: Duration::ZERO,
+                delivery_timeout: Duration::from_secs(1),
+                max_in_flight_per_partition: 1,
+                compression: codec,
+                compression_level: None,
+            });
+            let now = Instant::now();
+            for i in 0..50 {
+                append(&acc, 0, &format!("value-{i}"), now);
+            }
+            let mut batch = acc.drain_node(1, 1 << 22, now, &|_| Some(1)).remove(0);
+            batch.producer_id = 7;
+            batch.producer_epoch = 1;
+            batch.base_sequence = 100;
+            let first = batch.encoded().unwrap();
+            // A resend with the same producer state is the same bytes.
+            assert_eq!(batch.encoded().unwrap().as_ptr(), first.as_ptr());
+            // After an epoch bump only the header changes.
+            batch.producer_epoch = 2;
+            batch.base_sequence = 0;
+            let second = batch.encoded().unwrap();
+            for (bytes, epoch, seq) in [(first, 1, 100), (second, 2, 0)] {
+                // Decoding checks the CRC.
+                let b = RecordBatches::new(bytes).next().unwrap().unwrap();
+                assert_eq!(b.compression(), codec);
+                assert_eq!(
+                    (b.producer_id(), b.producer_epoch(), b.base_sequence()),
+                    (7, epoch, seq)
+                );
+                let values: Vec<String> = b
+                    .records()
+                    .unwrap()
+                    .map(|r| String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap())
+                    .collect();
+                assert_eq!(values.len(), 50);
+                assert_eq!(values[49], "value-49");
+            }
         }
     }
 

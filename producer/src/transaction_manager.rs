@@ -221,6 +221,8 @@ mod tests {
             retry_backoff_max: Duration::ZERO,
             delivery_timeout: Duration::from_secs(60),
             max_in_flight_per_partition: 1,
+            compression: prozess_protocol::records::Compression::None,
+            compression_level: None,
         });
         let now = Instant::now();
         let mut out = Vec::new();
