@@ -7,23 +7,31 @@
 //!     [--commit sync|async|none] [--exit-at-end] [-X key=value]...
 //! ```
 //!
-//! Partitions are assigned manually (all of the topic's unless
-//! `--partitions`). With `--group`, each partition starts at the group's
-//! committed offset, and `--commit` says how consumed offsets are committed
-//! after each poll (default `sync` with a group). Without a committed offset
-//! the start is the end of the partition, or its beginning with
-//! `--from-beginning`. `--exit-at-end` stops once every partition has been
-//! read up to its end. A null key prints as an empty field; keys and values
-//! are written as they are (bytes).
+//! With `--group G` (and no `--partitions`) the consumer subscribes: the
+//! group assigns the partitions, consumed offsets are committed after each
+//! poll and in `on_partitions_revoked` (`--commit sync`, the default, or
+//! `async`), and SIGINT/SIGTERM wake the poll up, commit and close (leaving
+//! the group). Otherwise partitions are assigned manually (all of the
+//! topic's unless `--partitions`); with `--group` they start at the group's
+//! committed offset. Without a committed offset the start is the end of the
+//! partition, or its beginning with `--from-beginning`. `--exit-at-end` stops
+//! once every (assigned) partition has been read up to its end. A null key
+//! prints as an empty field; keys and values are written as they are (bytes).
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use prozess::consumer::{BytesDeserializer, ConsumerConfig, KafkaConsumer, TopicPartition};
+use prozess::consumer::{
+    BytesDeserializer, ConsumerConfig, ConsumerRebalanceListener, Error, KafkaConsumer,
+    TopicPartition, WakeupHandle,
+};
 
-#[derive(PartialEq)]
+type Consumer = KafkaConsumer<Bytes, Bytes>;
+
+#[derive(PartialEq, Clone, Copy)]
 enum Commit {
     Sync,
     Async,
@@ -111,31 +119,78 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Commits the consumed offsets before partitions move to another member.
+struct CommitOnRevoke(Commit);
+
+impl ConsumerRebalanceListener<Bytes, Bytes> for CommitOnRevoke {
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        eprintln!("revoked: {}", list(partitions));
+        match self.0 {
+            Commit::Sync => consumer.commit_sync(),
+            Commit::Async => consumer.commit_async(None),
+            Commit::None => Ok(()),
+        }
+    }
+
+    fn on_partitions_assigned(
+        &mut self,
+        _consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        eprintln!("assigned: {}", list(partitions));
+        Ok(())
+    }
+
+    fn on_partitions_lost(
+        &mut self,
+        _consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        eprintln!("lost: {}", list(partitions));
+        Ok(())
+    }
+}
+
+fn list(tps: &[TopicPartition]) -> String {
+    let v: Vec<String> = tps.iter().map(|t| t.to_string()).collect();
+    format!("[{}]", v.join(", "))
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT/SIGTERM set a flag; a watcher thread turns it into `wakeup()`.
+fn wake_on_signals(wakeup: WakeupHandle) {
+    let handler = on_signal as extern "C" fn(libc::c_int);
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as libc::sighandler_t;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
+    std::thread::spawn(move || loop {
+        if STOP.load(Ordering::SeqCst) {
+            wakeup.wakeup();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+}
+
 fn run(args: Args) -> Result<(), String> {
     let config = ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v)))
         .map_err(|e| e.to_string())?;
-    let mut consumer: KafkaConsumer<Bytes, Bytes> =
-        KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
-            .map_err(|e| e.to_string())?;
-    let partitions: Vec<TopicPartition> = match &args.partitions {
-        Some(p) => p
-            .iter()
-            .map(|&p| TopicPartition::new(args.topic.clone(), p))
-            .collect(),
-        None => {
-            let meta = consumer
-                .partitions_for(&args.topic)
-                .map_err(|e| e.to_string())?;
-            if meta.is_empty() {
-                return Err(format!("topic {} does not exist", args.topic));
-            }
-            meta.iter()
-                .map(|p| TopicPartition::new(args.topic.clone(), p.partition))
-                .collect()
-        }
-    };
-    consumer
-        .assign(partitions.clone())
+    let mut consumer: Consumer = KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
         .map_err(|e| e.to_string())?;
     let commit = match args.commit {
         Some(c) => c,
@@ -145,13 +200,75 @@ fn run(args: Args) -> Result<(), String> {
     if commit != Commit::None && !args.group {
         return Err("--commit needs --group".into());
     }
+    wake_on_signals(consumer.wakeup_handle());
+    let subscribed = args.group && args.partitions.is_none();
+    let mut partitions: Vec<TopicPartition> = Vec::new();
+    if subscribed {
+        consumer
+            .subscribe([&args.topic], CommitOnRevoke(commit))
+            .map_err(|e| e.to_string())?;
+    } else {
+        partitions = match &args.partitions {
+            Some(p) => p
+                .iter()
+                .map(|&p| TopicPartition::new(args.topic.clone(), p))
+                .collect(),
+            None => {
+                let meta = consumer
+                    .partitions_for(&args.topic)
+                    .map_err(|e| e.to_string())?;
+                if meta.is_empty() {
+                    return Err(format!("topic {} does not exist", args.topic));
+                }
+                meta.iter()
+                    .map(|p| TopicPartition::new(args.topic.clone(), p.partition))
+                    .collect()
+            }
+        };
+        consumer
+            .assign(partitions.clone())
+            .map_err(|e| e.to_string())?;
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = consume(&mut consumer, &args, commit, &partitions, &mut out);
+    out.flush().map_err(|e| e.to_string())?;
+    if STOP.load(Ordering::SeqCst) {
+        eprintln!("signal received: committing and closing");
+    }
+    // Commit what was printed (async commits are settled by close), leave
+    // the group and close.
+    let last = match commit {
+        Commit::None => Ok(()),
+        _ => match consumer.commit_sync() {
+            Err(e @ (Error::CommitFailed(_) | Error::RebalanceInProgress)) => {
+                eprintln!("final commit failed: {e}");
+                Ok(())
+            }
+            r => r.map_err(|e| e.to_string()),
+        },
+    };
+    let closed = consumer
+        .close(Duration::from_secs(10))
+        .map_err(|e| e.to_string());
+    result.and(last).and(closed)
+}
+
+/// The poll loop; returns when done, or on a signal (wakeup).
+fn consume(
+    consumer: &mut Consumer,
+    args: &Args,
+    commit: Commit,
+    partitions: &[TopicPartition],
+    out: &mut impl Write,
+) -> Result<(), String> {
     let mut count = 0u64;
-    'outer: loop {
-        let records = consumer
-            .poll(Duration::from_millis(500))
-            .map_err(|e| e.to_string())?;
+    loop {
+        let records = match consumer.poll(Duration::from_millis(500)) {
+            Ok(r) => r,
+            Err(Error::Wakeup) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
         for r in &records {
             let key = r.key.as_deref().unwrap_or(&[]);
             let value = r.value.as_deref().unwrap_or(&[]);
@@ -166,33 +283,41 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
         if !records.is_empty() {
-            match commit {
-                Commit::Sync => consumer.commit_sync().map_err(|e| e.to_string())?,
-                Commit::Async => consumer.commit_async(None).map_err(|e| e.to_string())?,
-                Commit::None => {}
+            let r = match commit {
+                Commit::Sync => consumer.commit_sync(),
+                Commit::Async => consumer.commit_async(None),
+                Commit::None => Ok(()),
+            };
+            match r {
+                Ok(()) => {}
+                Err(Error::Wakeup) => return Ok(()),
+                // The group rebalanced under us: the records come again.
+                Err(e @ (Error::CommitFailed(_) | Error::RebalanceInProgress)) => {
+                    eprintln!("commit failed: {e}")
+                }
+                Err(e) => return Err(e.to_string()),
             }
         } else {
             out.flush().map_err(|e| e.to_string())?;
         }
         if args.max_messages.is_some_and(|m| count >= m) {
-            break 'outer;
+            return Ok(());
         }
-        if args.exit_at_end
-            && records.is_empty()
-            && partitions
-                .iter()
-                .all(|tp| consumer.current_lag(tp).is_some_and(|lag| lag <= 0))
-        {
-            break;
+        if args.exit_at_end && records.is_empty() {
+            let assigned = if partitions.is_empty() {
+                consumer.assignment()
+            } else {
+                partitions.to_vec()
+            };
+            if !assigned.is_empty()
+                && assigned
+                    .iter()
+                    .all(|tp| consumer.current_lag(tp).is_some_and(|lag| lag <= 0))
+            {
+                return Ok(());
+            }
         }
     }
-    out.flush().map_err(|e| e.to_string())?;
-    if commit == Commit::Async {
-        consumer.commit_sync().map_err(|e| e.to_string())?;
-    }
-    consumer
-        .close(Duration::from_secs(10))
-        .map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

@@ -19,7 +19,7 @@ use prozess_network::{
 
 use crate::config::{ConsumerConfig, IsolationLevel, OffsetResetStrategy, SecurityProtocol};
 use crate::coordinator::{
-    CommittedOffsets, ConsumerCoordinator, OffsetCommitCallback, Offsets, RequestId,
+    CommittedOffsets, ConsumerCoordinator, Generation, OffsetCommitCallback, Offsets, RequestId,
 };
 use crate::deserializer::Deserializer;
 use crate::error::{Error, Result};
@@ -1072,6 +1072,10 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             return Err(Error::InvalidGroupId);
         }
         self.coordinator.invoke_completed_offset_commit_callbacks();
+        if offsets.is_empty() {
+            // Nothing to commit: done, whatever the group's state (as Java).
+            return Ok(());
+        }
         let deadline = self.deadline(timeout);
         let result = loop {
             let generation = self.commit_generation()?;
@@ -1112,7 +1116,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     ) -> Result<()> {
         self.ensure_open()?;
         self.coordinator.invoke_completed_offset_commit_callbacks();
-        match self.commit_generation() {
+        let generation = if offsets.is_empty() {
+            Ok(Generation::none())
+        } else {
+            self.commit_generation()
+        };
+        match generation {
             Ok(generation) => {
                 self.coordinator.set_generation(generation);
                 self.coordinator.commit_async(offsets, callback);

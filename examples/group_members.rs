@@ -1,0 +1,220 @@
+//! Starts N consumers (one thread each) in one group and prints who owns
+//! which partition after each rebalance; then stops them one by one (each
+//! leaves the group, the others take its partitions over).
+//!
+//! ```text
+//! cargo run --example group_members -- --bootstrap 127.0.0.1:9092 --topic T \
+//!     --group G [--members 3] [--seconds 20] [--stagger-ms 2000] [-X key=value]...
+//! ```
+//!
+//! `partition.assignment.strategy` (e.g. `-X partition.assignment.strategy=cooperative-sticky`)
+//! chooses the assignor; with cooperative-sticky only moved partitions are
+//! revoked.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use prozess::consumer::{
+    ConsumerConfig, ConsumerRebalanceListener, Error, KafkaConsumer, StringDeserializer,
+    TopicPartition, WakeupHandle,
+};
+
+type Consumer = KafkaConsumer<String, String>;
+
+struct Printer {
+    name: String,
+    start: Instant,
+}
+
+impl Printer {
+    fn print(&self, what: &str, tps: &[TopicPartition], owns: &[TopicPartition]) {
+        println!(
+            "{:>7.1}s {}: {what} {} -> owns {}",
+            self.start.elapsed().as_secs_f64(),
+            self.name,
+            list(tps),
+            list(owns)
+        );
+    }
+}
+
+impl ConsumerRebalanceListener<String, String> for Printer {
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        let owns: Vec<TopicPartition> = consumer
+            .assignment()
+            .into_iter()
+            .filter(|tp| !partitions.contains(tp))
+            .collect();
+        self.print("revoked", partitions, &owns);
+        consumer.commit_sync()
+    }
+
+    fn on_partitions_assigned(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        self.print("assigned", partitions, &consumer.assignment());
+        Ok(())
+    }
+
+    fn on_partitions_lost(
+        &mut self,
+        _consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        self.print("lost", partitions, &[]);
+        Ok(())
+    }
+}
+
+fn list(tps: &[TopicPartition]) -> String {
+    let v: Vec<String> = tps.iter().map(|t| t.to_string()).collect();
+    format!("[{}]", v.join(", "))
+}
+
+struct Member {
+    stop: Arc<AtomicBool>,
+    wakeup: WakeupHandle,
+    thread: JoinHandle<Result<u64, Error>>,
+}
+
+fn start_member(
+    name: String,
+    props: &[(String, String)],
+    topic: &str,
+    start: Instant,
+) -> Result<Member, Error> {
+    let mut props = props.to_vec();
+    props.push(("client.id".into(), name.clone()));
+    let config = ConsumerConfig::from_properties(props.iter().map(|(k, v)| (k, v)))?;
+    let mut consumer: Consumer =
+        KafkaConsumer::new(config, StringDeserializer, StringDeserializer)?;
+    consumer.subscribe([topic], Printer { name, start })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let wakeup = consumer.wakeup_handle();
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut count = 0u64;
+        while !flag.load(Ordering::SeqCst) {
+            match consumer.poll(Duration::from_millis(500)) {
+                Ok(records) => {
+                    count += records.count() as u64;
+                    if count > 0 {
+                        match consumer.commit_sync() {
+                            Ok(()) | Err(Error::CommitFailed(_) | Error::RebalanceInProgress) => {}
+                            Err(Error::Wakeup) => break,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(Error::Wakeup) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        consumer.close(Duration::from_secs(10))?;
+        Ok(count)
+    });
+    Ok(Member {
+        stop,
+        wakeup,
+        thread,
+    })
+}
+
+fn main() -> ExitCode {
+    let mut props: Vec<(String, String)> = vec![
+        ("enable.auto.commit".into(), "false".into()),
+        ("auto.offset.reset".into(), "earliest".into()),
+    ];
+    let (mut topic, mut members, mut seconds, mut stagger) =
+        (String::new(), 3usize, 20u64, 2000u64);
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let Some(v) = it.next() else {
+            eprintln!("{arg} needs a value");
+            return ExitCode::from(2);
+        };
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{arg}: bad number {v}"))
+        };
+        let r = match arg.as_str() {
+            "--bootstrap" => {
+                props.push(("bootstrap.servers".into(), v));
+                Ok(())
+            }
+            "--topic" => {
+                topic = v;
+                Ok(())
+            }
+            "--group" => {
+                props.push(("group.id".into(), v));
+                Ok(())
+            }
+            "--members" => num(&v).map(|n| members = n.max(1) as usize),
+            "--seconds" => num(&v).map(|n| seconds = n),
+            "--stagger-ms" => num(&v).map(|n| stagger = n),
+            "-X" => match v.split_once('=') {
+                Some((k, x)) => {
+                    props.push((k.into(), x.into()));
+                    Ok(())
+                }
+                None => Err(format!("-X expects key=value, got {v}")),
+            },
+            other => Err(format!("unknown argument {other}")),
+        };
+        if let Err(e) = r {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
+    if topic.is_empty() || !props.iter().any(|(k, _)| k == "group.id") {
+        eprintln!(
+            "usage: group_members --bootstrap HOST:PORT --topic T --group G [--members N] \
+             [--seconds S] [--stagger-ms MS] [-X key=value]..."
+        );
+        return ExitCode::from(2);
+    }
+    let start = Instant::now();
+    let mut running = Vec::new();
+    for i in 0..members {
+        match start_member(format!("member-{i}"), &props, &topic, start) {
+            Ok(m) => running.push(m),
+            Err(e) => {
+                eprintln!("member-{i}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(stagger));
+    }
+    let until = start + Duration::from_secs(seconds);
+    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    let mut ok = true;
+    // Stop them one by one: each departure is a rebalance for the rest.
+    while let Some(m) = running.pop() {
+        m.stop.store(true, Ordering::SeqCst);
+        m.wakeup.wakeup();
+        match m.thread.join() {
+            Ok(Ok(n)) => println!("member-{} stopped after {n} records", running.len()),
+            Ok(Err(e)) => {
+                eprintln!("member-{}: {e}", running.len());
+                ok = false;
+            }
+            Err(_) => ok = false,
+        }
+        std::thread::sleep(Duration::from_millis(stagger));
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
