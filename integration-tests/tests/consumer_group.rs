@@ -1,0 +1,442 @@
+//! KafkaConsumer groups against the real broker (the harness's Tansu, or the
+//! cluster in PROZESS_BOOTSTRAP): subscribe with each assignor, members
+//! joining and leaving, at-least-once delivery across rebalances (members
+//! killed without close included), max.poll.interval.ms, a mixed group with
+//! librdkafka, and static membership (Apache Kafka only).
+//!
+//! Tansu joins are slow (a round takes about session.timeout.ms / 2 plus 3 s
+//! for followers), so scenarios run in parallel threads where they are
+//! independent and each keeps its number of rebalances small. Members are
+//! driven round-robin from one thread: each poll is short, and the
+//! heartbeat thread keeps a member alive while the others are polled.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prozess::consumer::{
+    ConsumerConfig, ConsumerRebalanceListener, Error, KafkaConsumer, StringDeserializer,
+    TopicPartition,
+};
+use prozess::producer::{KafkaProducer, ProducerConfig, ProducerRecord, StringSerializer};
+use prozess_integration_tests as harness;
+
+type Consumer = KafkaConsumer<String, String>;
+
+/// How long a scenario may wait for the group to settle.
+const SETTLE: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Revoked(Vec<TopicPartition>),
+    Assigned(Vec<TopicPartition>),
+    Lost(Vec<TopicPartition>),
+}
+
+/// Committed positions and processed positions per partition of one
+/// member, for the at-least-once bound.
+#[derive(Default, Debug)]
+struct Progress {
+    /// Next offset after the last record processed, per partition.
+    processed: HashMap<TopicPartition, i64>,
+    /// Highest offset this member committed successfully, per partition.
+    committed: HashMap<TopicPartition, i64>,
+}
+
+impl Progress {
+    fn commit(&mut self, c: &mut Consumer) -> Result<(), Error> {
+        let offsets = c.consumed_offsets();
+        c.commit_sync()?;
+        for (tp, om) in offsets {
+            let e = self.committed.entry(tp).or_insert(0);
+            *e = (*e).max(om.offset);
+        }
+        Ok(())
+    }
+
+    /// Records processed but never covered by one of this member's commits:
+    /// the most that can be delivered again to another member.
+    fn uncommitted(&self) -> i64 {
+        self.processed
+            .iter()
+            .map(|(tp, p)| (p - self.committed.get(tp).copied().unwrap_or(0)).max(0))
+            .sum()
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    events: Vec<Ev>,
+    progress: Progress,
+}
+
+/// Logs callbacks; with `commit_on_revoke` commits (sync) on revocation.
+struct Recorder {
+    shared: Arc<Mutex<Shared>>,
+    commit_on_revoke: bool,
+}
+
+impl ConsumerRebalanceListener<String, String> for Recorder {
+    fn on_partitions_revoked(
+        &mut self,
+        c: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        let mut s = self.shared.lock().unwrap();
+        s.events.push(Ev::Revoked(partitions.to_vec()));
+        if self.commit_on_revoke {
+            if let Err(e) = s.progress.commit(c) {
+                eprintln!("commit on revocation failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn on_partitions_assigned(
+        &mut self,
+        _c: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        let mut s = self.shared.lock().unwrap();
+        s.events.push(Ev::Assigned(partitions.to_vec()));
+        Ok(())
+    }
+
+    fn on_partitions_lost(
+        &mut self,
+        _c: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        let mut s = self.shared.lock().unwrap();
+        s.events.push(Ev::Lost(partitions.to_vec()));
+        Ok(())
+    }
+}
+
+struct Member {
+    name: String,
+    c: Consumer,
+    shared: Arc<Mutex<Shared>>,
+    /// (partition, offset) of every record this member received.
+    seen: Vec<(i32, i64)>,
+}
+
+/// session.timeout.ms: Tansu takes short sessions (fast joins); Apache
+/// Kafka refuses less than group.min.session.timeout.ms (6 s by default).
+fn session_ms() -> u64 {
+    if harness::is_tansu() {
+        2_000
+    } else {
+        6_000
+    }
+}
+
+fn config(group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let bootstrap = harness::bootstrap();
+    let session = session_ms().to_string();
+    let heartbeat = (session_ms() / 4).to_string();
+    let mut props = vec![
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", group),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("fetch.max.wait.ms", "100"),
+        ("session.timeout.ms", session.as_str()),
+        ("heartbeat.interval.ms", heartbeat.as_str()),
+        ("max.poll.interval.ms", "20000"),
+    ];
+    props.extend_from_slice(extra);
+    ConsumerConfig::from_properties(props).expect("config")
+}
+
+impl Member {
+    fn new(name: &str, topic: &str, group: &str, extra: &[(&str, &str)], commit: bool) -> Member {
+        let mut props = vec![("client.id", name)];
+        props.extend_from_slice(extra);
+        let mut c: Consumer = KafkaConsumer::new(
+            config(group, &props),
+            StringDeserializer,
+            StringDeserializer,
+        )
+        .expect("consumer");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        c.subscribe(
+            [topic],
+            Recorder {
+                shared: shared.clone(),
+                commit_on_revoke: commit,
+            },
+        )
+        .expect("subscribe");
+        Member {
+            name: name.to_string(),
+            c,
+            shared,
+            seen: Vec::new(),
+        }
+    }
+
+    /// One poll; records are "processed" (remembered) and, with `commit`,
+    /// committed.
+    fn step(&mut self, timeout: Duration, commit: bool) -> usize {
+        let records = self.c.poll(timeout).unwrap_or_else(|e| {
+            panic!("{}: poll failed: {e}", self.name);
+        });
+        let n = records.count();
+        let mut s = self.shared.lock().unwrap();
+        for r in &records {
+            self.seen.push((r.partition, r.offset));
+            let tp = TopicPartition::new(&*r.topic, r.partition);
+            let p = s.progress.processed.entry(tp).or_insert(0);
+            *p = (*p).max(r.offset + 1);
+        }
+        if commit && n > 0 {
+            match s.progress.commit(&mut self.c) {
+                Ok(()) | Err(Error::CommitFailed(_) | Error::RebalanceInProgress) => {}
+                Err(e) => panic!("{}: commit failed: {e}", self.name),
+            }
+        }
+        n
+    }
+
+    fn assignment(&self) -> BTreeSet<TopicPartition> {
+        self.c.assignment().into_iter().collect()
+    }
+
+    fn events(&self) -> Vec<Ev> {
+        self.shared.lock().unwrap().events.clone()
+    }
+}
+
+fn all_partitions(topic: &str, n: i32) -> BTreeSet<TopicPartition> {
+    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+}
+
+/// Asserts no partition is owned by two members.
+fn assert_disjoint(members: &[&Member]) {
+    let mut owner: BTreeMap<TopicPartition, &str> = BTreeMap::new();
+    for m in members {
+        for tp in m.assignment() {
+            if let Some(other) = owner.insert(tp.clone(), &m.name) {
+                panic!("{tp} owned by both {other} and {}", m.name);
+            }
+        }
+    }
+}
+
+/// Polls every member round-robin until their assignments cover `all`
+/// exactly with the given sizes (sorted), checking after every poll that
+/// no partition has two owners.
+fn settle(members: &mut [&mut Member], all: &BTreeSet<TopicPartition>, sizes: &[usize]) {
+    let start = Instant::now();
+    let mut stable_rounds = 0;
+    loop {
+        for m in members.iter_mut() {
+            m.step(Duration::from_millis(50), true);
+        }
+        let view: Vec<&Member> = members.iter().map(|m| &**m).collect();
+        assert_disjoint(&view);
+        let mut got: Vec<usize> = view.iter().map(|m| m.assignment().len()).collect();
+        got.sort_unstable();
+        let union: BTreeSet<TopicPartition> = view.iter().flat_map(|m| m.assignment()).collect();
+        if &union == all && got == sizes {
+            // Stay a few rounds: a follow-up rebalance (cooperative) would
+            // show here.
+            stable_rounds += 1;
+            if stable_rounds >= 20 {
+                return;
+            }
+        } else {
+            stable_rounds = 0;
+        }
+        assert!(
+            start.elapsed() < SETTLE,
+            "group did not settle on sizes {sizes:?}: {:?}",
+            view.iter()
+                .map(|m| (m.name.clone(), m.assignment()))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Two members split 4 partitions 2/2; a third joins (2/1/1); one leaves
+/// (2/2). With cooperative-sticky the members that stay lose only what
+/// moves and nothing else is revoked.
+fn join_and_leave(strategy: &str) {
+    let topic = harness::unique_topic(&format!("group-{strategy}"));
+    harness::create_topic(&topic, 4);
+    let group = harness::unique_topic(&format!("g-{strategy}"));
+    let extra = [("partition.assignment.strategy", strategy)];
+    let all = all_partitions(&topic, 4);
+    let mut a = Member::new("a", &topic, &group, &extra, true);
+    let mut b = Member::new("b", &topic, &group, &extra, true);
+    settle(&mut [&mut a, &mut b], &all, &[2, 2]);
+
+    let (before_a, before_b) = (a.assignment(), b.assignment());
+    let (events_a, events_b) = (a.events().len(), b.events().len());
+    let mut c = Member::new("c", &topic, &group, &extra, true);
+    settle(&mut [&mut a, &mut b, &mut c], &all, &[1, 1, 2]);
+    if strategy == "cooperative-sticky" {
+        assert!(
+            a.assignment().is_subset(&before_a) && b.assignment().is_subset(&before_b),
+            "sticky: the old members only give partitions up"
+        );
+        let moved: BTreeSet<TopicPartition> = c.assignment();
+        let mut revoked = BTreeSet::new();
+        for ev in a.events()[events_a..]
+            .iter()
+            .chain(b.events()[events_b..].iter())
+        {
+            match ev {
+                Ev::Revoked(p) => revoked.extend(p.iter().cloned()),
+                Ev::Lost(p) => panic!("no partition may be lost: {p:?}"),
+                Ev::Assigned(_) => {}
+            }
+        }
+        assert_eq!(revoked, moved, "cooperative: only moved partitions revoked");
+    }
+
+    b.c.close(Duration::from_secs(10)).expect("close");
+    assert!(
+        matches!(b.events().last(), Some(Ev::Revoked(_))),
+        "close revokes (listener) before leaving: {:?}",
+        b.events()
+    );
+    settle(&mut [&mut a, &mut c], &all, &[2, 2]);
+    a.c.close(Duration::from_secs(10)).expect("close");
+    c.c.close(Duration::from_secs(10)).expect("close");
+}
+
+#[test]
+fn members_split_join_and_leave_with_each_assignor() {
+    let strategies = ["range", "roundrobin", "sticky", "cooperative-sticky"];
+    std::thread::scope(|s| {
+        let handles: Vec<_> = strategies
+            .iter()
+            .map(|st| (st, s.spawn(move || join_and_leave(st))))
+            .collect();
+        let mut failed = Vec::new();
+        for (st, h) in handles {
+            if h.join().is_err() {
+                failed.push(*st);
+            }
+        }
+        assert!(failed.is_empty(), "failed with: {failed:?}");
+    });
+}
+
+fn produce_spread(topic: &str, partitions: i32, n: usize) {
+    let config = ProducerConfig::from_properties([
+        ("bootstrap.servers", harness::bootstrap().as_str()),
+        ("linger.ms", "5"),
+    ])
+    .expect("producer config");
+    let p: KafkaProducer<String, String> =
+        KafkaProducer::new(config, StringSerializer, StringSerializer).expect("producer");
+    let mut futures = Vec::with_capacity(n);
+    for i in 0..n {
+        let record = ProducerRecord::with_key(topic.to_string(), format!("k{i}"), format!("v{i}"))
+            .partition(i as i32 % partitions);
+        futures.push(p.send(record));
+    }
+    p.flush();
+    for f in futures {
+        f.get().expect("delivered");
+    }
+    p.close(Duration::from_secs(10));
+}
+
+/// At-least-once across rebalances: members come and go (one is killed
+/// without close) while 100,000 records are consumed with commit_sync after
+/// each poll and in on_partitions_revoked. Nothing is lost; duplicates are
+/// at most what members processed without a commit covering it.
+#[test]
+fn at_least_once_across_members_coming_and_going() {
+    const N: usize = 100_000;
+    let topic = harness::unique_topic("group-alo");
+    harness::create_topic(&topic, 4);
+    produce_spread(&topic, 4, N);
+    let group = harness::unique_topic("g-alo");
+    let extra = [("max.poll.records", "300")];
+    let mut members: Vec<Member> = vec![
+        Member::new("a", &topic, &group, &extra, true),
+        Member::new("b", &topic, &group, &extra, true),
+    ];
+    let mut finished: Vec<Member> = Vec::new();
+    let mut killed_bound = 0i64;
+    let mut seen: HashMap<(i32, i64), u32> = HashMap::new();
+    let mut phase = 0;
+    let start = Instant::now();
+    loop {
+        for m in members.iter_mut() {
+            m.step(Duration::from_millis(50), true);
+            for k in m.seen.drain(..) {
+                *seen.entry(k).or_default() += 1;
+            }
+        }
+        let distinct = seen.len();
+        if distinct >= N {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "only {distinct} of {N} records consumed"
+        );
+        match phase {
+            0 if distinct >= N / 5 => {
+                members.push(Member::new("c", &topic, &group, &extra, true));
+                phase = 1;
+            }
+            1 if distinct >= 2 * N / 5 => {
+                // Killed: no close, no LeaveGroup, no final commit; its
+                // partitions move once its session times out. Process one
+                // more poll without committing so some records are
+                // certainly delivered again.
+                let mut b = members.remove(1);
+                b.step(Duration::from_millis(200), false);
+                for k in b.seen.drain(..) {
+                    *seen.entry(k).or_default() += 1;
+                }
+                killed_bound += b.shared.lock().unwrap().progress.uncommitted();
+                drop(b);
+                phase = 2;
+            }
+            2 if distinct >= 3 * N / 5 => {
+                let mut a = members.remove(0);
+                a.c.close(Duration::from_secs(10)).expect("close");
+                finished.push(a);
+                members.push(Member::new("d", &topic, &group, &extra, true));
+                phase = 3;
+            }
+            _ => {}
+        }
+    }
+    let duplicates: i64 = seen.values().map(|&n| i64::from(n) - 1).sum();
+    for m in members.iter_mut() {
+        m.c.close(Duration::from_secs(10)).expect("close");
+    }
+    // Every member's records without a covering commit (closed members
+    // committed in on_partitions_revoked; failed commits count here too).
+    let bound = killed_bound
+        + finished
+            .iter()
+            .chain(members.iter())
+            .map(|m| m.shared.lock().unwrap().progress.uncommitted())
+            .sum::<i64>();
+    eprintln!(
+        "at-least-once: {N} records, {duplicates} duplicates (bound {bound}), {:?}",
+        start.elapsed()
+    );
+    let mut missing = 0;
+    for i in 0..N {
+        let (p, off) = ((i % 4) as i32, (i / 4) as i64);
+        if !seen.contains_key(&(p, off)) {
+            missing += 1;
+        }
+    }
+    assert_eq!(missing, 0, "records lost");
+    assert!(
+        duplicates <= bound,
+        "{duplicates} duplicates but only {bound} records were processed without a commit"
+    );
+}
