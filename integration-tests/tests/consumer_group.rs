@@ -440,3 +440,250 @@ fn at_least_once_across_members_coming_and_going() {
         "{duplicates} duplicates but only {bound} records were processed without a commit"
     );
 }
+
+/// Polls `m` alone for `d` (the others "process" meanwhile).
+fn poll_alone_for(m: &mut Member, d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        m.step(Duration::from_millis(50), true);
+    }
+}
+
+/// KIP-62: a member that processes longer than session.timeout.ms but less
+/// than max.poll.interval.ms keeps its partitions (the heartbeat thread
+/// keeps it alive); one that stays away longer than max.poll.interval.ms
+/// leaves, its partitions move, a commit for its old generation fails with
+/// a clear error, and its next poll reports them lost and rejoins.
+#[test]
+fn max_poll_interval_decides_who_keeps_partitions() {
+    let topic = harness::unique_topic("group-poll-interval");
+    harness::create_topic(&topic, 4);
+    let group = harness::unique_topic("g-poll-interval");
+    let session = session_ms();
+    let max_poll = (3 * session).to_string();
+    let extra = [
+        ("partition.assignment.strategy", "range"),
+        ("max.poll.interval.ms", max_poll.as_str()),
+    ];
+    let all = all_partitions(&topic, 4);
+    let mut a = Member::new("a", &topic, &group, &extra, true);
+    let mut b = Member::new("b", &topic, &group, &extra, true);
+    settle(&mut [&mut a, &mut b], &all, &[2, 2]);
+    let (owned_a, owned_b, events_a) = (a.assignment(), b.assignment(), a.events().len());
+
+    // Longer than the session, shorter than max.poll.interval.ms.
+    poll_alone_for(&mut b, Duration::from_millis(2 * session));
+    a.step(Duration::from_millis(50), true);
+    poll_alone_for(&mut b, Duration::from_millis(session / 2));
+    assert_eq!(
+        a.events().len(),
+        events_a,
+        "a kept its membership: {:?}",
+        a.events()
+    );
+    assert_eq!((a.assignment(), b.assignment()), (owned_a.clone(), owned_b));
+
+    // Longer than max.poll.interval.ms: b takes everything meanwhile.
+    let until = Instant::now() + Duration::from_millis(4 * session + 2_000);
+    let mut b_took_all = false;
+    while Instant::now() < until && !b_took_all {
+        b.step(Duration::from_millis(50), true);
+        b_took_all = b.assignment() == all;
+    }
+    assert!(
+        b_took_all,
+        "a's partitions moved to b: b owns {:?}",
+        b.assignment()
+    );
+    match a.c.commit_sync() {
+        Err(Error::CommitFailed(m)) => eprintln!("expected commit failure: {m}"),
+        other => panic!("a commit for the old generation must fail, got {other:?}"),
+    }
+    a.step(Duration::from_millis(50), true);
+    assert!(
+        a.events()[events_a..].contains(&Ev::Lost(owned_a.into_iter().collect())),
+        "a's next poll reports its partitions lost: {:?}",
+        a.events()
+    );
+    b.c.close(Duration::from_secs(10)).expect("close");
+    a.c.close(Duration::from_secs(10)).expect("close");
+}
+
+const PY_MEMBER: &str = r#"
+import sys, time
+from confluent_kafka import Consumer
+bootstrap, topic, group, session, secs = sys.argv[1:6]
+c = Consumer({
+    'bootstrap.servers': bootstrap, 'group.id': group, 'client.id': 'librdkafka-member',
+    'partition.assignment.strategy': 'range', 'session.timeout.ms': int(session),
+    'heartbeat.interval.ms': int(session) // 4, 'auto.offset.reset': 'earliest',
+    'enable.auto.commit': False, 'fetch.wait.max.ms': 100,
+})
+def on_assign(consumer, parts):
+    print('ASSIGNED ' + ','.join(str(p.partition) for p in parts), flush=True)
+def on_revoke(consumer, parts):
+    print('REVOKED ' + ','.join(str(p.partition) for p in parts), flush=True)
+c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+end = time.time() + float(secs)
+while time.time() < end:
+    m = c.poll(0.1)
+    if m is None or m.error():
+        continue
+    print('REC %d %d' % (m.partition(), m.offset()), flush=True)
+c.close()
+print('CLOSED', flush=True)
+"#;
+
+/// A prozess member and a librdkafka member, both with range, share one
+/// group: they split the partitions and consume without overlap.
+#[test]
+fn mixed_group_with_librdkafka_splits_without_overlap() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let topic = harness::unique_topic("group-mixed");
+    harness::create_topic(&topic, 4);
+    produce_spread(&topic, 4, 400);
+    let group = harness::unique_topic("g-mixed");
+    let session = session_ms().to_string();
+    let mut child = harness::peer::python()
+        .args([
+            "-c",
+            PY_MEMBER,
+            &harness::bootstrap(),
+            &topic,
+            &group,
+            &session,
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python peer");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let out = child.stdout.take().expect("stdout");
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let mut p = Member::new(
+        "prozess",
+        &topic,
+        &group,
+        &[("partition.assignment.strategy", "range")],
+        false,
+    );
+    let start = Instant::now();
+    let (mut py_parts, mut py_records) = (BTreeSet::new(), BTreeSet::new());
+    let mut prozess_records = BTreeSet::new();
+    loop {
+        p.step(Duration::from_millis(100), false);
+        prozess_records.extend(p.seen.drain(..));
+        for line in lines.lock().unwrap().drain(..) {
+            let mut w = line.split_whitespace();
+            match (w.next(), w.next(), w.next()) {
+                (Some("ASSIGNED"), parts, _) => {
+                    py_parts = parts
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse::<i32>().expect("partition"))
+                        .collect();
+                }
+                (Some("REVOKED"), _, _) => py_parts.clear(),
+                (Some("REC"), Some(part), Some(off)) => {
+                    py_records.insert((part.parse::<i32>().unwrap(), off.parse::<i64>().unwrap()));
+                }
+                _ => {}
+            }
+        }
+        let ours: BTreeSet<i32> = p.assignment().iter().map(|tp| tp.partition).collect();
+        assert!(
+            ours.is_disjoint(&py_parts),
+            "both own a partition: prozess {ours:?}, librdkafka {py_parts:?}"
+        );
+        if ours.len() == 2 && py_parts.len() == 2 && prozess_records.len() + py_records.len() >= 400
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < SETTLE,
+            "no split: prozess {ours:?} with {} records, librdkafka {py_parts:?} with {}",
+            prozess_records.len(),
+            py_records.len()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let ours: BTreeSet<i32> = p.assignment().iter().map(|tp| tp.partition).collect();
+    assert!(prozess_records.iter().all(|(part, _)| ours.contains(part)));
+    assert!(py_records.iter().all(|(part, _)| py_parts.contains(part)));
+    assert!(
+        prozess_records.is_disjoint(&py_records),
+        "a record consumed by both"
+    );
+    assert_eq!(prozess_records.len() + py_records.len(), 400);
+    drop(p);
+}
+
+/// KIP-345: a static member (group.instance.id) restarted within
+/// session.timeout.ms gets its partitions back without a rebalance of the
+/// others. Tansu accepts group.instance.id but rebalances on the restart
+/// (BROKERS.md): this runs against Apache Kafka (PROZESS_BOOTSTRAP) only.
+#[test]
+fn static_member_restart_does_not_rebalance_the_others() {
+    if harness::is_tansu() {
+        eprintln!(
+            "skipped: Tansu has no static-membership semantics (a restarted static member \
+             causes a full rebalance); run against Apache Kafka through PROZESS_BOOTSTRAP"
+        );
+        return;
+    }
+    let topic = harness::unique_topic("group-static");
+    harness::create_topic(&topic, 4);
+    let group = harness::unique_topic("g-static");
+    let all = all_partitions(&topic, 4);
+    let static_a = [
+        ("partition.assignment.strategy", "range"),
+        ("group.instance.id", "instance-a"),
+    ];
+    let static_b = [
+        ("partition.assignment.strategy", "range"),
+        ("group.instance.id", "instance-b"),
+    ];
+    let mut a = Member::new("a", &topic, &group, &static_a, true);
+    let mut b = Member::new("b", &topic, &group, &static_b, true);
+    settle(&mut [&mut a, &mut b], &all, &[2, 2]);
+    let owned_a = a.assignment();
+    let (events_b, generation_b) = (
+        b.events().len(),
+        b.c.group_metadata().unwrap().generation_id,
+    );
+    // A static member leaves without LeaveGroup: its place is kept.
+    a.c.close(Duration::from_secs(10)).expect("close");
+    drop(a);
+    let mut a = Member::new("a2", &topic, &group, &static_a, true);
+    let start = Instant::now();
+    while a.assignment() != owned_a {
+        a.step(Duration::from_millis(50), true);
+        b.step(Duration::from_millis(50), true);
+        assert!(
+            start.elapsed() < SETTLE,
+            "the restarted member got {:?}",
+            a.assignment()
+        );
+    }
+    poll_alone_for(&mut b, Duration::from_secs(2));
+    assert_eq!(
+        b.events().len(),
+        events_b,
+        "no rebalance for b: {:?}",
+        b.events()
+    );
+    assert_eq!(b.c.group_metadata().unwrap().generation_id, generation_b);
+    b.c.close(Duration::from_secs(10)).expect("close");
+    a.c.close(Duration::from_secs(10)).expect("close");
+}
