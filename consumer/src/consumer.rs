@@ -70,8 +70,10 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     closed: bool,
     /// The classic group membership (created by the first `subscribe`).
     membership: Option<GroupMembership>,
-    /// `subscribe(topics)`: the topics.
+    /// `subscribe(topics)`: the topics (with a pattern: those it matches now).
     subscribed_topics: std::collections::BTreeSet<String>,
+    /// `subscribe_pattern`: the pattern (anchored).
+    pattern: Option<regex::Regex>,
     listener: Option<BoxedListener<K, V, C>>,
     /// A rebalance listener is running (it must not poll).
     in_listener: bool,
@@ -252,6 +254,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             closed: false,
             membership: None,
             subscribed_topics: Default::default(),
+            pattern: None,
             listener: None,
             in_listener: false,
             background: None,
@@ -1036,11 +1039,13 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             .filter(|t| !(self.config.exclude_internal_topics && t.is_internal))
             .map(|t| (t.name.clone(), t.partitions.clone()))
             .collect();
+        // A pattern subscription needs every topic's metadata: keep it.
+        let all = self.pattern.is_some();
         self.client
             .as_mut()
             .expect(UNPARKED)
             .metadata_mut()
-            .set_all_topics(false);
+            .set_all_topics(all);
         r.map(|_| out)
     }
 

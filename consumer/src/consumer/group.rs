@@ -79,8 +79,71 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         tracing::info!(topics = ?topics, "subscribed to topic(s)");
         self.subscribed_topics = topics;
         self.listener = Some(Box::new(listener));
+        if self.pattern.take().is_some() {
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .set_all_topics(false);
+        }
         self.update_topics_of_interest();
         Ok(())
+    }
+
+    /// Subscribes to every topic whose whole name matches the regular
+    /// expression `pattern` (Java's `subscribe(Pattern)`; internal topics
+    /// only if `exclude.internal.topics=false`). The pattern is evaluated
+    /// against the cluster's topics at every metadata refresh: topics created
+    /// later that match join the subscription (and the group rebalances).
+    pub fn subscribe_pattern(
+        &mut self,
+        pattern: &str,
+        listener: impl ConsumerRebalanceListener<K, V, C> + 'static,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            Error::IllegalState(format!(
+                "subscribe_pattern: invalid pattern {pattern:?}: {e}"
+            ))
+        })?;
+        if self.subscriptions.subscription_type() == SubscriptionType::UserAssigned {
+            return Err(Error::IllegalState(
+                "subscribe after assign: call unsubscribe first (Java forbids mixing them)".into(),
+            ));
+        }
+        self.ensure_membership()?;
+        self.subscriptions
+            .set_subscription_type(SubscriptionType::AutoPattern);
+        tracing::info!(pattern, "subscribed to pattern");
+        self.pattern = Some(regex);
+        self.listener = Some(Box::new(listener));
+        let metadata = self.client.as_mut().expect(UNPARKED).metadata_mut();
+        metadata.set_all_topics(true);
+        metadata.request_update();
+        self.update_pattern_subscription();
+        Ok(())
+    }
+
+    /// Re-evaluates the pattern against the topics in the metadata (Java's
+    /// `updatePatternSubscription`); a change makes the membership rejoin.
+    pub(crate) fn update_pattern_subscription(&mut self) {
+        let Some(regex) = &self.pattern else {
+            return;
+        };
+        let exclude_internal = self.config.exclude_internal_topics;
+        let matched: BTreeSet<String> = self
+            .client
+            .as_ref()
+            .expect(UNPARKED)
+            .metadata()
+            .topics()
+            .filter(|t| !(exclude_internal && t.is_internal) && regex.is_match(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        if matched != self.subscribed_topics {
+            tracing::info!(topics = ?matched, "pattern subscription now matches");
+            self.subscribed_topics = matched;
+        }
     }
 
     /// The subscribed topics, sorted (empty when not subscribed).
@@ -240,6 +303,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             return Ok(());
         }
         self.sync_group_coordinator(now);
+        self.update_pattern_subscription();
         let topics: Vec<String> = self.subscribed_topics.iter().cloned().collect();
         let Some(m) = self.membership.as_mut() else {
             return Ok(());
@@ -380,6 +444,13 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             r = self.leave_group(UNSUBSCRIBE_REASON, deadline);
         }
         self.subscribed_topics.clear();
+        if self.pattern.take().is_some() {
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .set_all_topics(false);
+        }
         self.listener = None;
         self.subscriptions.assign_from_user(Vec::new());
         self.fetcher

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prozess_network::mock::MockClient;
-use prozess_network::TopicPartition;
+use prozess_network::{KafkaClient, TopicPartition};
 use prozess_protocol::messages::join_group::response::JoinGroupResponseMember;
 use prozess_protocol::messages::{
     HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
@@ -552,4 +552,96 @@ fn poll_interval_expiry_leaves_from_the_thread_and_commits_then_fail() {
     c.poll(Duration::ZERO).unwrap();
     assert_eq!(log_of(&log), vec!["assigned t-0,t-1", "lost t-0,t-1"]);
     assert_eq!(c.client().requests_of(ApiKey::JoinGroup).len(), 2);
+}
+
+#[test]
+fn pattern_subscription_follows_new_matching_topics() {
+    let clock = TestClock::new();
+    let mut client = MockClient::new_with_cluster(&[0, 1], &[("a1", 1), ("a2", 1), ("b", 1)]);
+    client.prepare_response(
+        is(ApiKey::FindCoordinator),
+        find_coordinator_response(1, ErrorCode::None),
+    );
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "localhost:9092"),
+        ("group.id", "g"),
+        ("partition.assignment.strategy", "range"),
+        ("enable.auto.commit", "false"),
+    ])
+    .unwrap();
+    let mut c: Consumer = KafkaConsumer::with_client(
+        config,
+        client,
+        StringDeserializer,
+        StringDeserializer,
+        clock.clock(),
+    );
+    assert!(matches!(
+        c.subscribe_pattern("a(", crate::NoOpRebalanceListener),
+        Err(Error::IllegalState(_))
+    ));
+    c.subscribe_pattern("a.", crate::NoOpRebalanceListener)
+        .unwrap();
+    assert_eq!(c.subscription(), vec!["a1".to_string(), "a2".to_string()]);
+    assert!(
+        c.client().metadata().all_topics(),
+        "needs every topic's metadata"
+    );
+    let sub = |c: &mut Consumer, i: usize| {
+        let joins = c.client().requests_of(ApiKey::JoinGroup);
+        let RequestBody::JoinGroup(j) = &joins[i].body else {
+            unreachable!()
+        };
+        Subscription::decode(j.protocols[0].metadata.clone())
+            .unwrap()
+            .topics
+    };
+    poll_until(&mut c, |c| {
+        !c.client().requests_of(ApiKey::JoinGroup).is_empty()
+    });
+    assert_eq!(sub(&mut c, 0), vec!["a1".to_string(), "a2".to_string()]);
+    let joined = ResponseBody::JoinGroup(JoinGroupResponse {
+        generation_id: 1,
+        protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
+        protocol_name: Some("range".into()),
+        leader: "other".into(),
+        member_id: "m1".into(),
+        ..Default::default()
+    });
+    c.client_mut().respond_to(1, joined);
+    let assignment = Assignment {
+        partitions: vec![TopicPartition::new("a1", 0), TopicPartition::new("a2", 0)],
+        user_data: None,
+    };
+    c.client_mut().prepare_response(
+        is(ApiKey::SyncGroup),
+        ResponseBody::SyncGroup(SyncGroupResponse {
+            protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
+            protocol_name: Some("range".into()),
+            assignment: assignment.encode(3),
+            ..Default::default()
+        }),
+    );
+    poll_until(&mut c, |c| c.assignment().len() == 2);
+
+    // A new matching topic appears (and a non-matching one): rejoin with it.
+    let now = Instant::now();
+    c.client_mut().set_metadata(
+        &[0, 1],
+        &[("a1", 1), ("a2", 1), ("a3", 1), ("b", 1), ("bb", 1)],
+        now,
+    );
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::JoinGroup).len() == 2
+    });
+    assert_eq!(
+        c.subscription(),
+        vec!["a1".to_string(), "a2".to_string(), "a3".to_string()]
+    );
+    assert_eq!(
+        sub(&mut c, 1),
+        vec!["a1".to_string(), "a2".to_string(), "a3".to_string()]
+    );
+    c.unsubscribe().unwrap();
+    assert!(!c.client().metadata().all_topics());
 }
