@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -346,6 +347,16 @@ impl ProducerBatch {
         self.size
     }
 
+    /// Bytes written to the batch so far (header and records, before
+    /// compression; the estimate after it once encoded).
+    fn written(&self) -> usize {
+        match (&self.builder, &self.encoded) {
+            (Some(b), _) => b.estimated_size_in_bytes(),
+            (None, Some((bytes, _))) => bytes.len(),
+            (None, None) => usize::MAX,
+        }
+    }
+
     /// Encodes the record into the batch. Fails (the record is not added)
     /// only for what cannot be encoded at all.
     fn push(
@@ -518,6 +529,12 @@ pub struct RecordAccumulator {
     inner: Mutex<Inner>,
     memory_freed: Condvar,
     waker: Mutex<Option<Waker>>,
+    /// Whether the sender may be about to block (or is blocked) in its
+    /// poll: set before it looks at the batches, cleared once the poll
+    /// returned. An append wakes it only then; otherwise the sender looks
+    /// at the batches again anyway before it blocks, and a wakeup would be
+    /// a wasted syscall and a wasted pass.
+    sender_polling: AtomicBool,
 }
 
 impl fmt::Debug for RecordAccumulator {
@@ -546,6 +563,7 @@ impl RecordAccumulator {
             }),
             memory_freed: Condvar::new(),
             waker: Mutex::new(None),
+            sender_polling: AtomicBool::new(true),
         }
     }
 
@@ -557,6 +575,12 @@ impl RecordAccumulator {
     /// Sets what wakes the sender (the network client's wakeup handle).
     pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
         *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(waker));
+    }
+
+    /// The sender is about to look at the batches and then block in its
+    /// poll (`true`), or its poll returned (`false`).
+    pub fn set_sender_polling(&self, polling: bool) {
+        self.sender_polling.store(polling, Ordering::SeqCst);
     }
 
     fn wake_sender(&self) {
@@ -629,20 +653,74 @@ impl RecordAccumulator {
             }
         }
         inner.used_memory += size;
-        let batch_size = self.config.batch_size;
         let id = inner.next_batch_id;
-        // No key clone per record: only the first record of a partition
-        // inserts.
-        if !inner.batches.contains_key(tp) {
-            inner.batches.insert(tp.clone(), VecDeque::new());
+        // One hash lookup per record, and no copy of the key: only the
+        // first record of a partition inserts.
+        let appended = match inner.batches.get_mut(tp) {
+            Some(deque) => self.append_to(deque, tp, id, &record, size, thunk, now),
+            None => {
+                let mut deque = VecDeque::new();
+                let appended = self.append_to(&mut deque, tp, id, &record, size, thunk, now);
+                inner.batches.insert(tp.clone(), deque);
+                appended
+            }
+        };
+        let (batch_is_full, new_batch, just_filled) = match appended {
+            Ok(a) => a,
+            Err((e, thunk)) => {
+                inner.used_memory -= size;
+                drop(inner);
+                // Not queued: report it here, outside the lock.
+                let r = Err(e.clone());
+                if let Some(cb) = thunk.callback {
+                    cb(&r);
+                }
+                thunk.future.complete(r);
+                return Err(e);
+            }
+        };
+        let new_batch_created = new_batch.is_some();
+        if let Some(done) = new_batch {
+            inner.next_batch_id += 1;
+            inner.incomplete.insert(id, done);
         }
-        let deque = inner
-            .batches
-            .get_mut(tp)
-            .expect("the partition's queue was just ensured");
+        drop(inner);
+        // Wake the sender when something changed for it (a batch to time,
+        // or one that just filled up), not on every record, and only if it
+        // may be blocked: a wakeup is a syscall, and records arrive much
+        // faster than batches. The flag is read after the lock is released:
+        // a sender that set it later takes the lock after this append and
+        // sees the batch.
+        if (just_filled || new_batch_created) && self.sender_polling.load(Ordering::SeqCst) {
+            self.wake_sender();
+        }
+        Ok(AppendResult {
+            batch_is_full,
+            new_batch_created,
+        })
+    }
+
+    /// Appends to the last batch of a partition's queue, or to a new one
+    /// (with id `id`). Gives whether a batch waits full, the new batch's
+    /// completion signal, and whether the record filled its batch.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn append_to(
+        &self,
+        deque: &mut VecDeque<ProducerBatch>,
+        tp: &TopicPartition,
+        id: u64,
+        record: &StoredRecord,
+        size: usize,
+        thunk: Thunk,
+        now: Instant,
+    ) -> std::result::Result<(bool, Option<Arc<BatchDone>>, bool), (Error, Thunk)> {
+        let batch_size = self.config.batch_size;
+        // As Java's `hasRoomFor`: the bytes written so far plus this
+        // record's upper bound (the estimate the memory reservation uses
+        // would fill batches only to about 85%).
         let fits = deque
             .back()
-            .is_some_and(|b| !b.closed && b.size + size <= batch_size);
+            .is_some_and(|b| !b.closed && b.written() + size <= batch_size);
         let mut new_batch_created = false;
         if !fits {
             if let Some(last) = deque.back_mut() {
@@ -652,43 +730,22 @@ impl RecordAccumulator {
             new_batch_created = true;
         }
         let last = deque.back_mut().expect("a batch was just ensured");
-        if let Err((e, thunk)) = last.push(&record, size, thunk) {
+        if let Err(failed) = last.push(record, size, thunk) {
             if new_batch_created {
                 deque.pop_back();
             }
-            inner.used_memory -= size;
-            drop(inner);
-            // Not queued: report it here, outside the lock.
-            let r = Err(e.clone());
-            if let Some(cb) = thunk.callback {
-                cb(&r);
-            }
-            thunk.future.complete(r);
-            return Err(e);
+            return Err(failed);
         }
+        // Closed as soon as another record like this one would not fit, so
+        // the sender need not wait for that record to learn it is full.
         let mut just_filled = false;
-        if last.size >= batch_size {
+        if last.written() + size > batch_size {
             just_filled = !last.closed;
             last.closed = true;
         }
         let last_closed = last.closed;
         let done = new_batch_created.then(|| last.done.clone());
-        let batch_is_full = deque.len() > 1 || last_closed;
-        if let Some(done) = done {
-            inner.next_batch_id += 1;
-            inner.incomplete.insert(id, done);
-        }
-        drop(inner);
-        // Wake the sender when something changed for it (a batch to time,
-        // or one that just filled up), not on every record: a wakeup is a
-        // syscall, and records arrive much faster than batches.
-        if just_filled || new_batch_created {
-            self.wake_sender();
-        }
-        Ok(AppendResult {
-            batch_is_full,
-            new_batch_created,
-        })
+        Ok((deque.len() > 1 || last_closed, done, just_filled))
     }
 
     fn backoff_for(&self, attempts: u32) -> Duration {
@@ -1077,14 +1134,18 @@ mod tests {
         let tp = TopicPartition::new("t", 0);
         let now = Instant::now();
         let per = record_size_upper_bound(None, Some(&[0; 300]), &[]);
+        // Encoded, a record of 300 bytes takes 309 (the upper bound `per`
+        // is 325); a record fits while what is written plus `per` does.
+        let per_batch = (1..)
+            .take_while(|k| 61 + (k - 1) * 309 + per <= 1000)
+            .count();
+        assert_eq!(per_batch, 2);
         let mut news = 0;
         for _ in 0..5 {
             let (t, _) = thunk();
             let r = acc.append(&tp, rec(300), t, Duration::ZERO, now).unwrap();
             news += r.new_batch_created as usize;
         }
-        // (1000 - 61) / per records fit in one batch.
-        let per_batch = (1000 - RECORD_BATCH_OVERHEAD) / per;
         assert_eq!(news, 5usize.div_ceil(per_batch));
         let ready = acc.ready(now, &leader);
         // The first batch is full, so node 1 is ready before linger.

@@ -8,6 +8,7 @@
 //! metadata requests and publishes the partitions after every update.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,16 +47,35 @@ impl TopicInfo {
 #[derive(Default)]
 struct State {
     topics: HashMap<String, Arc<TopicInfo>>,
+    /// The topic `send` asked for last: most sends name the same topic as
+    /// the one before, and a string compare is cheaper than hashing.
+    last: Option<Arc<TopicInfo>>,
     wanted: BTreeSet<String>,
     unsent: Vec<String>,
     published_version: Option<u64>,
 }
 
 /// Topic partitions as last seen by the sender.
-#[derive(Default)]
 pub struct ProducerMetadata {
     state: Mutex<State>,
     updated: Condvar,
+    /// The metadata version last published (`u64::MAX`: none), so the
+    /// sender's check after every poll takes no lock when nothing changed.
+    published: AtomicU64,
+    /// Whether topics wait to be added to the sender's metadata or have no
+    /// partitions yet; the sender checks this on every pass without a lock.
+    attention: AtomicBool,
+}
+
+impl Default for ProducerMetadata {
+    fn default() -> Self {
+        ProducerMetadata {
+            state: Mutex::default(),
+            updated: Condvar::new(),
+            published: AtomicU64::new(u64::MAX),
+            attention: AtomicBool::new(false),
+        }
+    }
 }
 
 impl std::fmt::Debug for ProducerMetadata {
@@ -70,6 +90,13 @@ impl ProducerMetadata {
         Self::default()
     }
 
+    /// Updates `attention` from the state (called with the lock held).
+    fn note_attention(&self, state: &State) {
+        let missing = state.wanted.iter().any(|t| !state.topics.contains_key(t));
+        self.attention
+            .store(missing || !state.unsent.is_empty(), Ordering::SeqCst);
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -77,6 +104,19 @@ impl ProducerMetadata {
     /// The partitions of `topic` if known.
     pub fn partitions(&self, topic: &str) -> Option<Vec<PartitionMetadata>> {
         self.lock().topics.get(topic).map(|t| t.partitions.clone())
+    }
+
+    /// The topic's info if its partitions are known (never waits).
+    pub fn try_partitions(&self, topic: &str) -> Option<Arc<TopicInfo>> {
+        let mut state = self.lock();
+        if let Some(last) = &state.last {
+            if last.partitioner_view.topic == topic {
+                return Some(last.clone());
+            }
+        }
+        let p = state.topics.get(topic)?.clone();
+        state.last = Some(p.clone());
+        Some(p)
     }
 
     /// Registers `topic` and waits until its partitions are known or
@@ -87,15 +127,17 @@ impl ProducerMetadata {
         max_block: Duration,
         wake: &dyn Fn(),
     ) -> Result<Arc<TopicInfo>> {
-        let mut state = self.lock();
-        if let Some(p) = state.topics.get(topic) {
-            return Ok(p.clone());
+        if let Some(p) = self.try_partitions(topic) {
+            return Ok(p);
         }
+        let mut state = self.lock();
         if state.wanted.insert(topic.to_string()) {
             state.unsent.push(topic.to_string());
             // The sender may already know the topic: publish again even if
             // its metadata does not change.
             state.published_version = None;
+            self.published.store(u64::MAX, Ordering::SeqCst);
+            self.note_attention(&state);
         }
         drop(state);
         wake();
@@ -109,6 +151,7 @@ impl ProducerMetadata {
             if now >= deadline {
                 // Stop asking the cluster about it (a later send asks anew).
                 state.wanted.remove(topic);
+                self.note_attention(&state);
                 return Err(Error::MetadataTimeout {
                     topic: topic.to_string(),
                     waited: max_block,
@@ -125,12 +168,21 @@ impl ProducerMetadata {
     /// Topics registered since the last call (the sender adds them to its
     /// metadata and requests an update).
     pub fn take_new_topics(&self) -> Vec<String> {
-        std::mem::take(&mut self.lock().unsent)
+        if !self.attention.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let mut state = self.lock();
+        let topics = std::mem::take(&mut state.unsent);
+        self.note_attention(&state);
+        topics
     }
 
     /// Whether some topic `send` waits for has no partitions yet (being
     /// auto-created, or not propagated): the sender keeps asking.
     pub fn has_missing_topics(&self) -> bool {
+        if !self.attention.load(Ordering::SeqCst) {
+            return false;
+        }
         let state = self.lock();
         state.wanted.iter().any(|t| !state.topics.contains_key(t))
     }
@@ -140,11 +192,15 @@ impl ProducerMetadata {
     /// or being created) are left out, so `send` keeps waiting for them.
     pub fn publish(&self, metadata: &Metadata) {
         let version = metadata.update_version();
+        if self.published.load(Ordering::SeqCst) == version {
+            return;
+        }
         let mut state = self.lock();
         if state.published_version == Some(version) {
             return;
         }
         state.published_version = Some(version);
+        self.published.store(version, Ordering::SeqCst);
         let wanted: Vec<String> = state.wanted.iter().cloned().collect();
         for topic in wanted {
             match metadata.partitions_for(&topic) {
@@ -155,11 +211,13 @@ impl ProducerMetadata {
                     if !unchanged {
                         let info = TopicInfo::new(&topic, p);
                         state.topics.insert(topic, Arc::new(info));
+                        state.last = None;
                     }
                 }
                 _ => {}
             }
         }
+        self.note_attention(&state);
         drop(state);
         self.updated.notify_all();
     }
@@ -170,6 +228,8 @@ impl ProducerMetadata {
         state.wanted.insert(topic.to_string());
         let info = TopicInfo::new(topic, partitions);
         state.topics.insert(topic.to_string(), Arc::new(info));
+        state.last = None;
+        self.note_attention(&state);
         drop(state);
         self.updated.notify_all();
     }

@@ -156,13 +156,39 @@ struct Sticky {
     produced_bytes: usize,
 }
 
+/// The sticky partitions of all topics. The topic used last is kept apart:
+/// consecutive records mostly go to the same topic, and comparing its name
+/// is cheaper than hashing it.
+#[derive(Debug, Default)]
+struct StickyState {
+    current: Option<(String, Sticky)>,
+    others: HashMap<String, Sticky>,
+}
+
+impl StickyState {
+    fn get_mut(&mut self, topic: &str) -> Option<&mut Sticky> {
+        if self.current.as_ref().is_some_and(|(t, _)| t == topic) {
+            return self.current.as_mut().map(|(_, s)| s);
+        }
+        let (t, s) = self.others.remove_entry(topic)?;
+        self.set_current(t, s);
+        self.current.as_mut().map(|(_, s)| s)
+    }
+
+    fn set_current(&mut self, topic: String, sticky: Sticky) {
+        if let Some((t, s)) = self.current.replace((topic, sticky)) {
+            self.others.insert(t, s);
+        }
+    }
+}
+
 /// The Java client's built-in partitioner (`BuiltInPartitioner` with the
 /// `DefaultPartitioner` key hashing).
 #[derive(Debug)]
 pub struct DefaultPartitioner {
     sticky_batch_size: usize,
     ignore_keys: bool,
-    sticky: Mutex<HashMap<String, Sticky>>,
+    sticky: Mutex<StickyState>,
     random: Random,
 }
 
@@ -173,7 +199,7 @@ impl DefaultPartitioner {
         DefaultPartitioner {
             sticky_batch_size: sticky_batch_size.max(1),
             ignore_keys,
-            sticky: Mutex::new(HashMap::new()),
+            sticky: Mutex::new(StickyState::default()),
             random: Random::new(),
         }
     }
@@ -231,9 +257,7 @@ impl DefaultPartitioner {
         };
         match map.get_mut(partitions.topic.as_str()) {
             Some(s) => *s = sticky,
-            None => {
-                map.insert(partitions.topic.clone(), sticky);
-            }
+            None => map.set_current(partitions.topic.clone(), sticky),
         }
         partition
     }

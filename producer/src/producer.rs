@@ -259,11 +259,19 @@ impl<K, V> KafkaProducer<K, V> {
             return Err((Error::Closed, thunk));
         }
         let started = Instant::now();
-        let wake = || self.wakeup.wakeup();
-        let partitions =
-            tri!(self
-                .metadata
-                .wait_for_partitions(&record.topic, self.config.max_block, &wake));
+        // The clock is read again only if `send` had to wait for metadata.
+        let (partitions, now) = match self.metadata.try_partitions(&record.topic) {
+            Some(p) => (p, started),
+            None => {
+                let wake = || self.wakeup.wakeup();
+                let p = tri!(self.metadata.wait_for_partitions(
+                    &record.topic,
+                    self.config.max_block,
+                    &wake
+                ));
+                (p, Instant::now())
+            }
+        };
         let key = match &record.key {
             Some(k) => tri!(self.key_serializer.serialize(&record.topic, k)),
             None => None,
@@ -325,7 +333,6 @@ impl<K, V> KafkaProducer<K, V> {
             value,
             headers: record.headers.clone(),
         };
-        let now = Instant::now();
         let remaining = self
             .config
             .max_block

@@ -167,8 +167,12 @@ impl<C: KafkaClient> Sender<C> {
 
     /// One pass: send what is ready, poll the client, handle its events.
     pub fn run_once(&mut self, now: Instant) {
+        // Before the batches are looked at: an append after that look must
+        // wake the poll below.
+        self.accumulator.set_sender_polling(true);
         let timeout = self.send_producer_data(now);
         let events = self.client.poll(timeout, now);
+        self.accumulator.set_sender_polling(false);
         self.handle_events(events, now);
         self.metadata.publish(self.client.metadata());
     }
