@@ -31,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 use prozess_network::{NodeId, TopicPartition};
 use prozess_protocol::records::{Compression, MemoryRecordsBuilder, RecordBatches};
 
-use crate::delivery::{Callback, DeliveryFuture};
+use crate::delivery::{BatchResult, Callback, DeliveryFuture, RecordInfo};
 use crate::error::{Error, Result};
 use crate::record::{Header, RecordMetadata};
 
@@ -90,17 +90,42 @@ pub struct StoredRecord {
     pub headers: Vec<Header>,
 }
 
-/// How one record's completion is reported: its future and, optionally, a
-/// user callback.
+/// How one record's completion is reported: optionally a future of its
+/// own and a user callback. Without a future of its own, the record's
+/// future is its batch's ([`AppendResult::future`]): no allocation and no
+/// completion per record.
 pub struct Thunk {
-    pub(crate) future: DeliveryFuture,
+    pub(crate) future: Option<DeliveryFuture>,
     pub(crate) callback: Option<Callback>,
 }
 
 impl Thunk {
     /// A thunk that completes `future` (and runs `callback`).
     pub fn new(future: DeliveryFuture, callback: Option<Callback>) -> Thunk {
-        Thunk { future, callback }
+        Thunk {
+            future: Some(future),
+            callback,
+        }
+    }
+
+    /// A thunk whose future the accumulator makes from the record's batch.
+    pub fn deferred(callback: Option<Callback>) -> Thunk {
+        Thunk {
+            future: None,
+            callback,
+        }
+    }
+
+    /// Reports a failure before the record was queued: runs the callback,
+    /// completes the future (call it without locks held).
+    pub(crate) fn fail(self, e: &Error) {
+        let r = Err(e.clone());
+        if let Some(cb) = self.callback {
+            cb(&r);
+        }
+        if let Some(f) = self.future {
+            f.complete(r);
+        }
     }
 }
 
@@ -173,6 +198,10 @@ pub struct ProducerBatch {
     encoded: Option<(Bytes, (i64, i16, i32))>,
     /// Per record, in order: its completion and what its metadata reports.
     pending: Vec<PendingRecord>,
+    /// The outcome its records' futures wait on, and the index there of
+    /// its first record (a part of a split batch starts past 0).
+    result: Arc<BatchResult>,
+    index_base: u32,
     /// When the first record was appended.
     pub created: Instant,
     /// When the batch was last sent or put back for a retry.
@@ -216,9 +245,7 @@ impl fmt::Debug for ProducerBatch {
 /// What a batch keeps of each record besides its encoded bytes.
 struct PendingRecord {
     thunk: Thunk,
-    key_size: i32,
-    value_size: i32,
-    timestamp: i64,
+    info: RecordInfo,
 }
 
 /// Field offsets of a record batch header (magic 2), as the protocol
@@ -264,12 +291,15 @@ impl ProducerBatch {
         let builder = MemoryRecordsBuilder::new(0, config.compression)
             .compression_level(config.compression_level)
             .with_capacity(capacity);
+        let result = BatchResult::new(&tp.topic, tp.partition);
         ProducerBatch {
             tp,
             builder: Some(builder),
             encoded: None,
             // As many as fit if the records are like the first one.
             pending: Vec::with_capacity((capacity / first_record_size.max(1) + 1).min(4096)),
+            result,
+            index_base: 0,
             created: now,
             last_attempt: None,
             attempts: 0,
@@ -364,7 +394,7 @@ impl ProducerBatch {
         record: &StoredRecord,
         record_size: usize,
         thunk: Thunk,
-    ) -> std::result::Result<(), (Error, Thunk)> {
+    ) -> std::result::Result<Option<DeliveryFuture>, (Error, Thunk)> {
         let Some(builder) = self.builder.as_mut() else {
             return Err((Error::Fatal("append to a sent batch".to_string()), thunk));
         };
@@ -376,15 +406,19 @@ impl ProducerBatch {
         ) {
             return Err((Error::Serialization(e.to_string()), thunk));
         }
-        self.pending.push(PendingRecord {
-            thunk,
+        let info = RecordInfo {
+            timestamp: record.timestamp,
             key_size: record.key.as_ref().map_or(-1, |k| k.len() as i32),
             value_size: record.value.as_ref().map_or(-1, |v| v.len() as i32),
-            timestamp: record.timestamp,
+        };
+        let future = thunk.future.is_none().then(|| {
+            let index = self.index_base + self.pending.len() as u32;
+            DeliveryFuture::of_batch(self.result.clone(), index, info)
         });
+        self.pending.push(PendingRecord { thunk, info });
         self.size += record_size;
         self.reserved += record_size;
-        Ok(())
+        Ok(future)
     }
 
     /// Whether the producer may have written it (a response was lost): then
@@ -406,10 +440,18 @@ impl ProducerBatch {
 
     /// Returns true when this completed the whole (possibly split) batch.
     fn finish(mut self, result: std::result::Result<(i64, i64), Error>) -> bool {
+        // One completion for every record whose future is the batch's.
+        let count = self.pending.len() as u32;
+        self.result
+            .complete(self.index_base..self.index_base + count, result.clone());
         let topic = self.tp.topic.clone();
         let partition = self.tp.partition;
         for (i, record) in self.pending.drain(..).enumerate() {
             let thunk = record.thunk;
+            if thunk.callback.is_none() && thunk.future.is_none() {
+                continue;
+            }
+            let record = record.info;
             let r = match &result {
                 Ok((base_offset, log_append_time)) => Ok(RecordMetadata {
                     topic: topic.clone(),
@@ -436,7 +478,9 @@ impl ProducerBatch {
                     tracing::error!(%self.tp, "a producer callback panicked");
                 }
             }
-            thunk.future.complete(r);
+            if let Some(f) = thunk.future {
+                f.complete(r);
+            }
         }
         self.done.set()
     }
@@ -468,13 +512,28 @@ pub struct AccumulatorConfig {
 }
 
 /// What `append` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct AppendResult {
+    /// The record's future, when the thunk had none of its own
+    /// ([`Thunk::deferred`]).
+    pub future: Option<DeliveryFuture>,
     /// The batch the record went into is full (or more batches wait): the
     /// sender should be woken.
     pub batch_is_full: bool,
     /// A new batch was created for the record.
     pub new_batch_created: bool,
+}
+
+/// What [`RecordAccumulator::append_to`] did.
+struct Appended {
+    /// A batch of the partition waits full.
+    batch_is_full: bool,
+    /// The completion signal of the batch created for the record.
+    new_batch: Option<Arc<BatchDone>>,
+    /// The record filled its batch.
+    just_filled: bool,
+    /// The record's future, if its thunk had none.
+    future: Option<DeliveryFuture>,
 }
 
 /// Which nodes have something to send, and when to check again.
@@ -608,21 +667,38 @@ impl RecordAccumulator {
         max_block: Duration,
         now: Instant,
     ) -> Result<AppendResult> {
+        self.try_append(tp, record, thunk, max_block, now)
+            .map_err(|(e, thunk)| {
+                // Not queued: reported here, with no lock held.
+                thunk.fail(&e);
+                e
+            })
+    }
+
+    fn try_append(
+        &self,
+        tp: &TopicPartition,
+        record: StoredRecord,
+        thunk: Thunk,
+        max_block: Duration,
+        now: Instant,
+    ) -> std::result::Result<AppendResult, (Error, Thunk)> {
         let size = record_size_upper_bound(
             record.key.as_deref(),
             record.value.as_deref(),
             &record.headers,
         );
         if size > self.config.buffer_memory {
-            return Err(Error::RecordTooLarge {
+            let e = Error::RecordTooLarge {
                 size,
                 max: self.config.buffer_memory,
                 limit: "buffer.memory",
-            });
+            };
+            return Err((e, thunk));
         }
         let mut inner = self.lock();
         if inner.closed {
-            return Err(Error::Closed);
+            return Err((Error::Closed, thunk));
         }
         if inner.used_memory + size > self.config.buffer_memory {
             let started = Instant::now();
@@ -636,10 +712,11 @@ impl RecordAccumulator {
                 let t = Instant::now();
                 if t >= deadline {
                     inner.memory_waiters -= 1;
-                    return Err(Error::BufferExhausted {
+                    let e = Error::BufferExhausted {
                         waited: max_block,
                         buffer_memory: self.config.buffer_memory,
-                    });
+                    };
+                    return Err((e, thunk));
                 }
                 inner = self
                     .memory_freed
@@ -649,7 +726,7 @@ impl RecordAccumulator {
             }
             inner.memory_waiters -= 1;
             if inner.closed {
-                return Err(Error::Closed);
+                return Err((Error::Closed, thunk));
             }
         }
         inner.used_memory += size;
@@ -665,18 +742,16 @@ impl RecordAccumulator {
                 appended
             }
         };
-        let (batch_is_full, new_batch, just_filled) = match appended {
+        let Appended {
+            batch_is_full,
+            new_batch,
+            just_filled,
+            future,
+        } = match appended {
             Ok(a) => a,
-            Err((e, thunk)) => {
+            Err(failed) => {
                 inner.used_memory -= size;
-                drop(inner);
-                // Not queued: report it here, outside the lock.
-                let r = Err(e.clone());
-                if let Some(cb) = thunk.callback {
-                    cb(&r);
-                }
-                thunk.future.complete(r);
-                return Err(e);
+                return Err(failed);
             }
         };
         let new_batch_created = new_batch.is_some();
@@ -695,15 +770,15 @@ impl RecordAccumulator {
             self.wake_sender();
         }
         Ok(AppendResult {
+            future,
             batch_is_full,
             new_batch_created,
         })
     }
 
     /// Appends to the last batch of a partition's queue, or to a new one
-    /// (with id `id`). Gives whether a batch waits full, the new batch's
-    /// completion signal, and whether the record filled its batch.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    /// (with id `id`).
+    #[allow(clippy::too_many_arguments)]
     fn append_to(
         &self,
         deque: &mut VecDeque<ProducerBatch>,
@@ -713,7 +788,7 @@ impl RecordAccumulator {
         size: usize,
         thunk: Thunk,
         now: Instant,
-    ) -> std::result::Result<(bool, Option<Arc<BatchDone>>, bool), (Error, Thunk)> {
+    ) -> std::result::Result<Appended, (Error, Thunk)> {
         let batch_size = self.config.batch_size;
         // As Java's `hasRoomFor`: the bytes written so far plus this
         // record's upper bound (the estimate the memory reservation uses
@@ -730,12 +805,15 @@ impl RecordAccumulator {
             new_batch_created = true;
         }
         let last = deque.back_mut().expect("a batch was just ensured");
-        if let Err(failed) = last.push(record, size, thunk) {
-            if new_batch_created {
-                deque.pop_back();
+        let future = match last.push(record, size, thunk) {
+            Ok(future) => future,
+            Err(failed) => {
+                if new_batch_created {
+                    deque.pop_back();
+                }
+                return Err(failed);
             }
-            return Err(failed);
-        }
+        };
         // Closed as soon as another record like this one would not fit, so
         // the sender need not wait for that record to learn it is full.
         let mut just_filled = false;
@@ -745,7 +823,12 @@ impl RecordAccumulator {
         }
         let last_closed = last.closed;
         let done = new_batch_created.then(|| last.done.clone());
-        Ok((deque.len() > 1 || last_closed, done, just_filled))
+        Ok(Appended {
+            batch_is_full: deque.len() > 1 || last_closed,
+            new_batch: done,
+            just_filled,
+            future,
+        })
     }
 
     fn backoff_for(&self, attempts: u32) -> Duration {
@@ -942,6 +1025,12 @@ impl RecordAccumulator {
         second.order_hi = batch.order_hi;
         first.done = batch.done.clone();
         second.done = batch.done.clone();
+        // The records' futures wait on the original batch's outcome: each
+        // half completes its range of it.
+        first.result = batch.result.clone();
+        first.index_base = batch.index_base;
+        second.result = batch.result.clone();
+        second.index_base = batch.index_base + half as u32;
         batch.done.add_part();
         first.last_error = batch.last_error.take();
         let mut lost_memory = 0;
@@ -957,11 +1046,7 @@ impl RecordAccumulator {
                 // does, the record fails rather than vanishing.
                 tracing::error!(error = %e, "could not re-encode a record of a split batch");
                 lost_memory += size;
-                let r = Err(e);
-                if let Some(cb) = thunk.callback {
-                    cb(&r);
-                }
-                thunk.future.complete(r);
+                thunk.fail(&e);
             }
         }
         let mut batch = first;
@@ -1203,6 +1288,77 @@ mod tests {
         assert_eq!(f2.get().unwrap().partition, 3);
         assert_eq!(*seen.lock().unwrap(), vec![42]);
         assert!(!acc.has_incomplete());
+    }
+
+    #[test]
+    fn batch_futures_resolve_per_record_also_across_a_split() {
+        let acc = RecordAccumulator::new(cfg());
+        let tp = TopicPartition::new("t", 1);
+        let now = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let futures: Vec<DeliveryFuture> = (0..4)
+            .map(|i| {
+                let tx = tx.clone();
+                let cb: Callback = Box::new(move |r: &Result<RecordMetadata>| {
+                    tx.send((i, r.as_ref().map(|m| m.offset).ok())).unwrap()
+                });
+                let r = acc
+                    .append(&tp, rec(10), Thunk::deferred(Some(cb)), Duration::ZERO, now)
+                    .unwrap();
+                r.future.expect("a deferred thunk gets its batch's future")
+            })
+            .collect();
+        assert!(futures.iter().all(|f| !f.is_done()));
+        let mut batch = acc.drain_node(1, 1 << 20, now, &leader).remove(0);
+        batch.encoded().unwrap();
+        acc.split_and_reenqueue(batch, now).unwrap();
+        let later = now + Duration::from_secs(5);
+        let first = acc.drain_node(1, 1 << 20, later, &leader).remove(0);
+        assert_eq!(first.record_count(), 2);
+        acc.in_flight_done(&tp);
+        acc.complete_batch(first, Ok((100, -1)));
+        assert_eq!(futures[1].try_get().unwrap().unwrap().offset, 101);
+        assert!(!futures[2].is_done(), "the second half is still pending");
+        let second = acc.drain_node(1, 1 << 20, later, &leader).remove(0);
+        acc.complete_batch(second, Err(Error::Closed));
+        let md = futures[0].get().unwrap();
+        assert_eq!((md.topic.as_str(), md.partition, md.offset), ("t", 1, 100));
+        assert_eq!(
+            (
+                md.timestamp,
+                md.serialized_key_size,
+                md.serialized_value_size
+            ),
+            (1000, -1, 10)
+        );
+        assert_eq!(futures[3].wait_timeout(Duration::ZERO), Err(Error::Closed));
+        let mut seen: Vec<_> = rx.try_iter().collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![(0, Some(100)), (1, Some(101)), (2, None), (3, None)]
+        );
+        assert!(!acc.has_incomplete());
+    }
+
+    #[test]
+    fn a_record_refused_at_append_still_runs_its_callback() {
+        let acc = RecordAccumulator::new(cfg());
+        acc.close();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cb: Callback = Box::new(move |r: &Result<RecordMetadata>| tx.send(r.clone()).unwrap());
+        let tp = TopicPartition::new("t", 0);
+        let e = acc
+            .append(
+                &tp,
+                rec(10),
+                Thunk::deferred(Some(cb)),
+                Duration::ZERO,
+                Instant::now(),
+            )
+            .unwrap_err();
+        assert_eq!(e, Error::Closed);
+        assert_eq!(rx.try_recv().unwrap(), Err(Error::Closed));
     }
 
     #[test]

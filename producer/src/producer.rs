@@ -229,34 +229,35 @@ impl<K, V> KafkaProducer<K, V> {
         record: &ProducerRecord<K, V>,
         callback: Option<Callback>,
     ) -> DeliveryFuture {
-        let future = DeliveryFuture::new();
-        let thunk = Thunk::new(future.clone(), callback);
-        if let Err((e, thunk)) = self.try_send(record, thunk) {
-            tracing::debug!(topic = %record.topic, error = %e, "send failed");
-            let r = Err(e);
-            if let Some(cb) = thunk.callback {
-                cb(&r);
+        // The future comes from the record's batch: no allocation and no
+        // completion of its own per record.
+        match self.try_send(record, Thunk::deferred(callback)) {
+            Ok(future) => future,
+            Err((e, thunk)) => {
+                tracing::debug!(topic = %record.topic, error = %e, "send failed");
+                if let Some(thunk) = thunk {
+                    thunk.fail(&e);
+                }
+                DeliveryFuture::completed(Err(e))
             }
-            thunk.future.complete(r);
         }
-        future
     }
 
     fn try_send(
         &self,
         record: &ProducerRecord<K, V>,
         thunk: Thunk,
-    ) -> std::result::Result<(), (Error, Thunk)> {
+    ) -> std::result::Result<DeliveryFuture, (Error, Option<Thunk>)> {
         macro_rules! tri {
             ($e:expr) => {
                 match $e {
                     Ok(v) => v,
-                    Err(e) => return Err((e, thunk)),
+                    Err(e) => return Err((e, Some(thunk))),
                 }
             };
         }
         if self.shared.closing.load(Ordering::Acquire) {
-            return Err((Error::Closed, thunk));
+            return Err((Error::Closed, Some(thunk)));
         }
         let started = Instant::now();
         // The clock is read again only if `send` had to wait for metadata.
@@ -288,7 +289,7 @@ impl<K, V> KafkaProducer<K, V> {
                     max: self.config.max_request_size,
                     limit: "max.request.size",
                 },
-                thunk,
+                Some(thunk),
             ));
         }
         let info = &partitions.partitioner_view;
@@ -301,7 +302,7 @@ impl<K, V> KafkaProducer<K, V> {
                             partition: p,
                             partitions: info.num_partitions,
                         },
-                        thunk,
+                        Some(thunk),
                     ));
                 }
                 p
@@ -345,12 +346,12 @@ impl<K, V> KafkaProducer<K, V> {
                 &owned
             }
         };
-        // On failure the thunk went into the accumulator call; rebuild the
-        // report path from the future we still hold.
-        let future = thunk.future.clone();
+        // On failure the accumulator reported it to the thunk already.
         match self.accumulator.append(tp, stored, thunk, remaining, now) {
-            Ok(_) => Ok(()),
-            Err(e) => Err((e, Thunk::new(future, None))),
+            Ok(appended) => Ok(appended
+                .future
+                .expect("a deferred thunk gets its batch's future")),
+            Err(e) => Err((e, None)),
         }
     }
 
