@@ -91,6 +91,8 @@ pub struct ConsumerConfig {
     pub group_instance_id: Option<String>,
     /// `group.protocol` (default classic).
     pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor` (group.protocol=consumer; default: the broker's).
+    pub group_remote_assignor: Option<String>,
     /// `session.timeout.ms` (default 45000).
     pub session_timeout: Duration,
     /// `heartbeat.interval.ms` (default 3000).
@@ -160,6 +162,7 @@ impl Default for ConsumerConfig {
             group_id: None,
             group_instance_id: None,
             group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
             session_timeout: Duration::from_millis(45_000),
             heartbeat_interval: Duration::from_millis(3_000),
             max_poll_interval: Duration::from_millis(300_000),
@@ -356,6 +359,10 @@ impl ConsumerConfig {
                 } else {
                     Some(v.to_string())
                 }
+            }
+            "group.remote.assignor" => {
+                let v = v.trim();
+                self.group_remote_assignor = (!v.is_empty()).then(|| v.to_string());
             }
             "group.protocol" => {
                 self.group_protocol = match v.trim().to_ascii_lowercase().as_str() {

@@ -25,7 +25,7 @@ use crate::deserializer::Deserializer;
 use crate::error::{Error, Result};
 use crate::fetch_collector::FetchCollector;
 use crate::fetcher::{FetchConfig, Fetcher};
-use crate::group::membership::GroupMembership;
+use crate::group::member::GroupMember;
 use crate::offset_fetcher::{OffsetFetcher, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 use crate::record::ConsumerRecords;
@@ -68,8 +68,8 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     committed_retry_at: Option<Instant>,
     next_lookup_id: u64,
     closed: bool,
-    /// The classic group membership (created by the first `subscribe`).
-    membership: Option<GroupMembership>,
+    /// The group membership (created by the first `subscribe`).
+    membership: Option<GroupMember>,
     /// `subscribe(topics)`: the topics (with a pattern: those it matches now).
     subscribed_topics: std::collections::BTreeSet<String>,
     /// `subscribe_pattern`: the pattern (anchored).

@@ -42,7 +42,7 @@ use prozess_network::mock::MockClient;
 
 type Consumer = KafkaConsumer<String, String, MockClient>;
 
-const TOPIC_ID: u128 = 0x1000; // MetadataSnapshot::simple's id of the first topic
+pub(crate) const TOPIC_ID: u128 = 0x1000; // MetadataSnapshot::simple's id of the first topic
 
 fn tp(p: i32) -> TopicPartition {
     TopicPartition::new("t", p)

@@ -1,5 +1,5 @@
 //! The group side of `KafkaConsumer`: subscribe/unsubscribe, driving the
-//! classic [`GroupMembership`] from poll, running the rebalance listener and
+//! [`GroupMember`] (classic or KIP-848 protocol) from poll, running the rebalance listener and
 //! choosing the generation commits are made under.
 //!
 //! Rules kept here (from the membership's contract):
@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 use prozess_network::{KafkaClient, TopicPartition};
 
 use super::{KafkaConsumer, UNPARKED};
+use crate::config::GroupProtocol;
 use crate::coordinator::{CoordinatorFeedback, Generation};
 use crate::error::{Error, Result};
 use crate::group::assignor::{assignor_by_name, ConsumerPartitionAssignor};
+use crate::group::consumer_group_heartbeat::ConsumerGroupMembership;
+use crate::group::member::GroupMember;
 use crate::group::membership::{GroupEvent, GroupMembership, MembershipConfig};
 use crate::rebalance_listener::ConsumerRebalanceListener;
 use crate::subscription_state::SubscriptionType;
@@ -166,13 +169,13 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata> {
         let group_id = self.config.group_id.clone().ok_or(Error::InvalidGroupId)?;
         let generation = match (&self.membership, &self.background) {
-            (Some(m), _) => m.generation().clone(),
+            (Some(m), _) => m.generation(),
             (None, Some(bg)) => bg
                 .lock()
                 .parked
                 .as_ref()
                 .and_then(|p| p.membership.as_ref())
-                .map(|m| m.generation().clone())
+                .map(|m| m.generation())
                 .unwrap_or_else(Generation::none),
             (None, None) => Generation::none(),
         };
@@ -199,21 +202,6 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         let Some(group_id) = self.config.group_id.clone() else {
             return Err(Error::InvalidGroupId);
         };
-        let mut assignors: Vec<Box<dyn ConsumerPartitionAssignor>> = Vec::new();
-        for name in &self.config.partition_assignment_strategy {
-            match assignor_by_name(name) {
-                Some(a) => assignors.push(a),
-                None => {
-                    return Err(Error::Config {
-                        key: "partition.assignment.strategy".into(),
-                        message: format!(
-                            "unknown assignor {name:?}: expected range, roundrobin, sticky or \
-                             cooperative-sticky (or their Java class names)"
-                        ),
-                    })
-                }
-            }
-        }
         let config = MembershipConfig {
             group_id,
             group_instance_id: self.config.group_instance_id.clone(),
@@ -224,8 +212,33 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             rack_id: (!self.config.client_rack.is_empty()).then(|| self.config.client_rack.clone()),
         };
         let now = (self.clock)();
-        let membership = GroupMembership::new(config, assignors, now).map_err(Error::Group)?;
-        self.membership = Some(membership);
+        let member = match self.config.group_protocol {
+            GroupProtocol::Classic => {
+                let mut assignors: Vec<Box<dyn ConsumerPartitionAssignor>> = Vec::new();
+                for name in &self.config.partition_assignment_strategy {
+                    match assignor_by_name(name) {
+                        Some(a) => assignors.push(a),
+                        None => {
+                            return Err(Error::Config {
+                                key: "partition.assignment.strategy".into(),
+                                message: format!(
+                                    "unknown assignor {name:?}: expected range, roundrobin, \
+                                     sticky or cooperative-sticky (or their Java class names)"
+                                ),
+                            })
+                        }
+                    }
+                }
+                GroupMember::Classic(
+                    GroupMembership::new(config, assignors, now).map_err(Error::Group)?,
+                )
+            }
+            GroupProtocol::Consumer => {
+                let assignor = self.config.group_remote_assignor.clone();
+                GroupMember::Consumer(ConsumerGroupMembership::new(config, assignor, now))
+            }
+        };
+        self.membership = Some(member);
         Ok(())
     }
 
@@ -233,7 +246,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     pub(crate) fn update_topics_of_interest(&mut self) {
         let mut topics: HashSet<String> = self.subscribed_topics.iter().cloned().collect();
         if let Some(m) = &self.membership {
-            topics.extend(m.group_subscription().iter().cloned());
+            topics.extend(m.group_subscription());
         }
         if self
             .client
@@ -260,7 +273,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             return Ok(Generation::none());
         };
         if let Some(g) = m.generation_if_stable() {
-            return Ok(g.clone());
+            return Ok(g);
         }
         if m.rebalance_in_progress() {
             return Err(Error::RebalanceInProgress);

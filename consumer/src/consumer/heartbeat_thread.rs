@@ -7,7 +7,7 @@
 //! the client at the same time and the consumer's own code keeps plain
 //! `&mut` access. While they are parked the thread, woken at the
 //! membership's next background deadline (a condvar with a timeout), runs
-//! only [`GroupMembership::poll_background`] (heartbeats, coordinator
+//! only [`GroupMember::poll_background`] (heartbeats, coordinator
 //! rediscovery, poll-interval expiry leading to LeaveGroup) and polls the
 //! client briefly. Events it receives that belong to others (a pipelined
 //! fetch response, an OffsetCommit answer) are queued and dispatched by the
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use prozess_network::{ClientEvent, KafkaClient};
 
-use crate::group::membership::GroupMembership;
+use crate::group::member::GroupMember;
 
 /// How long the thread lets the network client block per pass: short, so a
 /// consumer call that wants the client back never waits long.
@@ -31,7 +31,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(200);
 /// What is parked while the application runs between consumer calls.
 pub(crate) struct Parked<C> {
     pub(crate) client: C,
-    pub(crate) membership: Option<GroupMembership>,
+    pub(crate) membership: Option<GroupMember>,
     /// Events the thread received that the consumer must dispatch.
     pub(crate) events: Vec<ClientEvent>,
 }

@@ -312,6 +312,114 @@ impl ConsumerGroupMembership {
         self.next_heartbeat = None;
     }
 
+    /// The first half of [`Self::leave_group`]: queued events and the
+    /// revocation (or loss) of what is owned, with the epoch still valid, so
+    /// the consumer can run the listener and commit first.
+    pub fn prepare_leave(&mut self) -> Vec<GroupEvent> {
+        let mut events = std::mem::take(&mut self.pending_events);
+        if !self.owned.is_empty() {
+            let owned = self.owned_partitions();
+            self.owned.clear();
+            if self.state == ConsumerMemberState::Fenced {
+                events.push(GroupEvent::Lost(owned));
+            } else {
+                events.push(GroupEvent::Revoke(owned));
+            }
+        }
+        events
+    }
+
+    /// Whether the leaving heartbeat is still in flight.
+    pub fn leave_in_flight(&self) -> bool {
+        self.in_flight.is_some_and(|f| f.leaving)
+    }
+
+    /// Looks the coordinator up if unknown (commits share it).
+    pub fn find_coordinator<C: KafkaClient>(
+        &mut self,
+        client: &mut C,
+        now: Instant,
+    ) -> Option<NodeId> {
+        if self.lookup.coordinator_unavailable(client, now) {
+            self.mark_coordinator_unknown("coordinator unavailable (connection failed)");
+        }
+        self.lookup.ensure(client, now)
+    }
+
+    /// The member id and epoch if the member is in the group and stable
+    /// (what commits are made under).
+    pub fn generation_if_stable(&self) -> Option<Generation> {
+        (self.in_group() && self.state == ConsumerMemberState::Stable).then(|| self.generation())
+    }
+
+    /// Joining (or rejoining after a fence): commits wait.
+    pub fn rebalance_in_progress(&self) -> bool {
+        matches!(
+            self.state,
+            ConsumerMemberState::Joining | ConsumerMemberState::Fenced
+        )
+    }
+
+    /// An OffsetCommit sent under `sent_under` failed with `code`:
+    /// UNKNOWN_MEMBER_ID / FENCED_MEMBER_EPOCH fence the member (as a
+    /// heartbeat answer would); others wait for the next heartbeat.
+    pub fn on_commit_error(&mut self, code: ErrorCode, sent_under: &Generation) {
+        if *sent_under != self.generation() {
+            return;
+        }
+        if matches!(
+            code,
+            ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch
+        ) {
+            self.fence(code);
+        }
+    }
+
+    /// The heartbeat thread's work between consumer polls: notices
+    /// `max.poll.interval.ms` expiring (reports the partitions lost at the
+    /// next poll and leaves), rediscovers the coordinator and sends due
+    /// heartbeats. Reconciliation waits for the consumer's poll.
+    pub fn poll_background<C: KafkaClient>(&mut self, client: &mut C, now: Instant) {
+        if self.failed.is_some() || !self.in_group() || self.awaiting_user_poll {
+            return;
+        }
+        if now >= self.last_poll + self.config.max_poll_interval {
+            warn!(group = %self.config.group_id, "consumer poll timeout has expired: the time between polls exceeded max.poll.interval.ms; leaving the group");
+            if !self.owned.is_empty() {
+                self.pending_events
+                    .push(GroupEvent::Lost(self.owned_partitions()));
+            }
+            self.leave(client, now, POLL_TIMEOUT_LEAVE_REASON);
+            self.awaiting_user_poll = true;
+            return;
+        }
+        if !self.pending_events.is_empty() {
+            return;
+        }
+        let Some(node) = self.find_coordinator(client, now) else {
+            return;
+        };
+        self.maybe_heartbeat(client, node, now);
+    }
+
+    /// When [`Self::poll_background`] has work next.
+    pub fn next_background_deadline(&self, now: Instant) -> Option<Instant> {
+        if self.failed.is_some() || !self.in_group() || self.awaiting_user_poll {
+            return None;
+        }
+        let poll_deadline = self.last_poll + self.config.max_poll_interval;
+        let heartbeat = if self.in_flight.is_some() {
+            None
+        } else {
+            Some(
+                self.next_heartbeat
+                    .unwrap_or(now)
+                    .max(self.backoff_until.unwrap_or(now)),
+            )
+        };
+        Some(heartbeat.map_or(poll_deadline, |h| h.min(poll_deadline)))
+    }
+
     /// Drives the membership; see the module docs. Partition names are
     /// resolved from topic ids through `client.metadata()`.
     pub fn poll<C: KafkaClient>(
@@ -443,6 +551,17 @@ impl ConsumerGroupMembership {
                 client.connection_delay(node, now),
                 self.config.retry_backoff,
                 now,
+            ));
+            return;
+        }
+        if client
+            .api_version(node, ApiKey::ConsumerGroupHeartbeat)
+            .is_none()
+        {
+            self.fail(GroupError::UnsupportedVersion(
+                "group.protocol=consumer needs ConsumerGroupHeartbeat (KIP-848), which the group \
+                 coordinator does not support: use group.protocol=classic"
+                    .into(),
             ));
             return;
         }
@@ -647,21 +766,7 @@ impl ConsumerGroupMembership {
                 warn!(group = %self.config.group_id, %code, "heartbeat failed; retrying after backoff");
                 self.backoff_until = Some(now + self.config.retry_backoff);
             }
-            ErrorCode::FencedMemberEpoch | ErrorCode::UnknownMemberId => {
-                warn!(group = %self.config.group_id, %code, epoch = self.member_epoch, "member fenced; its partitions are lost and it rejoins");
-                if !self.owned.is_empty() {
-                    self.pending_events
-                        .push(GroupEvent::Lost(self.owned_partitions()));
-                }
-                self.owned.clear();
-                self.owned_ids.clear();
-                self.target = None;
-                self.ack_needed = false;
-                self.reconciled_once = false;
-                self.member_epoch = JOIN_GROUP_MEMBER_EPOCH;
-                self.state = ConsumerMemberState::Fenced;
-                self.send_full = true;
-            }
+            ErrorCode::FencedMemberEpoch | ErrorCode::UnknownMemberId => self.fence(code),
             code => {
                 if let Some(m) = &resp.error_message {
                     warn!(group = %self.config.group_id, %code, message = %m, "ConsumerGroupHeartbeat failed");
@@ -672,6 +777,24 @@ impl ConsumerGroupMembership {
                 });
             }
         }
+    }
+
+    /// FENCED_MEMBER_EPOCH / UNKNOWN_MEMBER_ID: what is owned is lost and
+    /// the member rejoins with epoch 0.
+    fn fence(&mut self, code: ErrorCode) {
+        warn!(group = %self.config.group_id, %code, epoch = self.member_epoch, "member fenced; its partitions are lost and it rejoins");
+        if !self.owned.is_empty() {
+            self.pending_events
+                .push(GroupEvent::Lost(self.owned_partitions()));
+        }
+        self.owned.clear();
+        self.owned_ids.clear();
+        self.target = None;
+        self.ack_needed = false;
+        self.reconciled_once = false;
+        self.member_epoch = JOIN_GROUP_MEMBER_EPOCH;
+        self.state = ConsumerMemberState::Fenced;
+        self.send_full = true;
     }
 
     fn fail(&mut self, error: GroupError) {

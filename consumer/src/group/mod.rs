@@ -7,6 +7,7 @@ pub mod assignor;
 pub mod consumer_group_heartbeat;
 pub mod consumer_protocol;
 pub mod coordinator_lookup;
+pub mod member;
 pub mod membership;
 #[cfg(test)]
 pub(crate) mod test_client;

@@ -645,3 +645,113 @@ fn pattern_subscription_follows_new_matching_topics() {
     c.unsubscribe().unwrap();
     assert!(!c.client().metadata().all_topics());
 }
+
+fn cgh_response(epoch: i32, partitions: Option<&[i32]>) -> ResponseBody {
+    use prozess_protocol::messages::consumer_group_heartbeat::response::{
+        Assignment as TargetAssignment, TopicPartitions,
+    };
+    use prozess_protocol::messages::ConsumerGroupHeartbeatResponse;
+    ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+        member_epoch: epoch,
+        heartbeat_interval_ms: 5_000,
+        assignment: partitions.map(|ps| TargetAssignment {
+            topic_partitions: vec![TopicPartitions {
+                topic_id: prozess_protocol::Uuid::from_u128(super::TOPIC_ID),
+                partitions: ps.to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn consumer_protocol_member_gets_its_assignment_commits_under_its_epoch_and_leaves() {
+    let clock = TestClock::new();
+    let mut c = group_consumer(
+        &[
+            ("group.protocol", "consumer"),
+            ("enable.auto.commit", "false"),
+        ],
+        &clock,
+    );
+    let log: Log = Arc::default();
+    c.subscribe(
+        ["t"],
+        Recorder {
+            log: log.clone(),
+            commit_on_revoke: true,
+        },
+    )
+    .unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::ConsumerGroupHeartbeat),
+        cgh_response(3, Some(&[0, 1])),
+    );
+    client.prepare_response(
+        is(ApiKey::OffsetFetch),
+        offset_fetch_response(&[(0, 5, ""), (1, 7, "")]),
+    );
+    poll_until(&mut c, |c| c.fetch_position(&tp(1)).is_some());
+    assert_eq!(c.assignment(), vec![tp(0), tp(1)]);
+    assert_eq!(log_of(&log), vec!["assigned t-0,t-1"]);
+    assert!(c.client().requests_of(ApiKey::JoinGroup).is_empty());
+    let md = c.group_metadata().unwrap();
+    assert_eq!(md.generation_id, 3, "the member epoch");
+
+    // The acknowledging heartbeat is answered (epoch unchanged).
+    c.client_mut()
+        .prepare_response(is(ApiKey::ConsumerGroupHeartbeat), cgh_response(3, None));
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::ConsumerGroupHeartbeat).len() >= 2
+            && !c.client().has_pending_responses()
+    });
+    c.seek(&tp(0), 9).unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    client.prepare_response(is(ApiKey::ConsumerGroupHeartbeat), cgh_response(-1, None));
+    c.close(Duration::from_secs(5)).unwrap();
+    let commits = c.client().requests_of(ApiKey::OffsetCommit);
+    let RequestBody::OffsetCommit(oc) = &commits[0].body else {
+        unreachable!()
+    };
+    assert_eq!(oc.generation_id_or_member_epoch, 3);
+    assert_eq!(oc.member_id, md.member_id);
+    let hb = c.client().requests_of(ApiKey::ConsumerGroupHeartbeat);
+    let RequestBody::ConsumerGroupHeartbeat(leave) = &hb.last().unwrap().body else {
+        unreachable!()
+    };
+    assert_eq!(leave.member_epoch, -1, "leaving heartbeat");
+    assert_eq!(
+        log_of(&log),
+        vec![
+            "assigned t-0,t-1",
+            "revoked t-0,t-1 commits=1 poll_refused=true"
+        ]
+    );
+}
+
+#[test]
+fn consumer_protocol_without_broker_support_is_a_clear_error() {
+    let clock = TestClock::new();
+    let mut c = group_consumer(&[("group.protocol", "consumer")], &clock);
+    c.client_mut()
+        .set_unsupported(1, ApiKey::ConsumerGroupHeartbeat);
+    c.subscribe(["t"], crate::NoOpRebalanceListener).unwrap();
+    let mut error = None;
+    for _ in 0..20 {
+        if let Err(e) = c.poll(Duration::ZERO) {
+            error = Some(e);
+            break;
+        }
+    }
+    match error {
+        Some(Error::Group(e)) => assert!(e.to_string().contains("group.protocol=classic"), "{e}"),
+        other => panic!("expected a group error, got {other:?}"),
+    }
+}
