@@ -188,4 +188,37 @@ pub trait KafkaClient {
     /// Closes the connection to `node`. Requests in flight on it are reported
     /// as `Disconnected` (cause `ClosedByClient`) by the next `poll`.
     fn close(&mut self, node: NodeId);
+
+    /// The node id under which to talk to group coordinator `broker`, whose
+    /// address FindCoordinator gave as `host:port`.
+    ///
+    /// As in the Java client, the coordinator gets a connection of its own
+    /// (id [`coordinator_connection_id`]`(broker)`, i.e. `i32::MAX - broker`),
+    /// so that JoinGroup (held by the broker for up to the rebalance timeout),
+    /// SyncGroup, heartbeats and commits never wait behind fetch long-polls on
+    /// the broker's ordinary connection, nor the reverse. Use the returned id
+    /// for everything sent to the coordinator (`ready`, `send`,
+    /// `connection_failed`, `close`, ...); events about that connection carry
+    /// it. The connection goes to `host:port` even if the broker is not in the
+    /// metadata (yet), negotiates its own API versions, has its own in-flight
+    /// limit, and is never chosen by `least_loaded_node` nor used for metadata.
+    /// Calling again (after a new lookup) updates the address; the id stays.
+    ///
+    /// The default (for test clients) shares the broker's connection: it
+    /// returns `broker` itself. A negative `broker` (not a valid node) is
+    /// returned as it is.
+    fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {
+        let _ = (host, port);
+        broker
+    }
+}
+
+/// The connection id of the dedicated connection to coordinator `broker`
+/// (Java: `Integer.MAX_VALUE - node.id()`); `broker` itself if negative.
+pub fn coordinator_connection_id(broker: NodeId) -> NodeId {
+    if broker < 0 {
+        broker
+    } else {
+        NodeId::MAX - broker
+    }
 }

@@ -94,6 +94,8 @@ pub(crate) struct Connection {
     pub sasl: Option<crate::sasl::SaslClient>,
     /// The TLS session, for SSL and SASL_SSL.
     pub tls: Option<Box<rustls::ClientConnection>>,
+    /// KIP-219: the broker throttled us; no new request before this.
+    pub throttle_until: Option<Instant>,
     read_buf: BytesMut,
     write_queue: VecDeque<OutgoingFrame>,
     /// Bytes of the front frame already written.
@@ -119,6 +121,7 @@ impl Connection {
             in_flight: VecDeque::new(),
             sasl: None,
             tls: None,
+            throttle_until: None,
             read_buf: BytesMut::new(),
             write_queue: VecDeque::new(),
             write_pos: 0,
@@ -375,6 +378,18 @@ impl Connection {
     pub fn pop_expected_response(&mut self) -> Option<InFlightRequest> {
         let i = self.in_flight.iter().position(|r| r.expects_response)?;
         self.in_flight.remove(i)
+    }
+
+    /// Whether the broker's throttle (KIP-219) still holds at `now`.
+    pub fn is_throttled(&self, now: Instant) -> bool {
+        self.throttle_until.is_some_and(|t| now < t)
+    }
+
+    /// Holds new requests back until `until` (a later throttle wins).
+    pub fn throttle(&mut self, until: Instant) {
+        if self.throttle_until.is_none_or(|t| t < until) {
+            self.throttle_until = Some(until);
+        }
     }
 
     /// The earliest request deadline on this connection.

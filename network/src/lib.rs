@@ -13,9 +13,15 @@
 //! - [`mock`]: [`mock::MockClient`] for unit tests of the layers above.
 //! - [`config`], [`backoff`], [`wakeup`], [`sasl`], [`tls`], [`error`].
 //!
-//! Not done: client-side quota throttling (KIP-219: `throttle_time_ms` is
-//! passed through in responses but connections are not muted), SASL
-//! re-authentication (KIP-368), TLS client certificates, OAUTHBEARER/GSSAPI.
+//! - [`throttle`]: client-side quota throttling (KIP-219): after a response
+//!   with `throttle_time_ms` from a version where the broker answers before
+//!   throttling, the connection takes no requests until that time has passed.
+//!
+//! Group coordinators get a dedicated connection
+//! ([`KafkaClient::coordinator_node`]), as in the Java client.
+//!
+//! Not done: SASL re-authentication (KIP-368), TLS client certificates,
+//! OAUTHBEARER/GSSAPI.
 
 pub mod backoff;
 pub mod client;
@@ -26,13 +32,15 @@ pub mod metadata;
 pub mod mock;
 pub mod network_client;
 pub mod sasl;
+pub mod throttle;
 pub mod tls;
 pub mod topic_partition;
 pub mod wakeup;
 
 pub use backoff::{ExponentialBackoff, XorShiftRng};
 pub use client::{
-    expects_response, ClientEvent, ClientRequest, ClientResponse, InFlightInfo, KafkaClient,
+    coordinator_connection_id, expects_response, ClientEvent, ClientRequest, ClientResponse,
+    InFlightInfo, KafkaClient,
 };
 pub use config::{NetworkConfig, SecurityProtocol};
 pub use error::NetworkError;

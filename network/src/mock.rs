@@ -123,6 +123,10 @@ pub struct MockClient {
     nodes: HashMap<NodeId, NodeStatus>,
     api_versions: HashMap<NodeId, HashMap<ApiKey, (i16, i16)>>,
     unsupported: HashMap<NodeId, HashSet<ApiKey>>,
+    /// Dedicated coordinator connections: connection id -> broker id.
+    coordinators: HashMap<NodeId, NodeId>,
+    /// KIP-219: no request on the node's connection before this.
+    throttled_until: HashMap<NodeId, Instant>,
     in_flight: Vec<InFlight>,
     prepared: VecDeque<Prepared>,
     /// Events for the next poll, in order.
@@ -171,6 +175,8 @@ impl MockClient {
             nodes: HashMap::new(),
             api_versions: HashMap::new(),
             unsupported: HashMap::new(),
+            coordinators: HashMap::new(),
+            throttled_until: HashMap::new(),
             in_flight: Vec::new(),
             prepared: VecDeque::new(),
             ready_events: Vec::new(),
@@ -267,6 +273,45 @@ impl MockClient {
                 !s.blocked
                     && s.ready_at.is_none_or(|t| now >= t)
                     && s.blackout_until.is_none_or(|t| now >= t)
+            }
+        }
+    }
+
+    fn is_throttled(&self, node: NodeId, now: Instant) -> bool {
+        self.throttled_until.get(&node).is_some_and(|&t| now < t)
+    }
+
+    /// When the throttle (KIP-219) on `node`'s connection ends, if it still
+    /// holds at `now`. Responses delivered by `poll` with a positive
+    /// `throttle_time_ms` in a KIP-219 version throttle their connection, as
+    /// in the real client.
+    pub fn throttled_until(&self, node: NodeId, now: Instant) -> Option<Instant> {
+        self.throttled_until
+            .get(&node)
+            .copied()
+            .filter(|&t| now < t)
+    }
+
+    /// The broker behind a coordinator connection id returned by
+    /// [`KafkaClient::coordinator_node`] (`None` for other ids).
+    pub fn coordinator_broker(&self, connection: NodeId) -> Option<NodeId> {
+        self.coordinators.get(&connection).copied()
+    }
+
+    /// Applies the throttle of delivered responses (KIP-219).
+    fn apply_throttles(&mut self, events: &[ClientEvent], now: Instant) {
+        for e in events {
+            let ClientEvent::Response(r) = e else {
+                continue;
+            };
+            if let Some(d) =
+                crate::throttle::client_throttle_time(r.api_key, r.api_version, &r.body)
+            {
+                let until = now + d;
+                let t = self.throttled_until.entry(r.node).or_insert(until);
+                if *t < until {
+                    *t = until;
+                }
             }
         }
     }
@@ -563,6 +608,8 @@ impl MockClient {
         let (gone, rest): (Vec<InFlight>, Vec<InFlight>) =
             self.in_flight.drain(..).partition(|r| r.node == node);
         self.in_flight = rest;
+        // The throttle belonged to that connection.
+        self.throttled_until.remove(&node);
         let s = self.status(node);
         s.connected = false;
         if always_report || !gone.is_empty() {
@@ -624,6 +671,7 @@ impl KafkaClient for MockClient {
         self.nodes.get(&node).is_some_and(|s| s.connected)
             && self.can_connect(node, now)
             && self.node_in_flight(node) < self.max_in_flight
+            && !self.is_throttled(node, now)
     }
 
     fn connection_failed(&self, node: NodeId) -> bool {
@@ -634,7 +682,11 @@ impl KafkaClient for MockClient {
 
     fn connection_delay(&self, node: NodeId, now: Instant) -> Duration {
         match self.nodes.get(&node) {
-            Some(s) if s.connected => Duration::MAX,
+            Some(s) if s.connected => match self.throttled_until(node, now) {
+                // Throttled (KIP-219): ready again when the throttle ends.
+                Some(t) => t.saturating_duration_since(now),
+                None => Duration::MAX,
+            },
             Some(s) => {
                 let until = [s.blackout_until, s.ready_at].into_iter().flatten().max();
                 until.map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
@@ -644,18 +696,17 @@ impl KafkaClient for MockClient {
     }
 
     fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16> {
-        if self
-            .unsupported
-            .get(&node)
-            .is_some_and(|u| u.contains(&key))
-        {
+        // A coordinator connection speaks what its broker speaks, unless the
+        // test set its own ranges.
+        let broker = self.coordinators.get(&node).copied();
+        let unsupported = |n: NodeId| self.unsupported.get(&n).is_some_and(|u| u.contains(&key));
+        if unsupported(node) || broker.is_some_and(unsupported) {
             return None;
         }
         let (our_min, our_max) = key.supported_versions();
-        let (their_min, their_max) = self
-            .api_versions
-            .get(&node)
-            .and_then(|m| m.get(&key).copied())
+        let range = |n: NodeId| self.api_versions.get(&n).and_then(|m| m.get(&key).copied());
+        let (their_min, their_max) = range(node)
+            .or_else(|| broker.and_then(range))
             .unwrap_or((our_min, our_max));
         let v = our_max.min(their_max);
         (v >= our_min.max(their_min)).then_some(v)
@@ -733,6 +784,10 @@ impl KafkaClient for MockClient {
                 if let Some(d) = self.in_flight.iter().map(|r| r.deadline).min() {
                     wait = wait.min(d.saturating_duration_since(now));
                 }
+                // As the real poll, wake when a throttle ends.
+                if let Some(t) = self.throttled_until.values().filter(|&&t| t > now).min() {
+                    wait = wait.min(t.saturating_duration_since(now));
+                }
                 let md = self.metadata.time_to_next_update(now);
                 wait = wait.min(md);
                 if wait != Duration::MAX {
@@ -743,6 +798,7 @@ impl KafkaClient for MockClient {
         }
         self.maybe_refresh_metadata(now);
         let mut out = std::mem::take(&mut self.ready_events);
+        self.apply_throttles(&out, now);
         for (node, cause) in std::mem::take(&mut self.pending_disconnects) {
             self.close_node(node, cause, true, &mut out);
         }
@@ -776,6 +832,16 @@ impl KafkaClient for MockClient {
         self.close_node(node, NetworkError::ClosedByClient, false, &mut out);
         self.nodes.remove(&node);
         self.ready_events.extend(out);
+    }
+
+    fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {
+        let _ = (host, port);
+        if broker < 0 {
+            return broker;
+        }
+        let id = crate::client::coordinator_connection_id(broker);
+        self.coordinators.insert(id, broker);
+        id
     }
 }
 
@@ -1101,5 +1167,116 @@ mod tests {
         let wake = m.wakeup_handle();
         wake.wakeup();
         assert!(m.wakeup_handle().take());
+    }
+
+    #[test]
+    fn coordinator_gets_its_own_connection() {
+        let now = Instant::now();
+        let mut m = MockClient::new_with_cluster_at(&[1, 2], &[("a", 2)], now);
+        m.set_max_in_flight(1);
+        m.set_api_version_range(1, ApiKey::Heartbeat, 0, 2);
+        let c = m.coordinator_node(1, "broker-1", 9092);
+        assert_eq!(c, i32::MAX - 1);
+        assert_eq!(m.coordinator_node(1, "broker-1", 9092), c, "stable id");
+        assert_eq!(m.coordinator_broker(c), Some(1));
+        assert_eq!(m.coordinator_node(-1, "x", 1), -1);
+
+        // Its own readiness and in-flight count: a request on the broker's
+        // connection does not hold the coordinator's back.
+        assert!(m.ready(1, now));
+        let fetch_like = m.send(1, find_coordinator(), now).unwrap();
+        assert!(!m.is_ready(1, now));
+        assert!(m.ready(c, now));
+        assert_eq!(
+            m.api_version(c, ApiKey::Heartbeat),
+            Some(2),
+            "the broker's versions"
+        );
+        let hb = m.send(c, heartbeat(), now).unwrap();
+        assert_eq!(m.in_flight_count(1), 1);
+        assert_eq!(m.in_flight_count(c), 1);
+        assert_eq!(m.last_request().unwrap().node, c);
+        assert_eq!(m.last_request().unwrap().version, 2);
+
+        // Never a least-loaded node.
+        for _ in 0..3 {
+            assert_ne!(m.least_loaded_node(now), Some(c));
+        }
+
+        m.prepare_response_from(
+            c,
+            |b| b.api_key() == ApiKey::Heartbeat,
+            HeartbeatResponse::default(),
+        );
+        let events = m.poll(Duration::ZERO, now);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            matches!(&events[0], ClientEvent::Response(r) if r.node == c && r.correlation_id == hb)
+        );
+
+        // Dropping one connection leaves the other alone.
+        m.disconnect(c);
+        let events = m.poll(Duration::ZERO, now);
+        assert!(
+            matches!(&events[..], [ClientEvent::Disconnected { node, in_flight, .. }] if *node == c && in_flight.is_empty())
+        );
+        assert_eq!(m.in_flight_count(1), 1);
+        m.respond_to_request(fetch_like, FindCoordinatorResponse::default());
+        let events = m.poll(Duration::ZERO, now);
+        assert!(matches!(&events[..], [ClientEvent::Response(r)] if r.node == 1));
+    }
+
+    #[test]
+    fn throttled_response_holds_the_connection_back() {
+        use prozess_protocol::messages::{FetchRequest, FetchResponse};
+        let time = MockTime::new();
+        let start = time.now();
+        let mut m = MockClient::new_with_cluster_at(&[1, 2], &[], start).with_time(time.clone());
+        let throttle = Duration::from_millis(400);
+        assert!(m.ready(1, start));
+        m.send(1, RequestBody::Fetch(FetchRequest::default()), start)
+            .unwrap();
+        m.prepare_response_for(FetchResponse {
+            throttle_time_ms: throttle.as_millis() as i32,
+            ..Default::default()
+        });
+        let events = m.poll(Duration::ZERO, start);
+        assert_eq!(events.len(), 1);
+        assert!(!m.is_ready(1, start));
+        assert!(!m.ready(1, start));
+        assert_eq!(m.connection_delay(1, start), throttle);
+        assert_eq!(m.throttled_until(1, start), Some(start + throttle));
+        assert!(matches!(
+            m.send(1, heartbeat(), start),
+            Err(NetworkError::NotReady(1))
+        ));
+        // Other connections are not affected.
+        assert!(m.ready(2, start));
+
+        // A poll with nothing to do wakes when the throttle ends.
+        m.set_advance_time_on_poll(true);
+        m.poll(Duration::from_secs(10), start);
+        assert_eq!(time.now(), start + throttle);
+        assert!(m.is_ready(1, time.now()));
+        assert_eq!(m.connection_delay(1, time.now()), Duration::MAX);
+    }
+
+    #[test]
+    fn pre_kip_219_versions_do_not_throttle_the_client() {
+        use prozess_protocol::messages::{FetchRequest, FetchResponse};
+        let now = Instant::now();
+        let mut m = MockClient::new_with_cluster_at(&[1], &[], now);
+        // Fetch v7: the broker delayed the response itself.
+        m.set_api_version_range(1, ApiKey::Fetch, 0, 7);
+        m.ready(1, now);
+        m.send(1, RequestBody::Fetch(FetchRequest::default()), now)
+            .unwrap();
+        m.prepare_response_for(FetchResponse {
+            throttle_time_ms: 1000,
+            ..Default::default()
+        });
+        assert_eq!(m.poll(Duration::ZERO, now).len(), 1);
+        assert!(m.is_ready(1, now));
+        assert_eq!(m.throttled_until(1, now), None);
     }
 }

@@ -40,7 +40,8 @@ use prozess_protocol::{
 
 use crate::backoff::{ExponentialBackoff, XorShiftRng};
 use crate::client::{
-    expects_response, ClientEvent, ClientRequest, ClientResponse, InFlightInfo, KafkaClient,
+    coordinator_connection_id, expects_response, ClientEvent, ClientRequest, ClientResponse,
+    InFlightInfo, KafkaClient,
 };
 use crate::connection::{Connection, ConnectionState, InFlightRequest, RequestOwner};
 use crate::metadata::MetadataSnapshot;
@@ -85,6 +86,9 @@ pub struct NetworkClient {
     connections: HashMap<NodeId, Connection>,
     tokens: HashMap<Token, NodeId>,
     nodes: HashMap<NodeId, NodeState>,
+    /// Dedicated coordinator connections: connection id -> (broker id, host,
+    /// port from FindCoordinator). See [`KafkaClient::coordinator_node`].
+    coordinators: HashMap<NodeId, (NodeId, String, u16)>,
     metadata: Metadata,
     metadata_fetch: Option<MetadataFetch>,
     next_correlation_id: i32,
@@ -148,6 +152,7 @@ impl NetworkClient {
             connections: HashMap::new(),
             tokens: HashMap::new(),
             nodes: HashMap::new(),
+            coordinators: HashMap::new(),
             metadata,
             metadata_fetch: None,
             next_correlation_id: 0,
@@ -199,15 +204,30 @@ impl NetworkClient {
         }
     }
 
-    fn node_ready(&self, node: NodeId) -> bool {
+    fn node_ready(&self, node: NodeId, now: Instant) -> bool {
         self.connections.get(&node).is_some_and(|c| {
             c.state == ConnectionState::Ready
                 && c.in_flight.len() < self.config.max_in_flight_requests_per_connection
+                && !c.is_throttled(now)
         })
+    }
+
+    /// When the broker's throttle (KIP-219) on `node`'s connection ends, if
+    /// it still holds at `now`.
+    pub fn throttled_until(&self, node: NodeId, now: Instant) -> Option<Instant> {
+        self.connections
+            .get(&node)
+            .and_then(|c| c.throttle_until)
+            .filter(|&t| now < t)
     }
 
     /// The host and port to connect to for `node`.
     fn node_address(&self, node: NodeId) -> Option<(String, u16)> {
+        // A coordinator connection goes where FindCoordinator said, whatever
+        // the metadata knows (the coordinator may not be in it yet).
+        if let Some((_, host, port)) = self.coordinators.get(&node) {
+            return Some((host.clone(), *port));
+        }
         if let Some(b) = self.metadata.broker(node) {
             return Some((b.host.clone(), b.port));
         }
@@ -670,7 +690,7 @@ impl NetworkClient {
                 .earliest_reconnect(now)
                 .unwrap_or(self.config.reconnect_backoff);
         };
-        if self.node_ready(node) {
+        if self.node_ready(node, now) {
             let Some(version) = self
                 .connections
                 .get(&node)
@@ -803,6 +823,19 @@ impl NetworkClient {
         let Some(req) = conn.pop_expected_response() else {
             return Ok(());
         };
+        if let Some(throttle) =
+            crate::throttle::client_throttle_time(req.api_key, req.api_version, &body)
+        {
+            // KIP-219: the broker answered at once and mutes the channel
+            // for this long; sending more meanwhile would only queue there.
+            tracing::debug!(
+                node,
+                api = req.api_key.name(),
+                throttle_ms = throttle.as_millis() as u64,
+                "throttled by the broker's quota; holding off requests on this connection"
+            );
+            conn.throttle(now + throttle);
+        }
         tracing::debug!(
             node,
             correlation_id = req.correlation_id,
@@ -1064,13 +1097,15 @@ impl NetworkClient {
     }
 
     /// The earliest internal deadline (request timeouts, setup timeouts, idle closes).
-    fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
         self.connections
             .values()
             .flat_map(|c| {
                 let idle = (c.in_flight.is_empty() && c.state == ConnectionState::Ready)
                     .then(|| c.last_activity + self.config.connections_max_idle);
-                [c.earliest_deadline(), c.setup_deadline, idle]
+                // A throttle's end wakes the poll, so the caller can send again.
+                let throttle_end = c.throttle_until.filter(|&t| t > now);
+                [c.earliest_deadline(), c.setup_deadline, idle, throttle_end]
             })
             .flatten()
             .min()
@@ -1079,7 +1114,7 @@ impl NetworkClient {
 
 impl KafkaClient for NetworkClient {
     fn ready(&mut self, node: NodeId, now: Instant) -> bool {
-        if self.node_ready(node) {
+        if self.node_ready(node, now) {
             return true;
         }
         if self.can_connect(node, now) {
@@ -1090,8 +1125,8 @@ impl KafkaClient for NetworkClient {
         false
     }
 
-    fn is_ready(&self, node: NodeId, _now: Instant) -> bool {
-        self.node_ready(node)
+    fn is_ready(&self, node: NodeId, now: Instant) -> bool {
+        self.node_ready(node, now)
     }
 
     fn connection_failed(&self, node: NodeId) -> bool {
@@ -1100,7 +1135,11 @@ impl KafkaClient for NetworkClient {
     }
 
     fn connection_delay(&self, node: NodeId, now: Instant) -> Duration {
-        if self.connections.contains_key(&node) {
+        if let Some(conn) = self.connections.get(&node) {
+            if let Some(t) = conn.throttle_until.filter(|&t| now < t) {
+                // Throttled (KIP-219): ready again when the throttle ends.
+                return t.saturating_duration_since(now);
+            }
             // Connecting or connected: poll reports progress.
             return Duration::MAX;
         }
@@ -1124,7 +1163,7 @@ impl KafkaClient for NetworkClient {
         request: ClientRequest,
         now: Instant,
     ) -> Result<i32, NetworkError> {
-        if !self.node_ready(node) {
+        if !self.node_ready(node, now) {
             return Err(NetworkError::NotReady(node));
         }
         let key = request.body.api_key();
@@ -1168,7 +1207,7 @@ impl KafkaClient for NetworkClient {
         let metadata_wait = self.maybe_update_metadata(now, &mut out);
         self.flush_all(now, &mut out);
         let mut wait = timeout.min(metadata_wait);
-        if let Some(d) = self.next_deadline() {
+        if let Some(d) = self.next_deadline(now) {
             wait = wait.min(d.saturating_duration_since(now));
         }
         if !out.is_empty() {
@@ -1215,7 +1254,7 @@ impl KafkaClient for NetworkClient {
         let mut connectable = None;
         for i in 0..nodes.len() {
             let node = nodes[(offset + i) % nodes.len()];
-            if self.node_ready(node) {
+            if self.node_ready(node, now) {
                 let load = self.connections.get(&node).map_or(0, |c| c.in_flight.len());
                 if load == 0 {
                     return Some(node);
@@ -1260,6 +1299,27 @@ impl KafkaClient for NetworkClient {
         );
         self.nodes.remove(&node);
         self.pending.extend(out);
+    }
+
+    fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {
+        if broker < 0 {
+            return broker;
+        }
+        let id = coordinator_connection_id(broker);
+        let entry = (broker, host.to_string(), port);
+        if self.coordinators.get(&id) != Some(&entry) {
+            // An open connection stays where it is; a changed address is
+            // used from the next connect on.
+            tracing::debug!(
+                broker,
+                connection = id,
+                host,
+                port,
+                "group coordinator gets a dedicated connection"
+            );
+            self.coordinators.insert(id, entry);
+        }
+        id
     }
 }
 
