@@ -687,3 +687,92 @@ fn static_member_restart_does_not_rebalance_the_others() {
     b.c.close(Duration::from_secs(10)).expect("close");
     a.c.close(Duration::from_secs(10)).expect("close");
 }
+
+/// subscribe_pattern: topics that match are consumed, including one created
+/// after the subscription (picked up at a metadata refresh, after which the
+/// group rebalances).
+#[test]
+fn pattern_subscription_picks_up_new_topics() {
+    let prefix = harness::unique_topic("group-pattern");
+    let (first, second) = (format!("{prefix}-x1"), format!("{prefix}-x2"));
+    harness::create_topic(&first, 2);
+    produce_spread(&first, 2, 10);
+    let group = harness::unique_topic("g-pattern");
+    let mut c: Consumer = KafkaConsumer::new(
+        config(&group, &[("metadata.max.age.ms", "1000")]),
+        StringDeserializer,
+        StringDeserializer,
+    )
+    .expect("consumer");
+    // unique_topic uses only [A-Za-z0-9._-]: escape the dots.
+    let pattern = format!("{}-x[0-9]+", prefix.replace('.', "\\."));
+    c.subscribe_pattern(&pattern, prozess::consumer::NoOpRebalanceListener)
+        .expect("subscribe_pattern");
+    let mut seen: BTreeSet<(String, i32, i64)> = BTreeSet::new();
+    let mut created = false;
+    let start = Instant::now();
+    while seen.len() < 20 {
+        for r in c.poll(Duration::from_millis(100)).expect("poll") {
+            seen.insert((r.topic.to_string(), r.partition, r.offset));
+        }
+        if !created && seen.len() >= 10 {
+            harness::create_topic(&second, 2);
+            produce_spread(&second, 2, 10);
+            created = true;
+        }
+        assert!(
+            start.elapsed() < SETTLE,
+            "pattern consumed {} records, subscription {:?}",
+            seen.len(),
+            c.subscription()
+        );
+    }
+    assert_eq!(c.subscription(), vec![first.clone(), second.clone()]);
+    assert_eq!(seen.iter().filter(|(t, _, _)| *t == second).count(), 10);
+    c.close(Duration::from_secs(10)).expect("close");
+}
+
+/// group.protocol=consumer (KIP-848): against Apache Kafka 4.0 two members
+/// split the partitions with the broker's assignor; Tansu lacks
+/// ConsumerGroupHeartbeat, and there the consumer fails with a clear error
+/// instead of hanging.
+#[test]
+fn consumer_group_protocol_kip848() {
+    let topic = harness::unique_topic("group-kip848");
+    harness::create_topic(&topic, 4);
+    let group = harness::unique_topic("g-kip848");
+    let extra = [("group.protocol", "consumer")];
+    if harness::is_tansu() {
+        eprintln!("Tansu has no ConsumerGroupHeartbeat (KIP-848): checking the error only");
+        let mut c: Consumer = KafkaConsumer::new(
+            config(&group, &extra),
+            StringDeserializer,
+            StringDeserializer,
+        )
+        .expect("consumer");
+        c.subscribe([&topic], prozess::consumer::NoOpRebalanceListener)
+            .expect("subscribe");
+        let start = Instant::now();
+        let error = loop {
+            match c.poll(Duration::from_millis(100)) {
+                Err(e) => break e,
+                Ok(_) => assert!(
+                    start.elapsed() < SETTLE,
+                    "no error for group.protocol=consumer"
+                ),
+            }
+        };
+        assert!(
+            matches!(&error, Error::Group(e) if e.to_string().contains("ConsumerGroupHeartbeat")),
+            "{error}"
+        );
+        return;
+    }
+    let all = all_partitions(&topic, 4);
+    let mut a = Member::new("a", &topic, &group, &extra, true);
+    let mut b = Member::new("b", &topic, &group, &extra, true);
+    settle(&mut [&mut a, &mut b], &all, &[2, 2]);
+    b.c.close(Duration::from_secs(10)).expect("close");
+    settle(&mut [&mut a], &all, &[4]);
+    a.c.close(Duration::from_secs(10)).expect("close");
+}
