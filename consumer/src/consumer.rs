@@ -1,7 +1,9 @@
 //! `KafkaConsumer`: the poll loop.
 //!
 //! This is the only place that reads the clock; every component takes `now`.
-//! `poll` in one pass: coordinator work (auto-commit, commits, callbacks),
+//! `poll` in one pass: group membership (join, sync, heartbeat, rebalance
+//! listener; see `consumer/group.rs`), coordinator work (auto-commit,
+//! commits, callbacks),
 //! fetch positions (committed offset or reset), collect buffered fetches
 //! (and, if records came back, send the next fetches at once), send fetches,
 //! then network poll until data arrives or the timeout ends.
@@ -44,11 +46,16 @@ pub use group::ConsumerGroupMetadata;
 /// The time source of the poll loop (a manual clock in tests).
 pub type Clock = Box<dyn Fn() -> Instant + Send>;
 
-/// A Kafka consumer for manually assigned partitions (Java's `KafkaConsumer`).
+/// A Kafka consumer (Java's `KafkaConsumer`): partitions assigned manually
+/// (`assign`) or by a consumer group (`subscribe`, `subscribe_pattern`).
 ///
 /// Not thread-safe by design, like the Java client: one thread polls. Only
 /// [`WakeupHandle::wakeup`] (from [`KafkaConsumer::wakeup_handle`]) may be used
-/// from other threads.
+/// from other threads. A group member built with [`KafkaConsumer::new`] has a
+/// heartbeat thread (KIP-62) that keeps it in the group while the
+/// application processes between `poll` (or commit) calls; other calls take
+/// the network client back from it, so heartbeats then wait for the next
+/// `poll` or commit.
 pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     config: ConsumerConfig,
     /// `None` only while parked with the heartbeat thread between calls.

@@ -10,7 +10,32 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use prozess_consumer::{ConsumerConfig, KafkaConsumer, StringDeserializer, TopicPartition};
+//! use prozess_consumer::{
+//!     ConsumerConfig, ConsumerRebalanceListener, Error, KafkaConsumer, StringDeserializer,
+//!     TopicPartition,
+//! };
+//!
+//! /// Commits what was processed before partitions move to another member.
+//! struct CommitOnRevoke;
+//!
+//! impl ConsumerRebalanceListener<String, String> for CommitOnRevoke {
+//!     fn on_partitions_revoked(
+//!         &mut self,
+//!         consumer: &mut KafkaConsumer<String, String>,
+//!         _partitions: &[TopicPartition],
+//!     ) -> Result<(), Error> {
+//!         consumer.commit_sync()
+//!     }
+//!
+//!     fn on_partitions_assigned(
+//!         &mut self,
+//!         _consumer: &mut KafkaConsumer<String, String>,
+//!         partitions: &[TopicPartition],
+//!     ) -> Result<(), Error> {
+//!         println!("assigned {partitions:?}");
+//!         Ok(())
+//!     }
+//! }
 //!
 //! let config = ConsumerConfig::from_properties([
 //!     ("bootstrap.servers", "localhost:9092"),
@@ -20,17 +45,21 @@
 //! ])?;
 //! let mut consumer: KafkaConsumer<String, String> =
 //!     KafkaConsumer::new(config, StringDeserializer, StringDeserializer)?;
-//! consumer.assign([TopicPartition::new("orders", 0)])?;
+//! consumer.subscribe(["orders"], CommitOnRevoke)?;
 //! loop {
-//!     let records = consumer.poll(Duration::from_millis(500))?;
+//!     let records = match consumer.poll(Duration::from_millis(500)) {
+//!         Ok(r) => r,
+//!         Err(Error::Wakeup) => break, // wakeup() from another thread
+//!         Err(e) => return Err(e),
+//!     };
 //!     for r in &records {
 //!         println!("{} {} {:?}", r.partition, r.offset, r.value);
 //!     }
 //!     if !records.is_empty() {
 //!         consumer.commit_sync()?;
 //!     }
-//! #   break;
 //! }
+//! consumer.close(Duration::from_secs(10))?; // commits (auto-commit) and leaves the group
 //! # Ok::<(), prozess_consumer::Error>(())
 //! ```
 //!
@@ -44,6 +73,16 @@
 //!   callbacks run inside a later poll or commit call, in order.
 //! - Only `wakeup()` (through a cloneable handle) may be called from another
 //!   thread; it makes a blocked poll/commit return `Error::Wakeup`.
+//! - Before partitions are given up in a rebalance, `on_partitions_revoked`
+//!   runs (after, with auto-commit, their offsets are committed) while the
+//!   generation is still valid; lost partitions (fenced, expired) are never
+//!   committed.
+//! - Commits carry the member's generation (or KIP-848 epoch) and member id;
+//!   during a rebalance they fail with `RebalanceInProgress`, after the
+//!   member fell out of the group with `CommitFailed`, never applied silently.
+//! - Heartbeats keep a member alive between polls for up to
+//!   `max.poll.interval.ms` (KIP-62); past that the member leaves the group
+//!   and rejoins on its next poll.
 
 pub mod completed_fetches;
 pub mod config;

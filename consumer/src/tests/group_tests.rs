@@ -755,3 +755,62 @@ fn consumer_protocol_without_broker_support_is_a_clear_error() {
         other => panic!("expected a group error, got {other:?}"),
     }
 }
+
+#[test]
+fn static_member_sends_its_instance_id_and_closes_without_leave_group() {
+    let (mut c, _clock, log) = joined(
+        &[
+            ("enable.auto.commit", "false"),
+            ("group.instance.id", "instance-1"),
+        ],
+        false,
+    );
+    let joins = c.client().requests_of(ApiKey::JoinGroup);
+    let RequestBody::JoinGroup(j) = &joins[0].body else {
+        unreachable!()
+    };
+    assert_eq!(j.group_instance_id.as_deref(), Some("instance-1"));
+    assert_eq!(
+        c.group_metadata().unwrap().group_instance_id.as_deref(),
+        Some("instance-1")
+    );
+
+    // enforce_rebalance: the next poll revokes (eager) and rejoins.
+    c.enforce_rebalance(Some("testing")).unwrap();
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::JoinGroup).len() == 2
+    });
+    let joins = c.client().requests_of(ApiKey::JoinGroup);
+    let RequestBody::JoinGroup(j) = &joins[1].body else {
+        unreachable!()
+    };
+    assert_eq!(j.member_id, "m1", "rejoins with its member id");
+    assert_eq!(j.reason.as_deref(), Some("testing"));
+    assert_eq!(
+        log_of(&log),
+        vec![
+            "assigned t-0,t-1",
+            "revoked t-0,t-1 commits=0 poll_refused=true"
+        ]
+    );
+    let client = c.client_mut();
+    client.prepare_response(is(ApiKey::JoinGroup), join_response(2, "m1", "m1"));
+    client.prepare_response(is(ApiKey::SyncGroup), sync_response(&[0, 1]));
+    poll_until(&mut c, |c| c.assignment().len() == 2);
+    c.seek(&tp(0), 4).unwrap();
+    c.client_mut().prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    c.commit_sync().unwrap();
+    let commits = c.client().requests_of(ApiKey::OffsetCommit);
+    let RequestBody::OffsetCommit(oc) = &commits[0].body else {
+        unreachable!()
+    };
+    assert_eq!(oc.group_instance_id.as_deref(), Some("instance-1"));
+    assert_eq!(oc.generation_id_or_member_epoch, 2);
+
+    // A static member keeps its place until session.timeout.ms: no LeaveGroup.
+    c.close(Duration::from_secs(5)).unwrap();
+    assert!(c.client().requests_of(ApiKey::LeaveGroup).is_empty());
+}
