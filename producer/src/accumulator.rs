@@ -28,11 +28,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use prozess_network::{NodeId, TopicPartition};
+use prozess_network::{NodeId, PartitionMetadata, TopicPartition};
 use prozess_protocol::records::{Compression, MemoryRecordsBuilder, RecordBatches};
 
 use crate::delivery::{BatchResult, Callback, DeliveryFuture, RecordInfo};
 use crate::error::{Error, Result};
+use crate::partitioner::PartitionLoad;
 use crate::record::{Header, RecordMetadata};
 
 /// Size of a record batch header (magic 2), as Kafka's
@@ -594,6 +595,16 @@ pub struct RecordAccumulator {
     /// at the batches again anyway before it blocks, and a wakeup would be
     /// a wasted syscall and a wasted pass.
     sender_polling: AtomicBool,
+    /// Per leader: when it last had sendable batches, and when the sender
+    /// last could send to it (Java's `NodeLatencyStats`, KIP-794).
+    node_stats: Mutex<HashMap<NodeId, NodeLatencyStats>>,
+}
+
+/// See [`RecordAccumulator::update_node_latency_stats`].
+#[derive(Debug, Clone, Copy)]
+struct NodeLatencyStats {
+    ready: Instant,
+    drained: Instant,
 }
 
 impl fmt::Debug for RecordAccumulator {
@@ -623,6 +634,7 @@ impl RecordAccumulator {
             memory_freed: Condvar::new(),
             waker: Mutex::new(None),
             sender_polling: AtomicBool::new(true),
+            node_stats: Mutex::new(HashMap::new()),
         }
     }
 
@@ -984,11 +996,16 @@ impl RecordAccumulator {
         result: std::result::Result<(i64, i64), Error>,
     ) {
         let id = batch.id;
-        {
+        let waiters = {
             let mut inner = self.lock();
             inner.used_memory = inner.used_memory.saturating_sub(batch.reserved);
+            inner.memory_waiters
+        };
+        // A notify is a syscall: only when a `send` waits for memory (it
+        // counts itself under the lock before it waits).
+        if waiters > 0 {
+            self.memory_freed.notify_all();
         }
-        self.memory_freed.notify_all();
         if batch.finish(result) {
             self.lock().incomplete.remove(&id);
         }
@@ -1120,6 +1137,53 @@ impl RecordAccumulator {
             out.extend(deque.drain(..));
         }
         out
+    }
+
+    /// The sender saw sendable batches for `node` at `now`, and could send
+    /// to it (`can_drain`) or not (not connected, too many requests in
+    /// flight). How long a node had data without taking it decides whether
+    /// its partitions count as available (`partitioner.availability.timeout.ms`).
+    pub fn update_node_latency_stats(&self, node: NodeId, now: Instant, can_drain: bool) {
+        let mut stats = self.node_stats.lock().unwrap_or_else(|e| e.into_inner());
+        let s = stats.entry(node).or_insert(NodeLatencyStats {
+            ready: now,
+            drained: now,
+        });
+        s.ready = now;
+        if can_drain {
+            s.drained = now;
+        }
+    }
+
+    /// What adaptive partitioning weighs for `topic`: its queues, and, with
+    /// a non-zero `availability_timeout`, the partitions whose leader had
+    /// data waiting without taking it for longer than that (or has none).
+    pub fn partition_load(
+        &self,
+        topic: &str,
+        partitions: &[PartitionMetadata],
+        availability_timeout: Duration,
+    ) -> PartitionLoad {
+        let queue_sizes = self.queue_sizes(topic);
+        let mut unavailable = Vec::new();
+        if !availability_timeout.is_zero() {
+            let stats = self.node_stats.lock().unwrap_or_else(|e| e.into_inner());
+            for p in partitions {
+                let slow = match p.leader {
+                    Some(leader) => stats.get(&leader).is_some_and(|s| {
+                        s.ready.saturating_duration_since(s.drained) > availability_timeout
+                    }),
+                    None => true,
+                };
+                if slow {
+                    unavailable.push(p.partition);
+                }
+            }
+        }
+        PartitionLoad {
+            queue_sizes,
+            unavailable,
+        }
     }
 
     /// Batches waiting per partition of `topic` (the load adaptive
@@ -1339,6 +1403,49 @@ mod tests {
             vec![(0, Some(100)), (1, Some(101)), (2, None), (3, None)]
         );
         assert!(!acc.has_incomplete());
+    }
+
+    #[test]
+    fn leaders_that_do_not_take_data_make_their_partitions_unavailable() {
+        let acc = RecordAccumulator::new(cfg());
+        let part = |partition, leader| PartitionMetadata {
+            partition,
+            leader,
+            leader_epoch: 0,
+            replicas: vec![],
+            isr: vec![],
+            offline: vec![],
+            error: prozess_protocol::ErrorCode::None,
+        };
+        let parts = [
+            part(0, Some(1)),
+            part(1, Some(2)),
+            part(2, None),
+            part(3, Some(3)),
+        ];
+        let t0 = Instant::now();
+        let tp = TopicPartition::new("t", 1);
+        let (t, _) = thunk();
+        acc.append(&tp, rec(10), t, Duration::ZERO, t0).unwrap();
+        acc.update_node_latency_stats(1, t0, true);
+        acc.update_node_latency_stats(2, t0, true);
+        // Node 1 has had data for 2 s without taking any; node 2 took it.
+        acc.update_node_latency_stats(1, t0 + Duration::from_secs(2), false);
+        acc.update_node_latency_stats(2, t0 + Duration::from_secs(2), true);
+        let load = acc.partition_load("t", &parts, Duration::from_secs(1));
+        // No leader counts as unavailable; node 3 was never seen with data.
+        assert_eq!(load.unavailable, vec![0, 2]);
+        assert_eq!(load.queue_sizes.get(&1), Some(&1));
+        // Off (0) by default: only the queues.
+        assert!(acc
+            .partition_load("t", &parts, Duration::ZERO)
+            .unavailable
+            .is_empty());
+        assert!(
+            acc.partition_load("t", &parts, Duration::from_secs(3))
+                .unavailable
+                == vec![2]
+        );
     }
 
     #[test]

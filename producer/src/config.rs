@@ -215,6 +215,11 @@ pub struct ProducerConfig {
     /// `partitioner.adaptive.partitioning.enable` (default true): the sticky
     /// partitioner prefers partitions whose leaders have less queued.
     pub partitioner_adaptive_partitioning: bool,
+    /// `partitioner.availability.timeout.ms` (default 0: off). With
+    /// adaptive partitioning, a leader that had batches waiting this long
+    /// without taking them has its partitions left out of the sticky
+    /// choices (KIP-794) while other partitions remain.
+    pub partitioner_availability_timeout: Duration,
     /// `compression.gzip.level`, `compression.zstd.level` etc. (None: codec default).
     pub compression_level: Option<i32>,
     /// `security.protocol` (default PLAINTEXT).
@@ -255,6 +260,7 @@ impl Default for ProducerConfig {
             partitioner: PartitionerKind::Default,
             partitioner_ignore_keys: false,
             partitioner_adaptive_partitioning: true,
+            partitioner_availability_timeout: Duration::ZERO,
             compression_level: None,
             security_protocol: SecurityProtocol::Plaintext,
             network_properties: HashMap::new(),
@@ -436,9 +442,11 @@ impl ProducerConfigBuilder {
             "partitioner.adaptive.partitioning.enable" => {
                 c.partitioner_adaptive_partitioning = parse_bool(key, value)?
             }
+            "partitioner.availability.timeout.ms" => {
+                c.partitioner_availability_timeout = parse_ms(key, value)?
+            }
             // Accepted for compatibility; prozess has no use for them.
             "metadata.max.idle.ms"
-            | "partitioner.availability.timeout.ms"
             | "key.serializer"
             | "value.serializer"
             | "interceptor.classes"
@@ -623,6 +631,7 @@ mod tests {
             ("acks", "1"),
             ("linger.ms", "20"),
             ("compression.type", "zstd"),
+            ("partitioner.availability.timeout.ms", "250"),
             (
                 "partitioner.class",
                 "org.apache.kafka.clients.producer.RoundRobinPartitioner",
@@ -634,6 +643,10 @@ mod tests {
         assert_eq!(c.linger, Duration::from_millis(20));
         assert_eq!(c.compression_type, CompressionType::Zstd);
         assert!(matches!(c.partitioner, PartitionerKind::RoundRobin));
+        assert_eq!(
+            c.partitioner_availability_timeout,
+            Duration::from_millis(250)
+        );
         // acks=1 with implicit idempotence turns idempotence off, as in Java.
         assert!(!c.idempotence());
     }

@@ -52,8 +52,8 @@ pub use config::{Acks, CompressionType, PartitionerKind, ProducerConfig, Produce
 pub use delivery::{Callback, DeliveryFuture};
 pub use error::{Error, Result};
 pub use partitioner::{
-    murmur2, to_positive, DefaultPartitioner, ManualPartitioner, Partitioner, RandomPartitioner,
-    RoundRobinPartitioner, TopicPartitions,
+    murmur2, to_positive, DefaultPartitioner, ManualPartitioner, PartitionLoad, Partitioner,
+    RandomPartitioner, RoundRobinPartitioner, TopicPartitions,
 };
 pub use producer::{
     AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,

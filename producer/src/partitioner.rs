@@ -149,6 +149,17 @@ impl Random {
     }
 }
 
+/// What adaptive partitioning (KIP-794) weighs when it picks a new sticky
+/// partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionLoad {
+    /// Batches waiting per partition; partitions not listed have none.
+    pub queue_sizes: HashMap<i32, usize>,
+    /// Partitions whose leader has not taken data for longer than
+    /// `partitioner.availability.timeout.ms`: left out while others remain.
+    pub unavailable: Vec<i32>,
+}
+
 /// The sticky partition of one topic.
 #[derive(Debug, Clone, Copy)]
 struct Sticky {
@@ -219,14 +230,15 @@ impl DefaultPartitioner {
     }
 
     /// Like [`sticky_partition`](Self::sticky_partition); when a new
-    /// partition is chosen and `queue_sizes` is given (adaptive
-    /// partitioning, KIP-794), partitions with fewer batches waiting are
-    /// more likely: each candidate weighs `max_queue + 1 - its_queue`.
+    /// partition is chosen and `load` is given (adaptive partitioning,
+    /// KIP-794), partitions with fewer batches waiting are more likely (each
+    /// candidate weighs `max_queue + 1 - its_queue`) and partitions of
+    /// unavailable leaders are left out.
     pub fn sticky_partition_with_load(
         &self,
         partitions: &TopicPartitions,
         record_bytes: usize,
-        queue_sizes: Option<&dyn Fn() -> HashMap<i32, usize>>,
+        load: Option<&dyn Fn() -> PartitionLoad>,
     ) -> i32 {
         let mut map = self.sticky.lock().unwrap_or_else(|e| e.into_inner());
         let candidates: &[i32] = &partitions.available;
@@ -244,7 +256,7 @@ impl DefaultPartitioner {
             return s.partition;
         }
         let previous = current.map(|s| s.partition);
-        let load = queue_sizes.map(|f| f());
+        let load = load.map(|f| f());
         let partition = self.pick_new(
             candidates,
             partitions.num_partitions,
@@ -267,13 +279,24 @@ impl DefaultPartitioner {
         available: &[i32],
         num_partitions: i32,
         previous: Option<i32>,
-        load: Option<&HashMap<i32, usize>>,
+        load: Option<&PartitionLoad>,
     ) -> i32 {
-        let pool: Vec<i32> = if available.is_empty() {
+        let mut pool: Vec<i32> = if available.is_empty() {
             (0..num_partitions.max(1)).collect()
         } else {
             available.to_vec()
         };
+        if let Some(load) = load.filter(|l| !l.unavailable.is_empty()) {
+            let reachable: Vec<i32> = pool
+                .iter()
+                .copied()
+                .filter(|p| !load.unavailable.contains(p))
+                .collect();
+            // With every leader slow, all partitions stay candidates.
+            if !reachable.is_empty() {
+                pool = reachable;
+            }
+        }
         if pool.len() == 1 {
             return pool[0];
         }
@@ -284,7 +307,7 @@ impl DefaultPartitioner {
             .filter(|p| Some(*p) != previous)
             .collect();
         if let Some(load) = load {
-            let queue = |p: &i32| load.get(p).copied().unwrap_or(0);
+            let queue = |p: &i32| load.queue_sizes.get(p).copied().unwrap_or(0);
             let max = others.iter().map(queue).max().unwrap_or(0);
             if max > 0 {
                 let weights: Vec<usize> = others.iter().map(|p| max + 1 - queue(p)).collect();
@@ -618,7 +641,10 @@ mod tests {
     fn adaptive_switching_prefers_partitions_with_short_queues() {
         let p = DefaultPartitioner::new(1, false).with_random(Random::with_seed(3));
         let tp = TopicPartitions::all_available("t", 3);
-        let load = || HashMap::from([(0, 20usize), (1, 0), (2, 0)]);
+        let load = || PartitionLoad {
+            queue_sizes: HashMap::from([(0, 20usize), (1, 0), (2, 0)]),
+            unavailable: vec![],
+        };
         let mut counts = [0usize; 3];
         for _ in 0..600 {
             counts[p.sticky_partition_with_load(&tp, 10, Some(&load)) as usize] += 1;
@@ -626,5 +652,31 @@ mod tests {
         // Weights 1 : 21 : 21 (the previous partition excluded each time).
         assert!(counts[0] * 5 < counts[1], "{counts:?}");
         assert!(counts[0] * 5 < counts[2], "{counts:?}");
+    }
+
+    #[test]
+    fn partitions_of_unavailable_leaders_are_left_out_while_others_remain() {
+        let p = DefaultPartitioner::new(1, false).with_random(Random::with_seed(5));
+        let tp = TopicPartitions::all_available("t", 4);
+        let load = || PartitionLoad {
+            queue_sizes: HashMap::new(),
+            unavailable: vec![0, 2],
+        };
+        let mut counts = [0usize; 4];
+        for _ in 0..200 {
+            counts[p.sticky_partition_with_load(&tp, 10, Some(&load)) as usize] += 1;
+        }
+        assert_eq!((counts[0], counts[2]), (0, 0), "{counts:?}");
+        assert!(counts[1] > 0 && counts[3] > 0, "{counts:?}");
+        // All unavailable: all stay candidates.
+        let all = || PartitionLoad {
+            queue_sizes: HashMap::new(),
+            unavailable: vec![0, 1, 2, 3],
+        };
+        let mut seen = [false; 4];
+        for _ in 0..200 {
+            seen[p.sticky_partition_with_load(&tp, 10, Some(&all)) as usize] = true;
+        }
+        assert_eq!(seen, [true; 4]);
     }
 }

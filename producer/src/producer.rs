@@ -8,7 +8,6 @@
 //! client and runs the [`Sender`] loop; it completes the [`DeliveryFuture`]s
 //! and runs callbacks.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -29,7 +28,8 @@ use crate::delivery::{Callback, DeliveryFuture};
 use crate::error::{Error, Result};
 use crate::metadata::ProducerMetadata;
 use crate::partitioner::{
-    DefaultPartitioner, ManualPartitioner, Partitioner, RandomPartitioner, RoundRobinPartitioner,
+    DefaultPartitioner, ManualPartitioner, PartitionLoad, Partitioner, RandomPartitioner,
+    RoundRobinPartitioner,
 };
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::sender::{Sender, SenderConfig};
@@ -311,8 +311,14 @@ impl<K, V> KafkaProducer<K, V> {
                 Some(b) if key.is_none() || self.config.partitioner_ignore_keys => {
                     let record_bytes =
                         record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers);
-                    let load = || self.accumulator.queue_sizes(&record.topic);
-                    let load: Option<&dyn Fn() -> HashMap<i32, usize>> =
+                    let load = || {
+                        self.accumulator.partition_load(
+                            &record.topic,
+                            &partitions.partitions,
+                            self.config.partitioner_availability_timeout,
+                        )
+                    };
+                    let load: Option<&dyn Fn() -> PartitionLoad> =
                         if self.config.partitioner_adaptive_partitioning {
                             Some(&load)
                         } else {

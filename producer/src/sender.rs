@@ -233,7 +233,12 @@ impl<C: KafkaClient> Sender<C> {
         let mut nodes: Vec<NodeId> = ready.ready_nodes.into_iter().collect();
         nodes.sort_unstable();
         for node in nodes {
-            if !self.client.ready(node, now) {
+            let can_drain = self.client.ready(node, now);
+            // How long a leader has data it cannot take decides whether the
+            // partitioner still picks its partitions (KIP-794).
+            self.accumulator
+                .update_node_latency_stats(node, now, can_drain);
+            if !can_drain {
                 let delay = self.client.connection_delay(node, now);
                 if !delay.is_zero() {
                     timeout = timeout.min(delay);
