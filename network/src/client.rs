@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use prozess_protocol::messages::FindCoordinatorResponse;
 use prozess_protocol::{ApiKey, RequestBody, ResponseBody};
 
 use crate::{Metadata, NetworkError, NodeId, WakeupHandle};
@@ -215,10 +216,96 @@ pub trait KafkaClient {
 
 /// The connection id of the dedicated connection to coordinator `broker`
 /// (Java: `Integer.MAX_VALUE - node.id()`); `broker` itself if negative.
+///
+/// [`NetworkClient`](crate::NetworkClient) and
+/// [`MockClient`](crate::mock::MockClient) learn the address for this id from
+/// every FindCoordinator response they deliver, so code without the client at
+/// hand may use this id directly once it has seen the response (the same as
+/// calling [`KafkaClient::coordinator_node`] with the response's host and port).
 pub fn coordinator_connection_id(broker: NodeId) -> NodeId {
     if broker < 0 {
         broker
     } else {
         NodeId::MAX - broker
+    }
+}
+
+/// The coordinators a FindCoordinator response names without error, as
+/// (broker id, host, port): the v0-v3 top-level fields or the v4+ list.
+pub fn coordinators_in(response: &FindCoordinatorResponse) -> Vec<(NodeId, String, u16)> {
+    let found = |error: i16, node: i32, host: &str, port: i32| {
+        let port = u16::try_from(port).ok().filter(|&p| p > 0)?;
+        (error == 0 && node >= 0 && !host.is_empty()).then(|| (node, host.to_string(), port))
+    };
+    let mut out: Vec<(NodeId, String, u16)> = response
+        .coordinators
+        .iter()
+        .filter_map(|c| found(c.error_code, c.node_id, &c.host, c.port))
+        .collect();
+    out.extend(found(
+        response.error_code,
+        response.node_id,
+        &response.host,
+        response.port,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prozess_protocol::messages::find_coordinator::response::Coordinator;
+
+    #[test]
+    fn coordinator_ids_as_java() {
+        assert_eq!(coordinator_connection_id(0), i32::MAX);
+        assert_eq!(coordinator_connection_id(3), i32::MAX - 3);
+        assert_eq!(coordinator_connection_id(-1), -1);
+    }
+
+    #[test]
+    fn coordinators_from_both_response_layouts() {
+        // v0-v3: top-level fields.
+        let old = FindCoordinatorResponse {
+            node_id: 3,
+            host: "b3".to_string(),
+            port: 9093,
+            ..Default::default()
+        };
+        assert_eq!(coordinators_in(&old), vec![(3, "b3".to_string(), 9093)]);
+        let failed = FindCoordinatorResponse {
+            error_code: 15,
+            node_id: -1,
+            port: -1,
+            ..Default::default()
+        };
+        assert!(coordinators_in(&failed).is_empty());
+        // v4+: one entry per key; errors and bad ports are skipped.
+        let batch = FindCoordinatorResponse {
+            coordinators: vec![
+                Coordinator {
+                    key: "a".to_string(),
+                    node_id: 1,
+                    host: "b1".to_string(),
+                    port: 9091,
+                    ..Default::default()
+                },
+                Coordinator {
+                    key: "b".to_string(),
+                    error_code: 15,
+                    node_id: -1,
+                    ..Default::default()
+                },
+                Coordinator {
+                    key: "c".to_string(),
+                    node_id: 2,
+                    host: "b2".to_string(),
+                    port: 70_000,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(coordinators_in(&batch), vec![(1, "b1".to_string(), 9091)]);
     }
 }

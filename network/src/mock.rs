@@ -298,12 +298,19 @@ impl MockClient {
         self.coordinators.get(&connection).copied()
     }
 
-    /// Applies the throttle of delivered responses (KIP-219).
-    fn apply_throttles(&mut self, events: &[ClientEvent], now: Instant) {
+    /// What delivering responses does to the client, as in the real one:
+    /// throttles (KIP-219), and coordinator addresses from FindCoordinator
+    /// (making `coordinator_connection_id(node_id)` a connection).
+    fn on_delivered(&mut self, events: &[ClientEvent], now: Instant) {
         for e in events {
             let ClientEvent::Response(r) = e else {
                 continue;
             };
+            if let ResponseBody::FindCoordinator(found) = &r.body {
+                for (broker, host, port) in crate::client::coordinators_in(found) {
+                    self.coordinator_node(broker, &host, port);
+                }
+            }
             if let Some(d) =
                 crate::throttle::client_throttle_time(r.api_key, r.api_version, &r.body)
             {
@@ -798,7 +805,7 @@ impl KafkaClient for MockClient {
         }
         self.maybe_refresh_metadata(now);
         let mut out = std::mem::take(&mut self.ready_events);
-        self.apply_throttles(&out, now);
+        self.on_delivered(&out, now);
         for (node, cause) in std::mem::take(&mut self.pending_disconnects) {
             self.close_node(node, cause, true, &mut out);
         }
@@ -1278,5 +1285,36 @@ mod tests {
         assert_eq!(m.poll(Duration::ZERO, now).len(), 1);
         assert!(m.is_ready(1, now));
         assert_eq!(m.throttled_until(1, now), None);
+    }
+
+    #[test]
+    fn find_coordinator_answers_make_coordinator_connections() {
+        use crate::client::coordinator_connection_id;
+        use prozess_protocol::messages::find_coordinator::response::Coordinator;
+        let now = Instant::now();
+        let mut m = MockClient::new_with_cluster_at(&[1, 2], &[], now);
+        m.ready(1, now);
+        m.send(1, find_coordinator(), now).unwrap();
+        m.prepare_response_for(FindCoordinatorResponse {
+            coordinators: vec![Coordinator {
+                key: "g".to_string(),
+                node_id: 2,
+                host: "broker-2".to_string(),
+                port: 9092,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let c = coordinator_connection_id(2);
+        assert_eq!(m.coordinator_broker(c), None);
+        assert_eq!(m.poll(Duration::ZERO, now).len(), 1);
+        assert_eq!(m.coordinator_broker(c), Some(2));
+        m.set_unsupported(2, ApiKey::Heartbeat);
+        assert!(m.ready(c, now));
+        assert_eq!(
+            m.api_version(c, ApiKey::Heartbeat),
+            None,
+            "the broker's versions"
+        );
     }
 }

@@ -40,8 +40,8 @@ use prozess_protocol::{
 
 use crate::backoff::{ExponentialBackoff, XorShiftRng};
 use crate::client::{
-    coordinator_connection_id, expects_response, ClientEvent, ClientRequest, ClientResponse,
-    InFlightInfo, KafkaClient,
+    coordinator_connection_id, coordinators_in, expects_response, ClientEvent, ClientRequest,
+    ClientResponse, InFlightInfo, KafkaClient,
 };
 use crate::connection::{Connection, ConnectionState, InFlightRequest, RequestOwner};
 use crate::metadata::MetadataSnapshot;
@@ -843,13 +843,22 @@ impl NetworkClient {
             "response received"
         );
         match req.owner {
-            RequestOwner::User => out.push(ClientEvent::Response(ClientResponse {
-                node,
-                correlation_id: req.correlation_id,
-                api_key: req.api_key,
-                api_version: req.api_version,
-                body,
-            })),
+            RequestOwner::User => {
+                if let ResponseBody::FindCoordinator(r) = &body {
+                    // So that `coordinator_connection_id(node_id)` reaches
+                    // the address this answer gives.
+                    for (broker, host, port) in coordinators_in(r) {
+                        self.coordinator_node(broker, &host, port);
+                    }
+                }
+                out.push(ClientEvent::Response(ClientResponse {
+                    node,
+                    correlation_id: req.correlation_id,
+                    api_key: req.api_key,
+                    api_version: req.api_version,
+                    body,
+                }))
+            }
             RequestOwner::ApiVersions => {
                 if let ResponseBody::ApiVersions(r) = body {
                     self.on_api_versions(node, req.api_version, r, now)?;

@@ -157,6 +157,69 @@ fn coordinator_connection_goes_to_the_address_findcoordinator_gave() {
     assert_eq!(client.connected_address(coordinator), Some(addr));
 }
 
+#[test]
+fn findcoordinator_answer_gives_the_coordinator_connection_its_address() {
+    use prozess_protocol::messages::find_coordinator::response::Coordinator;
+    use prozess_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+    let cluster_addr = Arc::new(std::sync::Mutex::new(None));
+    let answer_addr = cluster_addr.clone();
+    let handler: support::Handler = Arc::new(move |s| {
+        if s.api_key() != ApiKey::FindCoordinator {
+            return None;
+        }
+        let addr: std::net::SocketAddr = (*answer_addr.lock().unwrap())?;
+        // Node 9 is in no metadata; it lives at broker 1's address.
+        Some(vec![Action::Respond(ResponseBody::FindCoordinator(
+            FindCoordinatorResponse {
+                node_id: 9,
+                host: addr.ip().to_string(),
+                port: addr.port() as i32,
+                coordinators: vec![Coordinator {
+                    key: "g".to_string(),
+                    node_id: 9,
+                    host: addr.ip().to_string(),
+                    port: addr.port() as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        ))])
+    });
+    let cluster = FakeCluster::with_handler(1, handler);
+    *cluster_addr.lock().unwrap() = Some(cluster.addr(1));
+    let mut client = NetworkClient::new(config(&cluster.bootstrap())).unwrap();
+    bootstrap(&mut client);
+    connect(&mut client, 1);
+    let corr = client
+        .send(
+            1,
+            RequestBody::FindCoordinator(FindCoordinatorRequest {
+                key: "g".to_string(),
+                coordinator_keys: vec!["g".to_string()],
+                ..Default::default()
+            }),
+            Instant::now(),
+        )
+        .unwrap();
+    let mut events = Vec::new();
+    poll_until(&mut client, &mut events, |_, ev| {
+        response_to(ev, corr).is_some()
+    });
+    let coordinator = coordinator_connection_id(9);
+    connect(&mut client, coordinator);
+    assert_eq!(client.connected_address(coordinator), Some(cluster.addr(1)));
+    let on_coordinator = client
+        .send(coordinator, list_groups(), Instant::now())
+        .unwrap();
+    poll_until(&mut client, &mut events, |_, ev| {
+        response_to(ev, on_coordinator).is_some()
+    });
+    assert_eq!(
+        response_to(&events, on_coordinator).unwrap().node(),
+        coordinator
+    );
+}
+
 /// Polls until the response to `corr` arrives; returns the `now` passed to
 /// the poll that delivered it (the throttle is measured from no earlier).
 fn poll_for_response(client: &mut NetworkClient, corr: i32) -> Instant {
