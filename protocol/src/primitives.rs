@@ -436,7 +436,9 @@ pub fn write_tagged_field(buf: &mut BytesMut, tag: u32, data: &[u8]) {
 /// and structs with no known tagged fields).
 pub fn read_unknown_tagged_fields(buf: &mut Bytes) -> Result<Vec<RawTaggedField>, DecodeError> {
     let n = read_tagged_count(buf)?;
-    let mut out = Vec::with_capacity(n);
+    // `n` is only checked against two bytes a field, and an entry takes 40:
+    // grow past a few fields as they are actually read.
+    let mut out = Vec::with_capacity(n.min(4));
     for _ in 0..n {
         let (tag, data) = read_tagged_field(buf)?;
         out.push(RawTaggedField { tag, data });

@@ -209,7 +209,8 @@ fn too_large(max: usize) -> String {
 fn read_bounded<R: Read>(r: R, max: usize, hint: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(hint);
     // One byte past the limit tells "exactly max" from "more than max".
-    r.take(max as u64 + 1)
+    // Saturating: a limit of `usize::MAX` (no limit) must not wrap to 0.
+    r.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;
     if out.len() > max {
@@ -321,6 +322,20 @@ mod tests {
             assert!(err.contains("exceeds the limit"), "{codec}: {err}");
             // Exactly at the limit is fine.
             assert_eq!(decompress(codec, &out, 4 << 20).unwrap().len(), 4 << 20);
+        }
+    }
+
+    #[test]
+    fn an_unlimited_size_does_not_overflow() {
+        let input = sample();
+        for codec in Compression::ALL {
+            let mut out = BytesMut::new();
+            compress(codec, None, &input, &mut out).unwrap();
+            assert_eq!(
+                decompress(codec, &out, usize::MAX).unwrap(),
+                input,
+                "{codec}"
+            );
         }
     }
 
