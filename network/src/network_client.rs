@@ -17,6 +17,11 @@
 //!   never reach the caller.
 //! - Nothing is allocated for a response frame before its size prefix has
 //!   been checked against `max_response_size`.
+//! - A connection throttled by the broker (KIP-219, see [`crate::throttle`])
+//!   takes no new request until the throttle ends; it stays open.
+//! - A coordinator connection (`i32::MAX - broker`, see
+//!   [`KafkaClient::coordinator_node`]) is never a least-loaded node and never
+//!   carries metadata requests; its address comes from FindCoordinator.
 
 use std::collections::HashMap;
 use std::io;
