@@ -53,9 +53,9 @@ pub type Clock = Box<dyn Fn() -> Instant + Send>;
 /// [`WakeupHandle::wakeup`] (from [`KafkaConsumer::wakeup_handle`]) may be used
 /// from other threads. A group member built with [`KafkaConsumer::new`] has a
 /// heartbeat thread (KIP-62) that keeps it in the group while the
-/// application processes between `poll` (or commit) calls; other calls take
-/// the network client back from it, so heartbeats then wait for the next
-/// `poll` or commit.
+/// application processes between calls: each call that needs the network
+/// client takes it back from the thread and hands it over again when it
+/// returns.
 pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     config: ConsumerConfig,
     /// `None` only while parked with the heartbeat thread between calls.
@@ -727,41 +727,53 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         offset: i64,
         leader_epoch: Option<i32>,
     ) -> Result<()> {
-        self.ensure_open()?;
-        if offset < 0 {
-            return Err(Error::IllegalState(format!(
-                "seek offset must not be negative: {offset}"
-            )));
-        }
-        self.check_assigned(tp)?;
-        tracing::info!(%tp, offset, "seeking");
-        self.fetcher.buffer_mut().remove_partition(tp);
-        self.subscriptions.seek(
-            tp,
-            FetchPosition {
-                offset,
-                offset_epoch: leader_epoch,
-                current_leader_epoch: None,
-            },
-        );
-        Ok(())
+        // Hands the client back to the heartbeat thread afterwards.
+        #[allow(clippy::redundant_closure_call)]
+        let r = (|| -> Result<()> {
+            self.ensure_open()?;
+            if offset < 0 {
+                return Err(Error::IllegalState(format!(
+                    "seek offset must not be negative: {offset}"
+                )));
+            }
+            self.check_assigned(tp)?;
+            tracing::info!(%tp, offset, "seeking");
+            self.fetcher.buffer_mut().remove_partition(tp);
+            self.subscriptions.seek(
+                tp,
+                FetchPosition {
+                    offset,
+                    offset_epoch: leader_epoch,
+                    current_leader_epoch: None,
+                },
+            );
+            Ok(())
+        })();
+        self.park();
+        r
     }
 
     fn seek_to(&mut self, tps: Vec<TopicPartition>, strategy: OffsetResetStrategy) -> Result<()> {
-        self.ensure_open()?;
-        let tps: Vec<TopicPartition> = if tps.is_empty() {
-            self.subscriptions.assigned_partitions()
-        } else {
-            tps
-        };
-        for tp in &tps {
-            self.check_assigned(tp)?;
-        }
-        for tp in &tps {
-            self.fetcher.buffer_mut().remove_partition(tp);
-            self.subscriptions.request_offset_reset(tp, strategy);
-        }
-        Ok(())
+        // Hands the client back to the heartbeat thread afterwards.
+        #[allow(clippy::redundant_closure_call)]
+        let r = (|| -> Result<()> {
+            self.ensure_open()?;
+            let tps: Vec<TopicPartition> = if tps.is_empty() {
+                self.subscriptions.assigned_partitions()
+            } else {
+                tps
+            };
+            for tp in &tps {
+                self.check_assigned(tp)?;
+            }
+            for tp in &tps {
+                self.fetcher.buffer_mut().remove_partition(tp);
+                self.subscriptions.request_offset_reset(tp, strategy);
+            }
+            Ok(())
+        })();
+        self.park();
+        r
     }
 
     /// Moves to the first offset of each partition (all assigned ones if
@@ -790,19 +802,25 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// [`Self::position`] with an explicit timeout.
     pub fn position_with_timeout(&mut self, tp: &TopicPartition, timeout: Duration) -> Result<i64> {
-        self.ensure_open()?;
-        self.check_assigned(tp)?;
-        let deadline = self.deadline(timeout);
-        let tp = tp.clone();
-        self.drive(deadline, "position", |c, now| {
-            if let Some(p) = c.subscriptions.position(&tp) {
-                return Some(Ok(p.offset));
-            }
-            if let Err(e) = c.update_fetch_positions(now) {
-                return Some(Err(e));
-            }
-            c.subscriptions.position(&tp).map(|p| Ok(p.offset))
-        })
+        // Hands the client back to the heartbeat thread afterwards.
+        #[allow(clippy::redundant_closure_call)]
+        let r = (|| -> Result<i64> {
+            self.ensure_open()?;
+            self.check_assigned(tp)?;
+            let deadline = self.deadline(timeout);
+            let tp = tp.clone();
+            self.drive(deadline, "position", |c, now| {
+                if let Some(p) = c.subscriptions.position(&tp) {
+                    return Some(Ok(p.offset));
+                }
+                if let Err(e) = c.update_fetch_positions(now) {
+                    return Some(Err(e));
+                }
+                c.subscriptions.position(&tp).map(|p| Ok(p.offset))
+            })
+        })();
+        self.park();
+        r
     }
 
     /// Stops fetching from these partitions; data already fetched for them
@@ -997,63 +1015,75 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// The partitions of `topic` (empty if the topic does not exist).
     pub fn partitions_for(&mut self, topic: &str) -> Result<Vec<PartitionMetadata>> {
-        self.ensure_open()?;
-        if let Some(t) = self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata()
-            .topic(topic)
-        {
-            if !t.partitions.is_empty() {
-                return Ok(t.partitions.clone());
+        // Hands the client back to the heartbeat thread afterwards.
+        #[allow(clippy::redundant_closure_call)]
+        let r = (|| -> Result<Vec<PartitionMetadata>> {
+            self.ensure_open()?;
+            if let Some(t) = self
+                .client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata()
+                .topic(topic)
+            {
+                if !t.partitions.is_empty() {
+                    return Ok(t.partitions.clone());
+                }
             }
-        }
-        self.client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .add_topics([topic.to_string()]);
-        let timeout = self.config.default_api_timeout;
-        self.wait_metadata_update(timeout)?;
-        Ok(self
-            .client
-            .as_ref()
-            .expect(UNPARKED)
-            .metadata()
-            .topic(topic)
-            .map(|t| t.partitions.clone())
-            .unwrap_or_default())
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .add_topics([topic.to_string()]);
+            let timeout = self.config.default_api_timeout;
+            self.wait_metadata_update(timeout)?;
+            Ok(self
+                .client
+                .as_ref()
+                .expect(UNPARKED)
+                .metadata()
+                .topic(topic)
+                .map(|t| t.partitions.clone())
+                .unwrap_or_default())
+        })();
+        self.park();
+        r
     }
 
     /// Every topic of the cluster with its partitions (internal topics
     /// excluded if `exclude.internal.topics`).
     pub fn list_topics(&mut self) -> Result<HashMap<String, Vec<PartitionMetadata>>> {
-        self.ensure_open()?;
-        self.client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .set_all_topics(true);
-        let timeout = self.config.default_api_timeout;
-        let r = self.wait_metadata_update(timeout);
-        let out = self
-            .client
-            .as_ref()
-            .expect(UNPARKED)
-            .metadata()
-            .topics()
-            .filter(|t| !(self.config.exclude_internal_topics && t.is_internal))
-            .map(|t| (t.name.clone(), t.partitions.clone()))
-            .collect();
-        // A pattern subscription needs every topic's metadata: keep it.
-        let all = self.pattern.is_some();
-        self.client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .set_all_topics(all);
-        r.map(|_| out)
+        // Hands the client back to the heartbeat thread afterwards.
+        #[allow(clippy::redundant_closure_call)]
+        let r = (|| -> Result<HashMap<String, Vec<PartitionMetadata>>> {
+            self.ensure_open()?;
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .set_all_topics(true);
+            let timeout = self.config.default_api_timeout;
+            let r = self.wait_metadata_update(timeout);
+            let out = self
+                .client
+                .as_ref()
+                .expect(UNPARKED)
+                .metadata()
+                .topics()
+                .filter(|t| !(self.config.exclude_internal_topics && t.is_internal))
+                .map(|t| (t.name.clone(), t.partitions.clone()))
+                .collect();
+            // A pattern subscription needs every topic's metadata: keep it.
+            let all = self.pattern.is_some();
+            self.client
+                .as_mut()
+                .expect(UNPARKED)
+                .metadata_mut()
+                .set_all_topics(all);
+            r.map(|_| out)
+        })();
+        self.park();
+        r
     }
 
     // ---- commits ----
@@ -1175,23 +1205,29 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         tps: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<CommittedOffsets> {
-        let tps = owned(tps);
-        self.ensure_open()?;
-        if self.coordinator.group_id().is_none() {
-            return Err(Error::InvalidGroupId);
-        }
-        let deadline = self.deadline(timeout);
-        let mut id = self.coordinator.start_fetch_committed(tps.clone());
-        self.drive(deadline, "committed offsets", |c, _| {
-            match c.coordinator.take_fetch_result(id)? {
-                Ok(r) => Some(Ok(r)),
-                Err(e) if e.is_retriable() => {
-                    id = c.coordinator.start_fetch_committed(tps.clone());
-                    None
-                }
-                Err(e) => Some(Err(e)),
+        // Hands the client back to the heartbeat thread afterwards.
+        #[allow(clippy::redundant_closure_call)]
+        let r = (|| -> Result<CommittedOffsets> {
+            let tps = owned(tps);
+            self.ensure_open()?;
+            if self.coordinator.group_id().is_none() {
+                return Err(Error::InvalidGroupId);
             }
-        })
+            let deadline = self.deadline(timeout);
+            let mut id = self.coordinator.start_fetch_committed(tps.clone());
+            self.drive(deadline, "committed offsets", |c, _| {
+                match c.coordinator.take_fetch_result(id)? {
+                    Ok(r) => Some(Ok(r)),
+                    Err(e) if e.is_retriable() => {
+                        id = c.coordinator.start_fetch_committed(tps.clone());
+                        None
+                    }
+                    Err(e) => Some(Err(e)),
+                }
+            })
+        })();
+        self.park();
+        r
     }
 
     // ---- close ----
