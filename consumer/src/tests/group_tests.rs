@@ -815,3 +815,61 @@ fn static_member_sends_its_instance_id_and_closes_without_leave_group() {
     c.close(Duration::from_secs(5)).unwrap();
     assert!(c.client().requests_of(ApiKey::LeaveGroup).is_empty());
 }
+
+#[test]
+fn auto_commit_in_poll_uses_the_generation() {
+    let (mut c, clock, _log) = joined(
+        &[
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "1000"),
+        ],
+        false,
+    );
+    c.seek(&tp(1), 12).unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    client.prepare_response(is(ApiKey::Heartbeat), heartbeat(ErrorCode::None));
+    clock.advance(Duration::from_millis(1_100));
+    poll_until(&mut c, |c| {
+        !c.client().requests_of(ApiKey::OffsetCommit).is_empty()
+    });
+    let commits = c.client().requests_of(ApiKey::OffsetCommit);
+    let RequestBody::OffsetCommit(oc) = &commits[0].body else {
+        unreachable!()
+    };
+    assert_eq!(
+        (oc.generation_id_or_member_epoch, oc.member_id.as_str()),
+        (1, "m1")
+    );
+    assert_eq!(commits[0].node, 1, "to the group coordinator");
+}
+
+#[test]
+fn coordinator_loss_is_rediscovered_once_for_membership_and_commits() {
+    let (mut c, _clock, _log) = joined(&[("enable.auto.commit", "false")], false);
+    c.seek(&tp(0), 3).unwrap();
+    let client = c.client_mut();
+    client.disconnect(1);
+    client.prepare_response(
+        is(ApiKey::FindCoordinator),
+        find_coordinator_response(0, ErrorCode::None),
+    );
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    c.poll(Duration::ZERO).unwrap();
+    c.commit_sync().unwrap();
+    let client = c.client();
+    assert_eq!(
+        client.requests_of(ApiKey::FindCoordinator).len(),
+        2,
+        "one lookup at start, one after the loss"
+    );
+    let commits = client.requests_of(ApiKey::OffsetCommit);
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].node, 0, "the new coordinator");
+}
