@@ -84,7 +84,8 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     listener: Option<BoxedListener<K, V, C>>,
     /// A rebalance listener is running (it must not poll).
     in_listener: bool,
-    /// Inside poll or close (the client must not be parked).
+    /// Inside poll, close or unsubscribe: nested calls (commits before a
+    /// revocation) must not park the client.
     in_poll: bool,
     /// The heartbeat thread (KIP-62), if started.
     background: Option<std::sync::Arc<Background<C>>>,

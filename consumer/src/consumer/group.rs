@@ -450,6 +450,9 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// everything. Also undoes a manual assignment.
     pub fn unsubscribe(&mut self) -> Result<()> {
         self.ensure_open()?;
+        // Commits made while leaving must not hand the client to the
+        // heartbeat thread half-way.
+        let outer = !std::mem::replace(&mut self.in_poll, true);
         let mut r = Ok(());
         if self.group_mode() {
             let deadline =
@@ -475,6 +478,9 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             .expect(UNPARKED)
             .metadata_mut()
             .set_topics(Vec::<String>::new());
+        if outer {
+            self.in_poll = false;
+        }
         r
     }
 

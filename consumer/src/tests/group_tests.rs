@@ -873,3 +873,31 @@ fn coordinator_loss_is_rediscovered_once_for_membership_and_commits() {
     assert_eq!(commits.len(), 1);
     assert_eq!(commits[0].node, 0, "the new coordinator");
 }
+
+#[test]
+fn unsubscribe_with_auto_commit_and_the_heartbeat_thread_commits_and_leaves() {
+    let (mut c, log) = joined_with_thread(&[("enable.auto.commit", "true")]);
+    c.seek(&tp(0), 8).unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    client.prepare_response(
+        is(ApiKey::LeaveGroup),
+        ResponseBody::LeaveGroup(LeaveGroupResponse::default()),
+    );
+    c.unsubscribe().unwrap();
+    assert!(c.assignment().is_empty());
+    assert!(c.subscription().is_empty());
+    assert_eq!(c.client().requests_of(ApiKey::OffsetCommit).len(), 1);
+    assert_eq!(c.client().requests_of(ApiKey::LeaveGroup).len(), 1);
+    assert_eq!(
+        log_of(&log),
+        vec![
+            "assigned t-0,t-1",
+            "revoked t-0,t-1 commits=1 poll_refused=true"
+        ]
+    );
+    c.close(Duration::from_secs(1)).unwrap();
+}
