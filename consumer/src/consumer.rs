@@ -322,8 +322,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         self.client = Some(parked.client);
         self.membership = parked.membership;
         if !parked.events.is_empty() {
+            // The thread offered every one of them to the membership already.
             let now = (self.clock)();
+            let membership = self.membership.take();
             self.dispatch(parked.events, now);
+            self.membership = membership;
         }
     }
 
