@@ -77,6 +77,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             ));
         }
         self.ensure_membership()?;
+        self.retry_after_failure();
         self.subscriptions
             .set_subscription_type(SubscriptionType::AutoTopics);
         tracing::info!(topics = ?topics, "subscribed to topic(s)");
@@ -115,6 +116,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             ));
         }
         self.ensure_membership()?;
+        self.retry_after_failure();
         self.subscriptions
             .set_subscription_type(SubscriptionType::AutoPattern);
         tracing::info!(pattern, "subscribed to pattern");
@@ -185,6 +187,15 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             member_id: generation.member_id,
             group_instance_id: self.config.group_instance_id.clone(),
         })
+    }
+
+    /// A new subscription after a fatal group error tries to join again.
+    fn retry_after_failure(&mut self) {
+        if let Some(m) = self.membership.as_mut() {
+            if m.failure().is_some() {
+                m.request_rejoin("subscribed again after a fatal group error");
+            }
+        }
     }
 
     /// Whether partitions come from the group (subscribe) rather than `assign`.
@@ -296,9 +307,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         for f in self.coordinator.take_feedback() {
             match f {
                 CoordinatorFeedback::CoordinatorLost(why) => m.mark_coordinator_unknown(&why),
-                CoordinatorFeedback::CommitError { code, generation } => {
+                // Manual assignment commits carry no generation to correct.
+                CoordinatorFeedback::CommitError { code, generation } if group => {
                     m.on_commit_error(code, &generation)
                 }
+                CoordinatorFeedback::CommitError { .. } => {}
             }
         }
         if group {
@@ -322,10 +335,18 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             return Ok(());
         };
         let events = m.poll(self.client.as_mut().expect(UNPARKED), now, &topics);
+        let reported = events.iter().any(|e| matches!(e, GroupEvent::Fatal(_)));
         self.update_topics_of_interest();
         let result = self.handle_group_events(events);
         let now = (self.clock)();
         self.sync_group_coordinator(now);
+        // A fatal group error stays the answer of every poll until the
+        // application subscribes again or enforces a rebalance.
+        if let (Ok(()), false) = (&result, reported) {
+            if let Some(e) = self.membership.as_ref().and_then(|m| m.failure()) {
+                return Err(Error::Group(e));
+            }
+        }
         result
     }
 

@@ -10,7 +10,7 @@ use prozess_network::{ClientEvent, KafkaClient, NodeId};
 use prozess_protocol::ErrorCode;
 
 use crate::group::consumer_group_heartbeat::ConsumerGroupMembership;
-use crate::group::membership::{Generation, GroupEvent, GroupMembership};
+use crate::group::membership::{Generation, GroupError, GroupEvent, GroupMembership};
 
 /// A group membership under the classic or the consumer (KIP-848) protocol.
 #[derive(Debug)]
@@ -141,6 +141,11 @@ impl GroupMember {
     /// A commit under `sent_under` failed with a group error.
     pub fn on_commit_error(&mut self, code: ErrorCode, sent_under: &Generation) {
         each!(self, m => m.on_commit_error(code, sent_under))
+    }
+
+    /// The fatal error the membership stopped on, if any.
+    pub fn failure(&self) -> Option<GroupError> {
+        each!(self, m => m.failure().cloned())
     }
 
     /// The heartbeat thread's work between polls.

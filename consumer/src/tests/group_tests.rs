@@ -755,6 +755,10 @@ fn consumer_protocol_without_broker_support_is_a_clear_error() {
         Some(Error::Group(e)) => assert!(e.to_string().contains("group.protocol=classic"), "{e}"),
         other => panic!("expected a group error, got {other:?}"),
     }
+    assert!(
+        matches!(c.poll(Duration::ZERO), Err(Error::Group(_))),
+        "the error stays until the application acts"
+    );
 }
 
 #[test]
