@@ -89,6 +89,8 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     in_poll: bool,
     /// The heartbeat thread (KIP-62), if started.
     background: Option<std::sync::Arc<Background<C>>>,
+    /// Starts it (set when the client type allows a thread).
+    heartbeat_starter: Option<heartbeat_thread::Starter<C>>,
 }
 
 impl<K, V> KafkaConsumer<K, V, NetworkClient> {
@@ -122,11 +124,10 @@ impl<K, V, C: KafkaClient + Send + 'static> KafkaConsumer<K, V, C> {
     /// [`KafkaConsumer::with_client`] (tests driving time by hand) heartbeat
     /// from their calls only unless they call it.
     pub fn start_heartbeat_thread(&mut self) {
-        if self.background.is_some() {
-            return;
-        }
-        if let Some(group) = self.config.group_id.clone() {
-            self.background = Some(heartbeat_thread::start::<C>(&group));
+        if self.config.group_id.is_some() {
+            // Started by the first park of a group member (an assign-only
+            // consumer never needs it).
+            self.heartbeat_starter = Some(heartbeat_thread::start::<C>);
         }
     }
 }
@@ -266,6 +267,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             listener: None,
             in_listener: false,
             background: None,
+            heartbeat_starter: None,
             in_poll: false,
             client: Some(client),
             config,
@@ -292,14 +294,19 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Hands the client and membership to the heartbeat thread until the
     /// next call (only a group member with the thread running parks).
     fn park(&mut self) {
-        let Some(bg) = self.background.as_ref() else {
-            return;
-        };
         // Never from inside poll/close (a commit in a listener or before a
         // revocation): only when the application gets control back.
         if !self.group_mode() || self.closed || self.in_poll || self.in_listener {
             return;
         }
+        if self.background.is_none() {
+            if let (Some(start), Some(group)) = (self.heartbeat_starter, &self.config.group_id) {
+                self.background = Some(start(group));
+            }
+        }
+        let Some(bg) = self.background.as_ref() else {
+            return;
+        };
         let Some(client) = self.client.take() else {
             return;
         };

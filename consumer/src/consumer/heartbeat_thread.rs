@@ -78,6 +78,9 @@ impl<C> Background<C> {
     }
 }
 
+/// A function that starts the heartbeat thread for a group.
+pub(crate) type Starter<C> = fn(&str) -> Arc<Background<C>>;
+
 /// Starts the heartbeat thread.
 pub(crate) fn start<C: KafkaClient + Send + 'static>(group: &str) -> Arc<Background<C>> {
     let bg = Arc::new(Background {
