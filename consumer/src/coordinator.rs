@@ -610,8 +610,11 @@ impl ConsumerCoordinator {
             None => (ErrorCode::from_i16(resp.error_code), resp.node_id),
         };
         if code == ErrorCode::None && node >= 0 {
-            tracing::debug!(node, "found group coordinator");
-            self.coordinator = Some(node);
+            // Its own connection, as the group members' (see
+            // `CoordinatorLookup`): commits never wait behind fetches.
+            let connection = prozess_network::coordinator_connection_id(node);
+            tracing::debug!(node, connection, "found group coordinator");
+            self.coordinator = Some(connection);
             self.find_backoff_until = None;
         } else {
             tracing::debug!(%code, "FindCoordinator failed: retrying after backoff");

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use prozess_network::{KafkaClient, TopicPartition};
+use prozess_network::{coordinator_connection_id, KafkaClient, TopicPartition};
 use prozess_protocol::messages::fetch::response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
@@ -877,7 +877,11 @@ fn starts_at_committed_offset_else_reset() {
     assert_eq!(c.position(&tp(0)).unwrap(), 7);
     assert_eq!(c.position(&tp(1)).unwrap(), 40);
     let of = c.client().requests_of(ApiKey::OffsetFetch);
-    assert_eq!(of[0].node, 1, "sent to the coordinator");
+    assert_eq!(
+        of[0].node,
+        coordinator_connection_id(1),
+        "sent to the coordinator"
+    );
     let lo = c.client().requests_of(ApiKey::ListOffsets);
     let RequestBody::ListOffsets(r) = &lo[0].body else {
         unreachable!()
@@ -933,7 +937,7 @@ fn commit_sync_commits_consumed_positions_with_metadata() {
         r.topics[0].partitions[0].committed_metadata.as_deref(),
         Some("note")
     );
-    assert_eq!(commits[0].node, 1);
+    assert_eq!(commits[0].node, coordinator_connection_id(1));
 }
 
 #[test]
@@ -960,7 +964,10 @@ fn commit_sync_retries_after_coordinator_moves() {
     c.commit_sync().unwrap();
     let commits = c.client().requests_of(ApiKey::OffsetCommit);
     assert_eq!(commits.len(), 2);
-    assert_eq!((commits[0].node, commits[1].node), (1, 0));
+    assert_eq!(
+        (commits[0].node, commits[1].node),
+        (coordinator_connection_id(1), coordinator_connection_id(0))
+    );
 }
 
 #[test]

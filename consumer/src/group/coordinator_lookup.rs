@@ -15,7 +15,8 @@ use tracing::{debug, info, warn};
 pub enum LookupEvent {
     /// The event was not about the lookup's request.
     NotOurs,
-    /// The coordinator is known now.
+    /// The coordinator is known now: the id of its dedicated connection
+    /// ([`prozess_network::coordinator_connection_id`]).
     Found(NodeId),
     /// The lookup failed in a way worth retrying; it is, after the backoff.
     Retrying,
@@ -62,7 +63,8 @@ impl CoordinatorLookup {
         }
     }
 
-    /// The known coordinator.
+    /// The known coordinator, as the id of its dedicated connection
+    /// ([`prozess_network::coordinator_connection_id`] of the broker).
     pub fn coordinator(&self) -> Option<NodeId> {
         self.coordinator
     }
@@ -183,11 +185,17 @@ impl CoordinatorLookup {
         };
         match code {
             ErrorCode::None if node >= 0 => {
-                info!(group = %self.group_id, node, "discovered group coordinator");
-                self.coordinator = Some(node);
+                // The coordinator gets a connection of its own (as Java's
+                // `Integer.MAX_VALUE - id`): JoinGroup, held by the broker up
+                // to the rebalance timeout, and heartbeats must not queue
+                // behind fetch long-polls to the same broker. The network
+                // client learned its address from this very response.
+                let connection = prozess_network::coordinator_connection_id(node);
+                info!(group = %self.group_id, node, connection, "discovered group coordinator");
+                self.coordinator = Some(connection);
                 self.backoff_until = None;
                 self.network_wait_until = None;
-                LookupEvent::Found(node)
+                LookupEvent::Found(connection)
             }
             ErrorCode::GroupAuthorizationFailed => LookupEvent::Fatal(code),
             code if code == ErrorCode::None || code.is_retriable() => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prozess_network::mock::MockClient;
-use prozess_network::{KafkaClient, TopicPartition};
+use prozess_network::{coordinator_connection_id, KafkaClient, TopicPartition};
 use prozess_protocol::messages::join_group::response::JoinGroupResponseMember;
 use prozess_protocol::messages::{
     HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
@@ -222,7 +222,7 @@ fn subscribe_joins_as_leader_assigns_and_starts_at_committed_offsets() {
         "one coordinator lookup serves the membership and the offsets"
     );
     let join = &client.requests_of(ApiKey::JoinGroup)[0];
-    assert_eq!(join.node, 1);
+    assert_eq!(join.node, coordinator_connection_id(1));
     let RequestBody::JoinGroup(j) = &join.body else {
         unreachable!()
     };
@@ -236,7 +236,10 @@ fn subscribe_joins_as_leader_assigns_and_starts_at_committed_offsets() {
     assert_eq!(s.assignments.len(), 1, "the leader assigns");
     let a = Assignment::decode(s.assignments[0].assignment.clone()).unwrap();
     assert_eq!(a.partitions, vec![tp(0), tp(1)]);
-    assert_eq!(client.requests_of(ApiKey::OffsetFetch)[0].node, 1);
+    assert_eq!(
+        client.requests_of(ApiKey::OffsetFetch)[0].node,
+        coordinator_connection_id(1)
+    );
     let md = c.group_metadata().unwrap();
     assert_eq!((md.generation_id, md.member_id.as_str()), (1, "m1"));
 
@@ -609,7 +612,8 @@ fn pattern_subscription_follows_new_matching_topics() {
         member_id: "m1".into(),
         ..Default::default()
     });
-    c.client_mut().respond_to(1, joined);
+    c.client_mut()
+        .respond_to(coordinator_connection_id(1), joined);
     let assignment = Assignment {
         partitions: vec![TopicPartition::new("a1", 0), TopicPartition::new("a2", 0)],
         user_data: None,
@@ -848,7 +852,11 @@ fn auto_commit_in_poll_uses_the_generation() {
         (oc.generation_id_or_member_epoch, oc.member_id.as_str()),
         (1, "m1")
     );
-    assert_eq!(commits[0].node, 1, "to the group coordinator");
+    assert_eq!(
+        commits[0].node,
+        coordinator_connection_id(1),
+        "to the group coordinator"
+    );
 }
 
 #[test]
@@ -856,7 +864,7 @@ fn coordinator_loss_is_rediscovered_once_for_membership_and_commits() {
     let (mut c, _clock, _log) = joined(&[("enable.auto.commit", "false")], false);
     c.seek(&tp(0), 3).unwrap();
     let client = c.client_mut();
-    client.disconnect(1);
+    client.disconnect(coordinator_connection_id(1));
     client.prepare_response(
         is(ApiKey::FindCoordinator),
         find_coordinator_response(0, ErrorCode::None),
@@ -875,7 +883,11 @@ fn coordinator_loss_is_rediscovered_once_for_membership_and_commits() {
     );
     let commits = client.requests_of(ApiKey::OffsetCommit);
     assert_eq!(commits.len(), 1);
-    assert_eq!(commits[0].node, 0, "the new coordinator");
+    assert_eq!(
+        commits[0].node,
+        coordinator_connection_id(0),
+        "the new coordinator"
+    );
 }
 
 #[test]
@@ -904,4 +916,54 @@ fn unsubscribe_with_auto_commit_and_the_heartbeat_thread_commits_and_leaves() {
         ]
     );
     c.close(Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn fetches_and_group_traffic_use_separate_connections() {
+    let (mut c, clock, _log) = joined(&[("enable.auto.commit", "false")], false);
+    // One request per connection: were the coordinator's traffic on broker
+    // 1's ordinary connection, the unanswered fetch there would hold the
+    // heartbeat back (as a long-polling fetch would hold back JoinGroup).
+    c.client_mut().set_max_in_flight(1);
+    poll_until(&mut c, |c| {
+        c.client()
+            .in_flight_requests()
+            .iter()
+            .any(|(node, _, body)| *node == 1 && body.api_key() == ApiKey::Fetch)
+    });
+    clock.advance(Duration::from_secs(3));
+    poll_until(&mut c, |c| {
+        !c.client().requests_of(ApiKey::Heartbeat).is_empty()
+    });
+    let client = c.client();
+    let coordinator = coordinator_connection_id(1);
+    for key in [
+        ApiKey::JoinGroup,
+        ApiKey::SyncGroup,
+        ApiKey::OffsetFetch,
+        ApiKey::Heartbeat,
+    ] {
+        let sent = client.requests_of(key);
+        assert!(!sent.is_empty(), "{key:?} sent");
+        assert!(
+            sent.iter().all(|r| r.node == coordinator),
+            "{key:?} to the coordinator connection"
+        );
+    }
+    let fetch_nodes: Vec<_> = client
+        .requests_of(ApiKey::Fetch)
+        .iter()
+        .map(|r| r.node)
+        .collect();
+    assert!(
+        fetch_nodes.iter().all(|n| *n == 0 || *n == 1),
+        "fetches to the brokers' ordinary connections: {fetch_nodes:?}"
+    );
+    assert!(
+        client
+            .in_flight_requests()
+            .iter()
+            .any(|(node, _, body)| *node == 1 && body.api_key() == ApiKey::Fetch),
+        "the fetch to broker 1 is still waiting"
+    );
 }

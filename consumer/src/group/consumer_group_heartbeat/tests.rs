@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::group::test_client::{FakeClient, SentRequest};
-use prozess_network::{InFlightInfo, NetworkError};
+use prozess_network::{coordinator_connection_id, InFlightInfo, NetworkError};
 use prozess_protocol::messages::consumer_group_heartbeat::response::{
     Assignment as ResponseAssignment, TopicPartitions as ResponseTopicPartitions,
 };
@@ -167,7 +167,8 @@ fn joins_with_a_full_heartbeat_and_acknowledges_the_assignment() {
     let mut h = Harness::new(config());
     h.find_coordinator(1);
     let (sent, req) = h.expect_heartbeat();
-    assert_eq!(sent.node, 1);
+    // The coordinator's own connection, not broker 1's fetch connection.
+    assert_eq!(sent.node, coordinator_connection_id(1));
     assert_eq!(req.group_id, GROUP);
     assert_eq!(req.member_id, h.m.member_id());
     assert_eq!(req.member_epoch, 0);
@@ -312,7 +313,7 @@ fn coordinator_errors_rediscover_and_resend_everything() {
     assert_eq!(h.m.coordinator(), None);
     h.find_coordinator(2);
     let (sent, req) = h.expect_heartbeat();
-    assert_eq!(sent.node, 2);
+    assert_eq!(sent.node, coordinator_connection_id(2));
     assert_eq!(req.member_epoch, 1, "still a member");
     assert!(req.subscribed_topic_names.is_some(), "full request");
     assert_eq!(acked(&req), vec![(T, vec![0])]);
@@ -329,7 +330,7 @@ fn disconnect_and_load_in_progress_retry_after_backoff() {
     h.now += ms(100);
     let (sent, _) = h.expect_heartbeat();
     let ev = ClientEvent::Disconnected {
-        node: 1,
+        node: coordinator_connection_id(1),
         in_flight: vec![InFlightInfo {
             correlation_id: sent.correlation_id,
             api_key: ApiKey::ConsumerGroupHeartbeat,

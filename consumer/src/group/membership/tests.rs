@@ -5,7 +5,7 @@ use super::*;
 use crate::group::assignor::assignor_by_name;
 use crate::group::test_client::{FakeClient, SentRequest};
 use bytes::Bytes;
-use prozess_network::{InFlightInfo, NetworkError};
+use prozess_network::{coordinator_connection_id, InFlightInfo, NetworkError};
 use prozess_protocol::messages::find_coordinator::response::Coordinator;
 use prozess_protocol::messages::FindCoordinatorResponse;
 use std::collections::BTreeMap;
@@ -110,7 +110,8 @@ impl Harness {
         assert!(self.poll().is_empty());
         let sent = self.take_one(ApiKey::FindCoordinator);
         self.respond(&sent, find_response(node, 0));
-        assert_eq!(self.m.coordinator(), Some(node));
+        // Group traffic goes over the coordinator's own connection.
+        assert_eq!(self.m.coordinator(), Some(coordinator_connection_id(node)));
     }
 
     /// Polls, expects a JoinGroup, and returns it.
@@ -265,7 +266,7 @@ fn joins_as_follower() {
     let mut h = Harness::new(&["range", "roundrobin"]);
     h.find_coordinator(1);
     let (join, req) = h.expect_join();
-    assert_eq!(join.node, 1);
+    assert_eq!(join.node, coordinator_connection_id(1));
     assert_eq!(req.group_id, GROUP);
     assert_eq!(req.member_id, "");
     assert_eq!(req.protocol_type, "consumer");
@@ -350,9 +351,9 @@ fn find_coordinator_fills_both_request_layouts_and_retries_after_backoff() {
             ..Default::default()
         }),
     );
-    assert_eq!(h.m.coordinator(), Some(2));
+    assert_eq!(h.m.coordinator(), Some(coordinator_connection_id(2)));
     let (join, _) = h.expect_join();
-    assert_eq!(join.node, 2);
+    assert_eq!(join.node, coordinator_connection_id(2));
 }
 
 #[test]
@@ -557,7 +558,7 @@ fn join_coordinator_errors_rediscover() {
         assert_eq!(h.m.coordinator(), None, "{code}");
         h.find_coordinator(2);
         let (join, _) = h.expect_join();
-        assert_eq!(join.node, 2);
+        assert_eq!(join.node, coordinator_connection_id(2));
     }
 }
 
@@ -669,7 +670,7 @@ fn sync_coordinator_error_rediscovers_then_rejoins() {
     assert_eq!(h.m.coordinator(), None);
     h.find_coordinator(0);
     let (join, req) = h.expect_join();
-    assert_eq!(join.node, 0);
+    assert_eq!(join.node, coordinator_connection_id(0));
     assert_eq!(req.member_id, "m-1");
 }
 
@@ -767,7 +768,7 @@ fn session_timeout_without_heartbeat_response_marks_coordinator_unknown() {
     h.advance(ms(6_999));
     h.poll();
     h.assert_nothing_sent();
-    assert_eq!(h.m.coordinator(), Some(1));
+    assert_eq!(h.m.coordinator(), Some(coordinator_connection_id(1)));
     h.advance(ms(1));
     assert!(h.poll().is_empty());
     assert_eq!(h.m.coordinator(), None);
@@ -775,7 +776,7 @@ fn session_timeout_without_heartbeat_response_marks_coordinator_unknown() {
     // Still a member of the same generation: heartbeats resume, no rejoin.
     assert!(h.m.is_stable());
     let hb = next_heartbeat(&mut h);
-    assert_eq!(hb.node, 2);
+    assert_eq!(hb.node, coordinator_connection_id(2));
 }
 
 #[test]
@@ -790,7 +791,7 @@ fn heartbeat_failure_retries_after_backoff_on_the_rediscovered_coordinator() {
     h.assert_nothing_sent();
     h.advance(ms(100));
     let hb = next_heartbeat(&mut h);
-    assert_eq!(hb.node, 2);
+    assert_eq!(hb.node, coordinator_connection_id(2));
 }
 
 #[test]
@@ -911,7 +912,7 @@ fn disconnect_of_the_coordinator_rediscovers_it() {
     h.advance(ms(3_000));
     let hb = next_heartbeat(&mut h);
     let ev = ClientEvent::Disconnected {
-        node: 1,
+        node: coordinator_connection_id(1),
         in_flight: vec![InFlightInfo {
             correlation_id: hb.correlation_id,
             api_key: ApiKey::Heartbeat,
@@ -922,8 +923,25 @@ fn disconnect_of_the_coordinator_rediscovers_it() {
     assert_eq!(h.m.coordinator(), None);
     h.find_coordinator(2);
     h.advance(ms(100));
-    assert_eq!(next_heartbeat(&mut h).node, 2);
+    assert_eq!(next_heartbeat(&mut h).node, coordinator_connection_id(2));
     assert!(h.m.is_stable());
+}
+
+#[test]
+fn disconnect_of_the_brokers_ordinary_connection_keeps_the_coordinator() {
+    // Broker 1 is the coordinator; its fetch connection (id 1) is not the
+    // coordinator connection, so losing it changes nothing for the group.
+    let mut h = stable_follower(&["range"], "range");
+    let ev = ClientEvent::Disconnected {
+        node: 1,
+        in_flight: vec![],
+        cause: NetworkError::ConnectionClosed,
+    };
+    assert!(!h.m.handle_event(&ev, h.now));
+    assert_eq!(h.m.coordinator(), Some(coordinator_connection_id(1)));
+    assert!(h.m.is_stable());
+    h.advance(ms(3_000));
+    assert_eq!(next_heartbeat(&mut h).node, coordinator_connection_id(1));
 }
 
 #[test]
@@ -932,7 +950,7 @@ fn join_request_timeout_rediscovers_and_rejoins() {
     h.find_coordinator(1);
     let (join, _) = h.expect_join();
     let ev = ClientEvent::Timeout {
-        node: 1,
+        node: coordinator_connection_id(1),
         correlation_id: join.correlation_id,
         api_key: ApiKey::JoinGroup,
     };
@@ -951,13 +969,13 @@ fn join_request_timeout_rediscovers_and_rejoins() {
 #[test]
 fn connection_failure_to_the_coordinator_rediscovers_it() {
     let mut h = stable_follower(&["range"], "range");
-    h.c.failed.insert(1);
+    h.c.failed.insert(coordinator_connection_id(1));
     // Failed but may reconnect at once: kept (Java's isUnavailable needs a
     // reconnect backoff too).
     h.poll();
-    assert_eq!(h.m.coordinator(), Some(1));
+    assert_eq!(h.m.coordinator(), Some(coordinator_connection_id(1)));
     h.assert_nothing_sent();
-    h.c.delays.insert(1, ms(500));
+    h.c.delays.insert(coordinator_connection_id(1), ms(500));
     h.poll();
     assert_eq!(h.m.coordinator(), None);
     h.take_one(ApiKey::FindCoordinator);
@@ -1326,7 +1344,7 @@ fn unsubscribed_member_does_not_rejoin() {
 fn coordinator_not_ready_waits_without_spinning() {
     let mut h = Harness::new(&["range"]);
     h.find_coordinator(1);
-    h.c.not_ready.insert(1);
+    h.c.not_ready.insert(coordinator_connection_id(1));
     assert!(h.poll().is_empty());
     h.assert_nothing_sent();
     let deadline = h.m.next_deadline(h.now).unwrap();
