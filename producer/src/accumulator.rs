@@ -284,21 +284,23 @@ impl ProducerBatch {
         config: &AccumulatorConfig,
         first_record_size: usize,
     ) -> ProducerBatch {
-        // Room for a full batch up front (Java's BufferPool gives every
-        // batch batch.size too), so appends never regrow the buffer.
-        let capacity = config
-            .batch_size
-            .max(first_record_size + RECORD_BATCH_OVERHEAD);
+        // Room for a few dozen records like the first one (at most a full
+        // batch): the buffer grows (doubling) from there, so memory follows
+        // what `buffer.memory` accounts for also with many partitions
+        // holding a record or two each, and a busy partition's batch
+        // reallocates only a few times.
+        let records = (config.batch_size / first_record_size.max(1)).clamp(1, 32);
         let builder = MemoryRecordsBuilder::new(0, config.compression)
             .compression_level(config.compression_level)
-            .with_capacity(capacity);
+            .with_capacity((first_record_size * records).min(config.batch_size));
         let result = BatchResult::new(&tp.topic, tp.partition);
         ProducerBatch {
             tp,
             builder: Some(builder),
             encoded: None,
-            // As many as fit if the records are like the first one.
-            pending: Vec::with_capacity((capacity / first_record_size.max(1) + 1).min(4096)),
+            pending: Vec::with_capacity(
+                (config.batch_size / first_record_size.max(1)).clamp(1, 512),
+            ),
             result,
             index_base: 0,
             created: now,
