@@ -50,6 +50,21 @@ enum InFlight {
     Lookup(u64, Vec<TopicPartition>),
 }
 
+/// Partitions [`OffsetFetcher::send`] could not send.
+struct Unsent<T> {
+    /// No leader, a failed connection, a send error: retry after the backoff.
+    failed: Vec<(TopicPartition, i64, T)>,
+    /// The leader's connection is not ready yet (connecting, throttled, at
+    /// its in-flight limit): retry as soon as it is, without backoff.
+    waiting: Vec<(TopicPartition, i64, T)>,
+}
+
+impl<T> Unsent<T> {
+    fn all(self) -> impl Iterator<Item = (TopicPartition, i64, T)> {
+        self.failed.into_iter().chain(self.waiting)
+    }
+}
+
 /// ListOffsets requests (Java's `OffsetFetcher`).
 #[derive(Debug)]
 pub struct OffsetFetcher {
@@ -116,16 +131,17 @@ impl OffsetFetcher {
     }
 
     /// Groups partitions by leader and sends one ListOffsets per ready node.
-    /// Returns the partitions that could not be sent (no leader, node not ready).
+    /// Returns the partitions that could not be sent.
     fn send<C: KafkaClient, T: Clone>(
         &mut self,
         client: &mut C,
         parts: Vec<(TopicPartition, i64, T)>,
         now: Instant,
         make: impl Fn(Vec<(TopicPartition, T)>) -> InFlight,
-    ) -> Vec<(TopicPartition, i64, T)> {
+    ) -> Unsent<T> {
         let mut by_node: BTreeMap<NodeId, Vec<(TopicPartition, i64, T)>> = BTreeMap::new();
         let mut unsent = Vec::new();
+        let mut waiting = Vec::new();
         for (tp, ts, extra) in parts {
             let leader = client.metadata().leader_and_epoch(&tp);
             match leader.leader {
@@ -137,7 +153,20 @@ impl OffsetFetcher {
             client.metadata_mut().request_update();
         }
         for (node, mut parts) in by_node {
-            if !client.ready(node, now) || client.api_version(node, ApiKey::ListOffsets).is_none() {
+            if !client.ready(node, now) {
+                // Connecting (or throttled, or at its in-flight limit) is no
+                // failure: the network poll wakes us when the node can take
+                // the request, which then goes out at once, as Java queues it
+                // until the connection is ready. Only a failed connection
+                // earns the retry backoff.
+                if client.connection_failed(node) {
+                    unsent.append(&mut parts);
+                } else {
+                    waiting.append(&mut parts);
+                }
+                continue;
+            }
+            if client.api_version(node, ApiKey::ListOffsets).is_none() {
                 unsent.append(&mut parts);
                 continue;
             }
@@ -161,7 +190,10 @@ impl OffsetFetcher {
                 }
             }
         }
-        unsent
+        Unsent {
+            failed: unsent,
+            waiting,
+        }
     }
 
     /// Sends ListOffsets for every partition awaiting a reset whose backoff
@@ -184,8 +216,11 @@ impl OffsetFetcher {
             }
         }
         let unsent = self.send(client, parts, now, InFlight::Reset);
-        for (tp, _, _) in unsent {
+        for (tp, _, _) in unsent.failed {
             subs.reset_failed(&tp, now + self.retry_backoff);
+        }
+        for (tp, _, _) in unsent.waiting {
+            subs.reset_not_sent(&tp);
         }
     }
 
@@ -206,7 +241,7 @@ impl OffsetFetcher {
         self.send(client, parts, now, |v| {
             InFlight::Lookup(lookup_id, v.into_iter().map(|(tp, _)| tp).collect())
         })
-        .into_iter()
+        .all()
         .map(|(tp, _, _)| tp)
         .collect()
     }

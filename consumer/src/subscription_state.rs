@@ -341,6 +341,16 @@ impl SubscriptionState {
         }
     }
 
+    /// A reset's request could not go out because the leader's connection
+    /// is not ready yet: retry as soon as it is (at the next poll the network
+    /// wakes), with no backoff and no deadline of its own.
+    pub fn reset_not_sent(&mut self, tp: &TopicPartition) {
+        if let Some(s) = self.state_mut(tp) {
+            s.reset_in_flight = false;
+            s.next_reset_allowed = None;
+        }
+    }
+
     /// A reset failed: retry it after `retry_at`.
     pub fn reset_failed(&mut self, tp: &TopicPartition, retry_at: Instant) {
         if let Some(s) = self.state_mut(tp) {

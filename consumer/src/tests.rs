@@ -38,7 +38,7 @@ use crate::error::Error;
 use crate::offsets::OffsetAndMetadata;
 use crate::record::ConsumerRecords;
 use crate::ConsumerConfig;
-use prozess_network::mock::MockClient;
+use prozess_network::mock::{MockClient, MockTime};
 
 type Consumer = KafkaConsumer<String, String, MockClient>;
 
@@ -855,6 +855,81 @@ fn group_client() -> MockClient {
         find_coordinator_response(1, ErrorCode::None),
     );
     client
+}
+
+#[test]
+fn reset_list_offsets_goes_out_as_soon_as_the_leader_is_connected() {
+    // A connection under way is no failure: the ListOffsets of a reset must
+    // leave on the poll in which the leader becomes ready, not one
+    // retry.backoff.ms later (found as a 100 ms idle before the first
+    // ListOffsets of consumer_perf).
+    let time = MockTime::new();
+    let mut client =
+        MockClient::new_with_cluster_at(&[0, 1], &[("t", 2)], time.now()).with_time(time.clone());
+    client.delay_ready(0, Duration::from_millis(5), time.now());
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 40)]));
+    let clock_time = time.clone();
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "localhost:9092"),
+        ("auto.offset.reset", "latest"),
+        ("retry.backoff.ms", "100"),
+    ])
+    .unwrap();
+    let mut c: Consumer = KafkaConsumer::with_client(
+        config,
+        client,
+        StringDeserializer,
+        StringDeserializer,
+        Box::new(move || clock_time.now()),
+    );
+    c.assign([tp(0)]).unwrap();
+    c.poll(Duration::ZERO).unwrap();
+    assert!(
+        c.client().requests_of(ApiKey::ListOffsets).is_empty(),
+        "leader 0 is still connecting"
+    );
+    time.advance(Duration::from_millis(5));
+    c.poll(Duration::ZERO).unwrap();
+    let lo = c.client().requests_of(ApiKey::ListOffsets);
+    assert_eq!(lo.len(), 1, "sent on the poll the leader became ready");
+    assert_eq!(lo[0].node, 0);
+    c.poll(Duration::ZERO).unwrap();
+    assert_eq!(c.fetch_position(&tp(0)).map(|p| p.offset), Some(40));
+}
+
+#[test]
+fn reset_after_a_failed_connection_waits_for_the_backoff() {
+    // A real failure keeps its retry backoff.
+    let time = MockTime::new();
+    let mut client =
+        MockClient::new_with_cluster_at(&[0, 1], &[("t", 2)], time.now()).with_time(time.clone());
+    client.blackout(0, Duration::from_millis(5), time.now());
+    client.prepare_response(is(ApiKey::ListOffsets), list_offsets_response(&[(0, 40)]));
+    let clock_time = time.clone();
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "localhost:9092"),
+        ("auto.offset.reset", "latest"),
+        ("retry.backoff.ms", "100"),
+    ])
+    .unwrap();
+    let mut c: Consumer = KafkaConsumer::with_client(
+        config,
+        client,
+        StringDeserializer,
+        StringDeserializer,
+        Box::new(move || clock_time.now()),
+    );
+    c.assign([tp(0)]).unwrap();
+    c.poll(Duration::ZERO).unwrap();
+    time.advance(Duration::from_millis(5));
+    c.poll(Duration::ZERO).unwrap();
+    assert!(
+        c.client().requests_of(ApiKey::ListOffsets).is_empty(),
+        "still backing off after the failure"
+    );
+    time.advance(Duration::from_millis(100));
+    c.poll(Duration::ZERO).unwrap();
+    assert_eq!(c.client().requests_of(ApiKey::ListOffsets).len(), 1);
 }
 
 #[test]
