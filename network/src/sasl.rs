@@ -101,6 +101,9 @@ fn auth_error(message: impl Into<String>) -> NetworkError {
 
 /// The smallest iteration count accepted from a server (Kafka's minimum).
 const MIN_ITERATIONS: u32 = 4096;
+/// The largest iteration count accepted (Kafka's maximum): PBKDF2 runs inside
+/// `poll`, so a hostile server must not be able to make it run for hours.
+const MAX_ITERATIONS: u32 = 16384;
 
 impl SaslClient {
     /// A client with a random nonce (SCRAM).
@@ -194,6 +197,11 @@ impl SaslClient {
                 if iterations < MIN_ITERATIONS {
                     return Err(auth_error(format!(
                         "SCRAM iteration count {iterations} is below the minimum {MIN_ITERATIONS}"
+                    )));
+                }
+                if iterations > MAX_ITERATIONS {
+                    return Err(auth_error(format!(
+                        "SCRAM iteration count {iterations} is above the maximum {MAX_ITERATIONS}"
                     )));
                 }
                 let alg = self.config.mechanism;
@@ -410,6 +418,9 @@ mod tests {
         for bad in [
             &b"r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"[..],
             b"r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=10",
+            // Above Kafka's maximum: refused before any hashing.
+            b"r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=16385",
+            b"r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4294967295",
             b"r=rOprNGfwEbeRWgbNEkqOx,s=***,i=4096",
             b"e=unknown-user",
             b"garbage",
