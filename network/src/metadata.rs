@@ -25,6 +25,9 @@ use prozess_protocol::{ErrorCode, Uuid};
 use crate::backoff::{ExponentialBackoff, XorShiftRng};
 use crate::{NodeId, TopicPartition};
 
+/// Kafka's limit on topic name length (in bytes).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
 /// A broker as the metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broker {
@@ -558,6 +561,15 @@ impl Metadata {
         let mut old_topics = std::mem::take(&mut self.topics);
         let mut topics = HashMap::with_capacity(snapshot.topics.len());
         for mut topic in snapshot.topics {
+            if topic.name.len() > MAX_TOPIC_NAME_LEN {
+                // Kafka never creates such a name; per-partition keys copy the
+                // name, so a hostile one would multiply memory use.
+                tracing::warn!(
+                    length = topic.name.len(),
+                    "ignoring a metadata topic whose name is longer than Kafka allows"
+                );
+                continue;
+            }
             let old = old_topics.remove(&topic.name);
             let id_changed = match &old {
                 Some(o) => {
@@ -674,6 +686,21 @@ mod tests {
             Duration::from_millis(1000),
             Duration::from_secs(300),
         )
+    }
+
+    #[test]
+    fn topics_with_names_longer_than_kafka_allows_are_ignored() {
+        let long = "x".repeat(MAX_TOPIC_NAME_LEN + 1);
+        let fine = "y".repeat(MAX_TOPIC_NAME_LEN);
+        let mut md = md();
+        let now = Instant::now();
+        md.update(
+            0,
+            MetadataSnapshot::simple(&[1], &[(long.as_str(), 3), (fine.as_str(), 2)]),
+            now,
+        );
+        assert!(md.topic(&long).is_none());
+        assert_eq!(md.partitions_for(&fine).map(|p| p.len()), Some(2));
     }
 
     fn snapshot_with_epoch(epoch: i32, leader: NodeId) -> MetadataSnapshot {
