@@ -221,6 +221,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             max_poll_interval: self.config.max_poll_interval,
             retry_backoff: self.config.retry_backoff,
             rack_id: (!self.config.client_rack.is_empty()).then(|| self.config.client_rack.clone()),
+            auto_commit: self.config.auto_commit_enabled(),
         };
         let now = (self.clock)();
         let member = match self.config.group_protocol {
@@ -357,6 +358,10 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         for event in events {
             let r = match event {
                 GroupEvent::Revoke(tps) => self.revoke(&tps),
+                GroupEvent::PrepareJoin => {
+                    self.auto_commit_before("rejoining");
+                    Ok(())
+                }
                 GroupEvent::Lost(tps) => {
                     tracing::info!(partitions = ?tps, "partitions lost");
                     let r = self.run_listener(|l, c| l.on_partitions_lost(c, &tps));
@@ -388,18 +393,27 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// generation is still valid, then the listener, then the partitions go.
     fn revoke(&mut self, tps: &[TopicPartition]) -> Result<()> {
         tracing::info!(partitions = ?tps, "revoking partitions");
-        if self.config.auto_commit_enabled() {
-            let offsets = self.subscriptions.all_consumed();
-            if !offsets.is_empty() {
-                let timeout = self.config.default_api_timeout;
-                if let Err(e) = self.commit_sync_offsets_with_timeout(offsets, timeout) {
-                    tracing::warn!(error = %e, "auto-commit before revocation failed");
-                }
-            }
-        }
+        self.auto_commit_before("revocation");
         let r = self.run_listener(|l, c| l.on_partitions_revoked(c, tps));
         self.drop_partitions(tps);
         r
+    }
+
+    /// With auto-commit: commits all consumed offsets (sync) under the
+    /// generation that is still valid. A failure is only logged: the
+    /// rebalance goes on, as in Java.
+    fn auto_commit_before(&mut self, what: &str) {
+        if !self.config.auto_commit_enabled() {
+            return;
+        }
+        let offsets = self.subscriptions.all_consumed();
+        if offsets.is_empty() {
+            return;
+        }
+        let timeout = self.config.default_api_timeout;
+        if let Err(e) = self.commit_sync_offsets_with_timeout(offsets, timeout) {
+            tracing::warn!(error = %e, "auto-commit before {what} failed");
+        }
     }
 
     fn drop_partitions(&mut self, tps: &[TopicPartition]) {

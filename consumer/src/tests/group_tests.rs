@@ -122,6 +122,10 @@ fn group_consumer(props: &[(&str, &str)], clock: &TestClock) -> Consumer {
 }
 
 fn join_response(generation: i32, member: &str, leader: &str) -> ResponseBody {
+    join_response_as(generation, member, leader, "range")
+}
+
+fn join_response_as(generation: i32, member: &str, leader: &str, protocol: &str) -> ResponseBody {
     let sub = Subscription {
         topics: vec!["t".into()],
         ..Default::default()
@@ -129,7 +133,7 @@ fn join_response(generation: i32, member: &str, leader: &str) -> ResponseBody {
     ResponseBody::JoinGroup(JoinGroupResponse {
         generation_id: generation,
         protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
-        protocol_name: Some("range".into()),
+        protocol_name: Some(protocol.into()),
         leader: leader.into(),
         member_id: member.into(),
         members: if member == leader {
@@ -146,13 +150,17 @@ fn join_response(generation: i32, member: &str, leader: &str) -> ResponseBody {
 }
 
 fn sync_response(partitions: &[i32]) -> ResponseBody {
+    sync_response_as(partitions, "range")
+}
+
+fn sync_response_as(partitions: &[i32], protocol: &str) -> ResponseBody {
     let a = Assignment {
         partitions: partitions.iter().map(|p| tp(*p)).collect(),
         user_data: None,
     };
     ResponseBody::SyncGroup(SyncGroupResponse {
         protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
-        protocol_name: Some("range".into()),
+        protocol_name: Some(protocol.into()),
         assignment: a.encode(3),
         ..Default::default()
     })
@@ -966,4 +974,95 @@ fn fetches_and_group_traffic_use_separate_connections() {
             .any(|(node, _, body)| *node == 1 && body.api_key() == ApiKey::Fetch),
         "the fetch to broker 1 is still waiting"
     );
+}
+
+#[test]
+fn auto_commit_before_a_cooperative_rejoin_that_revokes_nothing() {
+    // Java's onJoinPrepare auto-commits before every rejoin, not only before
+    // a revocation.
+    let clock = TestClock::new();
+    let mut c = group_consumer(
+        &[
+            ("enable.auto.commit", "true"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+        ],
+        &clock,
+    );
+    let log: Log = Arc::default();
+    c.subscribe(
+        ["t"],
+        Recorder {
+            log: log.clone(),
+            commit_on_revoke: false,
+        },
+    )
+    .unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::JoinGroup),
+        join_response_as(1, "m1", "m1", "cooperative-sticky"),
+    );
+    client.prepare_response(
+        is(ApiKey::SyncGroup),
+        sync_response_as(&[0, 1], "cooperative-sticky"),
+    );
+    client.prepare_response(
+        is(ApiKey::OffsetFetch),
+        offset_fetch_response(&[(0, 5, ""), (1, 7, "")]),
+    );
+    poll_until(&mut c, |c| {
+        c.fetch_position(&tp(0)).is_some() && c.fetch_position(&tp(1)).is_some()
+    });
+    c.seek(&tp(0), 20).unwrap();
+    c.seek(&tp(1), 30).unwrap();
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::Heartbeat),
+        heartbeat(ErrorCode::RebalanceInProgress),
+    );
+    client.prepare_response(
+        is(ApiKey::OffsetCommit),
+        commit_response(&[(0, ErrorCode::None), (1, ErrorCode::None)]),
+    );
+    client.prepare_response(
+        is(ApiKey::JoinGroup),
+        join_response_as(2, "m1", "m1", "cooperative-sticky"),
+    );
+    client.prepare_response(
+        is(ApiKey::SyncGroup),
+        sync_response_as(&[0, 1], "cooperative-sticky"),
+    );
+    clock.advance(Duration::from_millis(3_100)); // past heartbeat.interval.ms
+    poll_until(&mut c, |c| {
+        c.client().requests_of(ApiKey::SyncGroup).len() == 2
+    });
+    c.poll(Duration::ZERO).unwrap();
+    assert_eq!(c.group_metadata().unwrap().generation_id, 2);
+    let requests = c.client().requests();
+    let commit_at = requests
+        .iter()
+        .position(|r| r.body.api_key() == ApiKey::OffsetCommit)
+        .expect("auto-commit before the rejoin");
+    let rejoin_at = requests
+        .iter()
+        .rposition(|r| r.body.api_key() == ApiKey::JoinGroup)
+        .unwrap();
+    assert!(commit_at < rejoin_at, "committed before rejoining");
+    let RequestBody::OffsetCommit(oc) = &requests[commit_at].body else {
+        unreachable!()
+    };
+    assert_eq!(oc.generation_id_or_member_epoch, 1, "the old generation");
+    let mut offsets: Vec<(i32, i64)> = oc.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    offsets.sort();
+    assert_eq!(offsets, vec![(0, 20), (1, 30)]);
+    assert_eq!(
+        log_of(&log),
+        vec!["assigned t-0,t-1", "assigned "],
+        "cooperative: nothing revoked, nothing new"
+    );
+    assert_eq!(c.assignment(), vec![tp(0), tp(1)]);
 }

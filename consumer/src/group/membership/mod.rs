@@ -22,10 +22,12 @@
 //!   sleep.
 //!
 //! # Invariants
-//! - A `poll` that returns [`GroupEvent::Revoke`] or [`GroupEvent::Lost`] sends
-//!   no JoinGroup: the consumer runs the listener (and commits revoked
-//!   partitions, with the generation still valid) before its next `poll`,
-//!   which joins.
+//! - A `poll` that returns [`GroupEvent::Revoke`], [`GroupEvent::Lost`] or
+//!   [`GroupEvent::PrepareJoin`] sends no JoinGroup: the consumer runs the
+//!   listener (and commits, with the generation still valid) before its next
+//!   `poll`, which joins. With auto-commit, every rejoin of a member that
+//!   owns partitions is preceded by a commit (Java's `onJoinPrepare`): by
+//!   `Revoke` if something is revoked, else by `PrepareJoin`.
 //! - Events queued by `handle_event` come out of the next `poll` (and
 //!   `next_deadline` is then `now`), in the order they happened.
 //! - Eager protocol: everything owned is revoked before JoinGroup.
@@ -478,10 +480,12 @@ impl GroupMembership {
             self.awaiting_user_poll = true;
         }
 
-        if events
-            .iter()
-            .any(|e| matches!(e, GroupEvent::Revoke(_) | GroupEvent::Lost(_)))
-        {
+        if events.iter().any(|e| {
+            matches!(
+                e,
+                GroupEvent::Revoke(_) | GroupEvent::Lost(_) | GroupEvent::PrepareJoin
+            )
+        }) {
             // Let the consumer run the listener (and commit) first.
             return;
         }
@@ -803,6 +807,12 @@ impl GroupMembership {
                 .collect(),
         };
         if revoke.is_empty() {
+            // Java commits before every rejoin, not only before revoking:
+            // the offsets are then safe whatever the new round decides.
+            if self.config.auto_commit {
+                debug!(group = %self.config.group_id, "committing before rejoining");
+                return vec![GroupEvent::PrepareJoin];
+            }
             return Vec::new();
         }
         for tp in &revoke {

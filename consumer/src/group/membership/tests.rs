@@ -831,6 +831,56 @@ fn heartbeat_rebalance_in_progress_cooperative_keeps_partitions() {
 }
 
 #[test]
+fn auto_commit_stops_before_every_rejoin_that_keeps_partitions() {
+    // Java's onJoinPrepare commits before every rejoin, also a cooperative
+    // one that revokes nothing.
+    let mut h = Harness::with_config(
+        &["cooperative-sticky"],
+        MembershipConfig {
+            auto_commit: true,
+            ..config()
+        },
+    );
+    let events = h.join_follower(1, &[("t", 0), ("t", 1)], "cooperative-sticky");
+    assert_eq!(assigned(&events).1, tps(&[("t", 0), ("t", 1)]));
+    h.advance(ms(3_000));
+    let hb = next_heartbeat(&mut h);
+    h.respond(&hb, heartbeat_response(ErrorCode::RebalanceInProgress));
+    assert_eq!(h.poll(), vec![GroupEvent::PrepareJoin]);
+    h.assert_nothing_sent();
+    assert_eq!(
+        h.m.generation_if_stable().map(|g| g.generation_id),
+        Some(1),
+        "the commit goes out under the still valid generation"
+    );
+    let (_, req) = h.expect_join();
+    let sub = subscription_of(&req, "cooperative-sticky");
+    assert_eq!(sub.owned_partitions, tps(&[("t", 0), ("t", 1)]));
+}
+
+#[test]
+fn auto_commit_with_a_revocation_stops_only_for_the_revocation() {
+    let mut h = Harness::with_config(
+        &["range"],
+        MembershipConfig {
+            auto_commit: true,
+            ..config()
+        },
+    );
+    let events = h.join_follower(1, &[("t", 0), ("t", 1)], "range");
+    assert_eq!(assigned(&events).1, tps(&[("t", 0), ("t", 1)]));
+    h.advance(ms(3_000));
+    let hb = next_heartbeat(&mut h);
+    h.respond(&hb, heartbeat_response(ErrorCode::RebalanceInProgress));
+    // The consumer commits while handling Revoke: no second stop.
+    assert_eq!(
+        h.poll(),
+        vec![GroupEvent::Revoke(tps(&[("t", 0), ("t", 1)]))]
+    );
+    h.expect_join();
+}
+
+#[test]
 fn heartbeat_generation_errors_lose_the_partitions() {
     for (code, member_id_kept) in [
         (ErrorCode::IllegalGeneration, true),

@@ -25,6 +25,10 @@ pub struct MembershipConfig {
     pub retry_backoff: Duration,
     /// `client.rack`, sent in the subscription (v3) for rack-aware assignors.
     pub rack_id: Option<String>,
+    /// `enable.auto.commit`: before every rejoin that keeps partitions, the
+    /// consumer commits (Java's `onJoinPrepare`), so the membership stops
+    /// with [`GroupEvent::PrepareJoin`] before JoinGroup.
+    pub auto_commit: bool,
 }
 
 impl MembershipConfig {
@@ -38,6 +42,7 @@ impl MembershipConfig {
             max_poll_interval: Duration::from_millis(300_000),
             retry_backoff: Duration::from_millis(100),
             rack_id: None,
+            auto_commit: false,
         }
     }
 }
@@ -122,6 +127,12 @@ pub enum GroupEvent {
     /// their offsets, with auto-commit) and drop them from the assignment.
     /// The generation is still valid while this is handled.
     Revoke(Vec<TopicPartition>),
+    /// The member is about to rejoin keeping (some of) its partitions, and
+    /// nothing is revoked first (cooperative protocol): commit the consumed
+    /// offsets now, with the generation still valid (Java's `onJoinPrepare`
+    /// auto-commit). Only with [`MembershipConfig::auto_commit`]. The
+    /// assignment does not change.
+    PrepareJoin,
     /// These partitions were lost (the member was fenced or expired): run
     /// `on_partitions_lost` and drop them without committing.
     Lost(Vec<TopicPartition>),
