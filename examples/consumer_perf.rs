@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! cargo run --release --example consumer_perf -- --bootstrap 127.0.0.1:9092 \
-//!     --topic T --messages 1000000 [--group G] [-X key=value]...
+//!     --topic T --messages 1000000 [--group G [--subscribe]] [-X key=value]...
 //! ```
 //!
 //! Every partition of the topic is assigned and read from its beginning.
+//! With `--subscribe` the consumer joins group G instead (the heartbeat
+//! thread runs between polls) and reads from the committed offsets, else
+//! from the beginning; the clock then starts at the first records, so that
+//! the join itself is not measured.
 //! Keys and values are taken as zero-copy `Bytes` (no deserialization cost);
 //! `bytes` counts key plus value sizes. The last line is
 //! `{"messages":N,"bytes":B,"elapsed_ms":E,"msgs_per_sec":X,"mb_per_sec":Y,"peak_rss_kb":R}`.
@@ -15,12 +19,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use prozess::consumer::{BytesDeserializer, ConsumerConfig, KafkaConsumer, TopicPartition};
+use prozess::consumer::{
+    BytesDeserializer, ConsumerConfig, KafkaConsumer, NoOpRebalanceListener, TopicPartition,
+};
 
 struct Args {
     props: Vec<(String, String)>,
     topic: String,
     messages: u64,
+    subscribe: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
     ];
     let mut topic = None;
     let mut messages = None;
+    let mut subscribe = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -41,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
                 messages = Some(v.parse().map_err(|_| format!("bad --messages {v}"))?);
             }
             "--group" => props.push(("group.id".into(), value("--group")?)),
+            "--subscribe" => subscribe = true,
             "-X" => {
                 let kv = value("-X")?;
                 let (k, v) = kv
@@ -52,10 +61,14 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if subscribe && !props.iter().any(|(k, _)| k == "group.id") {
+        return Err("--subscribe needs --group".into());
+    }
     Ok(Args {
         props,
         topic: topic.ok_or("--topic is required")?,
         messages: messages.ok_or("--messages is required")?,
+        subscribe,
     })
 }
 
@@ -87,11 +100,18 @@ fn run(args: Args) -> Result<String, String> {
     if partitions.is_empty() {
         return Err(format!("topic {} does not exist", args.topic));
     }
-    consumer.assign(partitions).map_err(|e| e.to_string())?;
-    consumer
-        .seek_to_beginning(consumer.assignment())
-        .map_err(|e| e.to_string())?;
-    let start = Instant::now();
+    if args.subscribe {
+        consumer
+            .subscribe([args.topic.as_str()], NoOpRebalanceListener)
+            .map_err(|e| e.to_string())?;
+    } else {
+        consumer.assign(partitions).map_err(|e| e.to_string())?;
+        consumer
+            .seek_to_beginning(consumer.assignment())
+            .map_err(|e| e.to_string())?;
+    }
+    let mut start = Instant::now();
+    let mut started = !args.subscribe;
     let mut messages = 0u64;
     let mut bytes = 0u64;
     let mut idle_since: Option<Instant> = None;
@@ -110,6 +130,11 @@ fn run(args: Args) -> Result<String, String> {
             continue;
         }
         idle_since = None;
+        if !started {
+            // Subscribed: the group is joined, measure from here.
+            start = Instant::now();
+            started = true;
+        }
         for r in &records {
             bytes += r.key.as_ref().map(|k| k.len()).unwrap_or(0) as u64
                 + r.value.as_ref().map(|v| v.len()).unwrap_or(0) as u64;
@@ -138,7 +163,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: consumer_perf --bootstrap HOST:PORT --topic T --messages N [--group G] [-X key=value]..."
+                "usage: consumer_perf --bootstrap HOST:PORT --topic T --messages N [--group G [--subscribe]] [-X key=value]..."
             );
             return ExitCode::from(2);
         }
