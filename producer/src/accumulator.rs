@@ -460,7 +460,7 @@ impl ProducerBatch {
                     topic: topic.clone(),
                     partition,
                     offset: if *base_offset >= 0 {
-                        base_offset + i as i64
+                        base_offset.saturating_add(i as i64)
                     } else {
                         -1
                     },

@@ -84,7 +84,7 @@ impl BatchSlot {
                 topic: batch.topic.clone(),
                 partition: batch.partition,
                 offset: if *base_offset >= 0 {
-                    base_offset + i64::from(index - range.start)
+                    base_offset.saturating_add(i64::from(index - range.start))
                 } else {
                     -1
                 },

@@ -237,14 +237,21 @@ impl ProducerMetadata {
 
 /// What a partitioner sees of a topic, from its partition metadata.
 pub fn topic_partitions(topic: &str, partitions: &[PartitionMetadata]) -> TopicPartitions {
-    let num_partitions = partitions
-        .iter()
-        .map(|p| p.partition + 1)
-        .max()
-        .unwrap_or(0)
-        .max(partitions.len() as i32);
+    // The count is the number of partitions listed, as in the Java client,
+    // never the highest index: one partition numbered 2,000,000,000 in a
+    // metadata response must not make us build that many entries.
+    let num_partitions = i32::try_from(partitions.len()).unwrap_or(i32::MAX);
+    let in_range = |p: &&PartitionMetadata| (0..num_partitions).contains(&p.partition);
+    if partitions.iter().any(|p| !in_range(&p)) {
+        tracing::warn!(
+            topic,
+            partitions = num_partitions,
+            "metadata lists partition indices outside 0..count; ignoring them"
+        );
+    }
     let mut available: Vec<i32> = partitions
         .iter()
+        .filter(in_range)
         .filter(|p| p.leader.is_some_and(|l| l >= 0))
         .map(|p| p.partition)
         .collect();
@@ -253,5 +260,40 @@ pub fn topic_partitions(topic: &str, partitions: &[PartitionMetadata]) -> TopicP
         topic: topic.to_string(),
         num_partitions,
         available,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prozess_protocol::ErrorCode;
+
+    fn partition(partition: i32, leader: Option<i32>) -> PartitionMetadata {
+        PartitionMetadata {
+            partition,
+            leader,
+            leader_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            offline: Vec::new(),
+            error: ErrorCode::None,
+        }
+    }
+
+    #[test]
+    fn partition_count_is_the_number_listed_not_the_highest_index() {
+        let hostile = vec![partition(0, Some(1)), partition(2_000_000_000, Some(1))];
+        let info = TopicInfo::new("t", hostile);
+        assert_eq!(info.partitioner_view.num_partitions, 2);
+        assert_eq!(info.topic_partitions.len(), 2);
+        // The out-of-range index is never offered to a partitioner.
+        assert_eq!(info.partitioner_view.available, vec![0]);
+    }
+
+    #[test]
+    fn partitions_without_leader_are_not_available() {
+        let view = topic_partitions("t", &[partition(1, None), partition(0, Some(3))]);
+        assert_eq!(view.num_partitions, 2);
+        assert_eq!(view.available, vec![0]);
     }
 }
