@@ -72,8 +72,12 @@ pub(crate) struct ReadOutcome {
     pub error: Option<NetworkError>,
 }
 
-/// Chunk the read buffer grows by when no frame size says otherwise.
-const READ_CHUNK: usize = 64 * 1024;
+/// Chunk the read buffer grows by when no frame size says otherwise. Each
+/// read zero-fills what it offers, including the last read of a poll that
+/// finds nothing, so this stays small: with 64 KiB the zero-filling alone
+/// was about 15% of the producer's instructions per record (callgrind).
+/// Large frames are read in chunks sized by their length prefix instead.
+const READ_CHUNK: usize = 4 * 1024;
 /// The most one read call asks for.
 const MAX_READ: usize = 1024 * 1024;
 /// At most this many buffers go into one vectored write.
