@@ -9,9 +9,15 @@
 //! membership's next background deadline (a condvar with a timeout), runs
 //! only [`GroupMember::poll_background`] (heartbeats, coordinator
 //! rediscovery, poll-interval expiry leading to LeaveGroup) and polls the
-//! client briefly. Events it receives that belong to others (a pipelined
-//! fetch response, an OffsetCommit answer) are queued and dispatched by the
-//! consumer when it unparks.
+//! client without blocking (Java's `pollNoWakeup`). Events it receives that
+//! belong to others (a pipelined fetch response, an OffsetCommit answer) are
+//! queued and dispatched by the consumer when it unparks.
+//!
+//! The thread never blocks in the network while it holds the parked state:
+//! it waits on the condvar (lock released) instead, so a consumer call that
+//! wants the client back gets it at once rather than after a network poll
+//! (a pipelined consumer always has a fetch in flight, so a blocking poll
+//! here would delay nearly every `poll()`).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -21,9 +27,9 @@ use prozess_network::{ClientEvent, KafkaClient};
 
 use crate::group::member::GroupMember;
 
-/// How long the thread lets the network client block per pass: short, so a
-/// consumer call that wants the client back never waits long.
-const CLIENT_POLL: Duration = Duration::from_millis(10);
+/// How often the thread looks at the network while requests are in flight
+/// (it reads what arrived without blocking, then sleeps unlocked).
+const IN_FLIGHT_SLEEP: Duration = Duration::from_millis(10);
 /// The longest the thread sleeps without looking (a parked member whose
 /// deadlines are far away, or none parked).
 const MAX_SLEEP: Duration = Duration::from_millis(200);
@@ -116,7 +122,7 @@ fn run<C: KafkaClient>(bg: &Background<C>) {
                 let now = Instant::now();
                 m.poll_background(&mut p.client, now);
                 if p.client.has_in_flight() {
-                    let events = p.client.poll(CLIENT_POLL, now);
+                    let events = p.client.poll(Duration::ZERO, now);
                     let now = Instant::now();
                     for event in events {
                         let mine = m.handle_event(&event, now);
@@ -130,7 +136,7 @@ fn run<C: KafkaClient>(bg: &Background<C>) {
                 }
                 let now = Instant::now();
                 if p.client.has_in_flight() {
-                    sleep = Duration::from_millis(20);
+                    sleep = IN_FLIGHT_SLEEP;
                 }
                 if let Some(t) = m.next_background_deadline(now) {
                     sleep = sleep.min(t.saturating_duration_since(now));
