@@ -157,3 +157,124 @@ fn run<C: KafkaClient>(bg: &Background<C>) {
             .0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::assignor::assignor_by_name;
+    use crate::group::membership::{GroupMembership, MembershipConfig};
+    use prozess_network::mock::MockClient;
+    use prozess_network::{ClientRequest, Metadata, NetworkError, NodeId, WakeupHandle};
+    use prozess_protocol::messages::ListOffsetsRequest;
+    use prozess_protocol::{ApiKey, RequestBody};
+
+    /// A MockClient that records the timeout of every `poll`.
+    struct Recording {
+        inner: MockClient,
+        polls: Arc<Mutex<Vec<Duration>>>,
+    }
+
+    impl KafkaClient for Recording {
+        fn ready(&mut self, node: NodeId, now: Instant) -> bool {
+            self.inner.ready(node, now)
+        }
+        fn is_ready(&self, node: NodeId, now: Instant) -> bool {
+            self.inner.is_ready(node, now)
+        }
+        fn connection_failed(&self, node: NodeId) -> bool {
+            self.inner.connection_failed(node)
+        }
+        fn connection_delay(&self, node: NodeId, now: Instant) -> Duration {
+            self.inner.connection_delay(node, now)
+        }
+        fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16> {
+            self.inner.api_version(node, key)
+        }
+        fn send_request(
+            &mut self,
+            node: NodeId,
+            request: ClientRequest,
+            now: Instant,
+        ) -> Result<i32, NetworkError> {
+            self.inner.send_request(node, request, now)
+        }
+        fn in_flight_count(&self, node: NodeId) -> usize {
+            self.inner.in_flight_count(node)
+        }
+        fn has_in_flight(&self) -> bool {
+            self.inner.has_in_flight()
+        }
+        fn poll(&mut self, timeout: Duration, now: Instant) -> Vec<ClientEvent> {
+            self.polls.lock().unwrap().push(timeout);
+            self.inner.poll(timeout, now)
+        }
+        fn least_loaded_node(&mut self, now: Instant) -> Option<NodeId> {
+            self.inner.least_loaded_node(now)
+        }
+        fn metadata(&self) -> &Metadata {
+            self.inner.metadata()
+        }
+        fn metadata_mut(&mut self) -> &mut Metadata {
+            self.inner.metadata_mut()
+        }
+        fn wakeup_handle(&self) -> WakeupHandle {
+            self.inner.wakeup_handle()
+        }
+        fn close(&mut self, node: NodeId) {
+            self.inner.close(node)
+        }
+    }
+
+    #[test]
+    fn the_thread_never_blocks_in_the_network_while_holding_the_client() {
+        // A pipelined consumer parks its client with a fetch in flight: were
+        // the thread to block in `poll` while holding the parked state, the
+        // application's next `poll()` would wait for it.
+        let now = Instant::now();
+        let mut inner = MockClient::new_with_cluster(&[0], &[("t", 1)]);
+        assert!(inner.ready(0, now));
+        inner
+            .send(
+                0,
+                RequestBody::ListOffsets(ListOffsetsRequest::default()),
+                now,
+            )
+            .unwrap();
+        let polls = Arc::new(Mutex::new(Vec::new()));
+        let client = Recording {
+            inner,
+            polls: polls.clone(),
+        };
+        let membership = GroupMembership::new(
+            MembershipConfig::new("g"),
+            vec![assignor_by_name("range").unwrap()],
+            now,
+        )
+        .unwrap();
+        let bg = start::<Recording>("g");
+        bg.park(Parked {
+            client,
+            membership: Some(GroupMember::Classic(membership)),
+            events: Vec::new(),
+        });
+        // Wait (without a time limit in the verdict) for the thread's passes.
+        for _ in 0..500 {
+            if polls.lock().unwrap().len() >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let parked = bg.unpark().expect("the client comes back");
+        bg.stop();
+        let polls = polls.lock().unwrap().clone();
+        assert!(polls.len() >= 2, "the thread polled the client: {polls:?}");
+        assert!(
+            polls.iter().all(|t| t.is_zero()),
+            "only non-blocking polls while holding the client: {polls:?}"
+        );
+        assert!(
+            parked.client.has_in_flight(),
+            "the request is still waiting"
+        );
+    }
+}
