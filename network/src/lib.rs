@@ -12,6 +12,9 @@
 //!   and when to refresh.
 //! - [`mock`]: [`mock::MockClient`] for unit tests of the layers above.
 //! - [`config`], [`backoff`], [`wakeup`], [`sasl`], [`tls`], [`error`].
+//! - [`security`]: the Java/librdkafka `security.protocol`, `sasl.*` and
+//!   `ssl.*` properties mapped onto [`NetworkConfig`], shared by the
+//!   consumer, producer and admin client.
 //!
 //! - [`throttle`]: client-side quota throttling (KIP-219): after a response
 //!   with `throttle_time_ms` from a version where the broker answers before
@@ -32,6 +35,7 @@ pub mod metadata;
 pub mod mock;
 pub mod network_client;
 pub mod sasl;
+pub mod security;
 pub mod throttle;
 pub mod tls;
 pub mod topic_partition;
@@ -50,6 +54,7 @@ pub use metadata::{
 };
 pub use network_client::NetworkClient;
 pub use sasl::{SaslConfig, SaslMechanism};
+pub use security::{apply_security, SecurityConfig, SecurityConfigError};
 pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;

@@ -1,0 +1,408 @@
+//! `security.protocol`, `sasl.*` and `ssl.*`: the Java client's security
+//! properties (and the librdkafka aliases) turned into [`NetworkConfig`]'s
+//! `security_protocol`, `sasl` and `tls`, once for the consumer, the
+//! producer and the admin client.
+//!
+//! Accepted keys and what they do:
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `security.protocol` | `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT`, `SASL_SSL` (any case) |
+//! | `sasl.mechanism` (Java), `sasl.mechanisms` (librdkafka) | `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`; the Java name wins if both are set. Default `GSSAPI`, which is refused |
+//! | `sasl.username`, `sasl.password` (librdkafka) | SASL credentials; both or neither |
+//! | `sasl.jaas.config` (Java) | credentials from its `username="…" password="…"` options, used when `sasl.username`/`sasl.password` are not set |
+//! | `ssl.ca.location` (librdkafka) | PEM file of the CA certificates to trust |
+//! | `ssl.truststore.location` + `ssl.truststore.type=PEM` (Java) | the same; used when `ssl.ca.location` is not set. Other types (JKS default, PKCS12) are refused |
+//! | `ssl.ca.pem` (librdkafka), `ssl.truststore.certificates` (Java) | PEM text of CA certificates to trust |
+//! | `ssl.endpoint.identification.algorithm` | `https` (default): check the broker's host name; empty or `none`: do not |
+//! | `enable.ssl.certificate.verification` (librdkafka) | `true` only; `false` is refused |
+//!
+//! With no CA given, TLS trusts the Mozilla root certificates.
+//!
+//! Refused, with an error naming the key, because prozess-network cannot
+//! honour them: TLS client certificates (`ssl.keystore.location`,
+//! `ssl.keystore.certificate.chain`, `ssl.keystore.key`,
+//! `ssl.certificate.location`, `ssl.key.location`) when the protocol uses
+//! TLS, turning certificate verification off, JKS/PKCS12 trust stores, SASL
+//! mechanisms other than the three above, SASL without credentials.
+//!
+//! Every other `sasl.*`, `ssl.*` and `security.*` key of the Java client and
+//! librdkafka (`ssl.protocol`, `ssl.enabled.protocols`, `ssl.cipher.suites`,
+//! `sasl.login.*`, `ssl.truststore.password`, `ssl.key.password`,
+//! `security.providers`, ...) is accepted and has no effect, as the keys of
+//! the protocol not in use are in Java (`ssl.*` with `SASL_PLAINTEXT`).
+//!
+//! Two ways in: configs that keep the properties in a map call
+//! [`is_security_key`] when a key is set and [`apply_security`] when the
+//! network config is built; others hold a [`SecurityConfig`] and delegate
+//! with [`SecurityConfig::set`] and [`SecurityConfig::apply`]. Errors are
+//! [`SecurityConfigError`] `{ key, message }`, for the caller's own error
+//! type.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::config::{NetworkConfig, SecurityProtocol};
+use crate::error::NetworkError;
+use crate::sasl::{SaslConfig, SaslMechanism};
+use crate::tls::TlsConfig;
+
+/// The `sasl.*`/`ssl.*` keys this module reads (or refuses).
+pub const SECURITY_KEYS: &[&str] = &[
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.jaas.config",
+    "sasl.username",
+    "sasl.password",
+    "ssl.ca.location",
+    "ssl.ca.pem",
+    "ssl.truststore.location",
+    "ssl.truststore.type",
+    "ssl.truststore.password",
+    "ssl.truststore.certificates",
+    "ssl.endpoint.identification.algorithm",
+    "enable.ssl.certificate.verification",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.keystore.type",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.protocol",
+    "ssl.enabled.protocols",
+];
+
+/// Keys that would need a TLS client certificate, which prozess-network
+/// does not send.
+const CLIENT_CERT_KEYS: &[&str] = &[
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.keystore.location",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+];
+
+/// Values never shown by `Debug`.
+const SECRET_KEYS: &[&str] = &[
+    "sasl.password",
+    "sasl.jaas.config",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.truststore.password",
+    "ssl.keystore.key",
+];
+
+/// A security property that cannot be used; `key` is the property to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityConfigError {
+    /// The property name, e.g. `sasl.mechanism`.
+    pub key: String,
+    /// What is wrong with it (never contains a secret).
+    pub message: String,
+}
+
+impl SecurityConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        SecurityConfigError {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SecurityConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for SecurityConfigError {}
+
+impl From<SecurityConfigError> for NetworkError {
+    fn from(e: SecurityConfigError) -> Self {
+        NetworkError::Config(e.to_string())
+    }
+}
+
+/// Whether `key` belongs to this module: `security.protocol`, one of
+/// [`SECURITY_KEYS`], or another `ssl.*`/`sasl.*`/`security.*` key (accepted
+/// without effect).
+pub fn is_security_key(key: &str) -> bool {
+    key == "security.protocol"
+        || SECURITY_KEYS.contains(&key)
+        || key.starts_with("ssl.")
+        || key.starts_with("sasl.")
+        || key.starts_with("security.")
+}
+
+/// Parses a `security.protocol` value (any case, surrounding blanks ignored).
+pub fn parse_security_protocol(value: &str) -> Result<SecurityProtocol, SecurityConfigError> {
+    SecurityProtocol::from_name(value.trim())
+        .map_err(|e| SecurityConfigError::new("security.protocol", network_message(e)))
+}
+
+fn network_message(e: NetworkError) -> String {
+    match e {
+        NetworkError::Config(m) => m,
+        other => other.to_string(),
+    }
+}
+
+/// Sets `security_protocol`, `sasl` and `tls` of `n` from `protocol` and the
+/// `sasl.*`/`ssl.*` properties looked up through `get`. Keys of the part not
+/// in use (`ssl.*` with `SASL_PLAINTEXT`) are not looked at, as in Java.
+pub fn apply_security<'a>(
+    n: &mut NetworkConfig,
+    protocol: SecurityProtocol,
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Result<(), SecurityConfigError> {
+    let sasl = if protocol.uses_sasl() {
+        Some(sasl_config(&get)?)
+    } else {
+        None
+    };
+    let tls = if protocol.uses_tls() {
+        Some(tls_config(&get)?)
+    } else {
+        None
+    };
+    n.security_protocol = protocol;
+    n.sasl = sasl;
+    n.tls = tls;
+    Ok(())
+}
+
+fn sasl_config<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<SaslConfig, SecurityConfigError> {
+    // Java's default mechanism is GSSAPI, which prozess does not speak: the
+    // error then says which ones it does.
+    let (key, name) = match (get("sasl.mechanism"), get("sasl.mechanisms")) {
+        (Some(m), _) => ("sasl.mechanism", m),
+        (None, Some(m)) => ("sasl.mechanisms", m),
+        (None, None) => ("sasl.mechanism", "GSSAPI"),
+    };
+    let mechanism = SaslMechanism::from_name(name.trim())
+        .map_err(|e| SecurityConfigError::new(key, network_message(e)))?;
+    // Credentials are taken as given: blanks may be part of a password.
+    let (username, password) = match (get("sasl.username"), get("sasl.password")) {
+        (Some(u), Some(p)) => (u.to_string(), p.to_string()),
+        (Some(_), None) => {
+            return Err(SecurityConfigError::new(
+                "sasl.password",
+                "missing (sasl.username is set)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(SecurityConfigError::new(
+                "sasl.username",
+                "missing (sasl.password is set)",
+            ))
+        }
+        (None, None) => match get("sasl.jaas.config") {
+            Some(jaas) => jaas_credentials(jaas).ok_or_else(|| {
+                SecurityConfigError::new(
+                    "sasl.jaas.config",
+                    "no username=\"..\" password=\"..\" options found",
+                )
+            })?,
+            None => {
+                return Err(SecurityConfigError::new(
+                    "sasl.jaas.config",
+                    "SASL needs credentials: sasl.username and sasl.password, or a \
+                     sasl.jaas.config with username=\"..\" password=\"..\"",
+                ))
+            }
+        },
+    };
+    Ok(SaslConfig {
+        mechanism,
+        username,
+        password,
+    })
+}
+
+fn tls_config<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<TlsConfig, SecurityConfigError> {
+    // An empty location means "not set", as an empty Java property does.
+    let set = |key: &str| get(key).map(str::trim).filter(|v| !v.is_empty());
+    for key in CLIENT_CERT_KEYS {
+        if set(key).is_some() {
+            return Err(SecurityConfigError::new(
+                key,
+                "TLS client certificates are not supported by prozess-network; \
+                 authenticate with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) instead",
+            ));
+        }
+    }
+    let mut tls = TlsConfig::default();
+    if let Some(ca) = set("ssl.ca.location") {
+        tls.ca_file = Some(ca.into());
+    } else if let Some(ca) = set("ssl.truststore.location") {
+        let kind = set("ssl.truststore.type").unwrap_or("JKS");
+        if !kind.eq_ignore_ascii_case("PEM") {
+            return Err(SecurityConfigError::new(
+                "ssl.truststore.type",
+                format!(
+                    "`{kind}` trust stores are not supported: set ssl.truststore.type=PEM \
+                     with a PEM file, or use ssl.ca.location"
+                ),
+            ));
+        }
+        tls.ca_file = Some(ca.into());
+    }
+    if let Some(pem) = set("ssl.ca.pem").or_else(|| set("ssl.truststore.certificates")) {
+        tls.ca_pem = Some(pem.to_string());
+    }
+    if let Some(alg) = get("ssl.endpoint.identification.algorithm") {
+        tls.verify_hostname = match alg.trim().to_ascii_lowercase().as_str() {
+            "https" => true,
+            "" | "none" => false,
+            other => {
+                return Err(SecurityConfigError::new(
+                    "ssl.endpoint.identification.algorithm",
+                    format!("`{other}` is not one of https, none or an empty string"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = get("enable.ssl.certificate.verification") {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => {}
+            "false" => {
+                return Err(SecurityConfigError::new(
+                    "enable.ssl.certificate.verification",
+                    "certificate chains are always verified; trust a private CA with \
+                     ssl.ca.location instead",
+                ))
+            }
+            _ => {
+                return Err(SecurityConfigError::new(
+                    "enable.ssl.certificate.verification",
+                    format!("`{}` is not true or false", v.trim()),
+                ))
+            }
+        }
+    }
+    Ok(tls)
+}
+
+/// `username` and `password` of a Java `sasl.jaas.config` value such as
+/// `org.apache.kafka.common.security.plain.PlainLoginModule required
+/// username="u" password="p";`. Values are double-quoted (`\"` and `\\`
+/// inside are escapes) or bare up to a blank or `;`; `None` if either is
+/// missing or a quote is not closed.
+pub fn jaas_credentials(jaas: &str) -> Option<(String, String)> {
+    let mut username = None;
+    let mut password = None;
+    let mut rest = jaas;
+    while let Some(eq) = rest.find('=') {
+        let name = rest[..eq]
+            .rsplit(|c: char| c.is_whitespace() || c == ';')
+            .next()
+            .unwrap_or("");
+        let after = rest[eq + 1..].trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, next)) = chars.next() {
+                            value.push(next);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end?..])
+        } else {
+            let end = after
+                .find(|c: char| c.is_whitespace() || c == ';')
+                .unwrap_or(after.len());
+            (after[..end].to_string(), &after[end..])
+        };
+        match name {
+            "username" => username = Some(value),
+            "password" => password = Some(value),
+            _ => {}
+        }
+        rest = tail;
+    }
+    Some((username?, password?))
+}
+
+/// `security.protocol` and the `sasl.*`/`ssl.*` properties of a client
+/// config, for configs that set their properties one by one.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// `security.protocol`.
+    pub protocol: SecurityProtocol,
+    properties: BTreeMap<String, String>,
+}
+
+impl SecurityConfig {
+    /// Takes `key` if it is a security property ([`is_security_key`]):
+    /// `Ok(true)` when taken, `Ok(false)` when the key is not one (the
+    /// caller handles it), an error for an invalid `security.protocol`.
+    /// Combinations are checked by [`SecurityConfig::apply`].
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, SecurityConfigError> {
+        if key == "security.protocol" {
+            self.protocol = parse_security_protocol(value)?;
+            return Ok(true);
+        }
+        if !is_security_key(key) {
+            return Ok(false);
+        }
+        self.properties.insert(key.to_string(), value.to_string());
+        Ok(true)
+    }
+
+    /// The value set for a `sasl.*`/`ssl.*` key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).map(String::as_str)
+    }
+
+    /// Fills `security_protocol`, `sasl` and `tls` of `n`
+    /// ([`apply_security`]).
+    pub fn apply(&self, n: &mut NetworkConfig) -> Result<(), SecurityConfigError> {
+        apply_security(n, self.protocol, |k| self.get(k))
+    }
+
+    /// Checks that the settings can be used, without a network config.
+    pub fn validate(&self) -> Result<(), SecurityConfigError> {
+        self.apply(&mut NetworkConfig::default())
+    }
+}
+
+impl fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let v = if SECRET_KEYS.contains(&k.as_str()) {
+                    "[hidden]"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("SecurityConfig")
+            .field("protocol", &self.protocol)
+            .field("properties", &shown)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;
