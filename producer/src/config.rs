@@ -458,11 +458,7 @@ impl ProducerConfigBuilder {
             // The known ones are mapped (and checked) by validate(); other
             // `ssl.*`/`sasl.*` tuning keys of the Java client and librdkafka
             // (cipher suites, login refresh, ...) are kept and have no effect.
-            k if crate::security::SECURITY_KEYS.contains(&k)
-                || k.starts_with("ssl.")
-                || k.starts_with("sasl.")
-                || k.starts_with("security.") =>
-            {
+            k if crate::security::is_security_key(k) => {
                 c.network_properties
                     .insert(k.to_string(), value.to_string());
             }
