@@ -72,6 +72,8 @@ impl Member {
                 GroupEvent::Assigned { assignment, .. } => {
                     self.owned = assignment.into_iter().collect();
                 }
+                // Nothing consumed here, so nothing to commit before rejoining.
+                GroupEvent::PrepareJoin => {}
                 GroupEvent::Fatal(e) => panic!("{}: {e}", self.name),
             }
         }
