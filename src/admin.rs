@@ -33,7 +33,7 @@ mod tests;
 
 use std::time::Duration;
 
-use prozess_network::{KafkaClient, NetworkClient, NetworkConfig};
+use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig};
 
 pub use error::AdminError;
 /// A consumer group member's decoded assignment: the consumer's own
@@ -62,6 +62,10 @@ pub struct AdminConfig {
     pub default_api_timeout: Duration,
     /// Pause before retrying after a retriable error (`retry.backoff.ms`).
     pub retry_backoff: Duration,
+    /// `security.protocol` with the `sasl.*` and `ssl.*` properties, mapped
+    /// as for the consumer and producer ([`prozess_network::security`] lists
+    /// the keys). `Debug` hides passwords.
+    pub security: SecurityConfig,
 }
 
 impl Default for AdminConfig {
@@ -72,6 +76,7 @@ impl Default for AdminConfig {
             request_timeout: Duration::from_millis(30_000),
             default_api_timeout: Duration::from_millis(60_000),
             retry_backoff: Duration::from_millis(100),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -87,8 +92,10 @@ impl AdminConfig {
 
     /// Builds a configuration from Java admin client property names
     /// (`bootstrap.servers`, `client.id`, `request.timeout.ms`,
-    /// `default.api.timeout.ms`, `retry.backoff.ms`). Unknown keys and
-    /// invalid values give [`AdminError::Config`] naming the key.
+    /// `default.api.timeout.ms`, `retry.backoff.ms`, and `security.protocol`
+    /// with the `sasl.*`/`ssl.*` keys of [`prozess_network::security`]).
+    /// Unknown keys, invalid values and security settings that cannot work
+    /// give [`AdminError::Config`] naming the key.
     pub fn from_properties<I, K, V>(props: I) -> Result<AdminConfig, AdminError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -104,11 +111,19 @@ impl AdminConfig {
                 "bootstrap.servers is required".to_string(),
             ));
         }
+        // Security settings that cannot work are refused now, not at the
+        // first connect.
+        config.network_config()?;
         Ok(config)
     }
 
-    /// Sets one property by its Java name.
+    /// Sets one property by its Java name. Security combinations (SASL
+    /// without credentials, ...) are checked by
+    /// [`AdminConfig::network_config`], which `from_properties` calls.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), AdminError> {
+        if self.security.set(key, value).map_err(security_error)? {
+            return Ok(());
+        }
         let millis = |min: u64| -> Result<Duration, AdminError> {
             match value.trim().parse::<u64>() {
                 Ok(ms) if ms >= min => Ok(Duration::from_millis(ms)),
@@ -143,25 +158,34 @@ impl AdminConfig {
             _ => {
                 return Err(AdminError::Config(format!(
                     "unknown admin client property {key:?} (known: bootstrap.servers, client.id, \
-                     request.timeout.ms, default.api.timeout.ms, retry.backoff.ms)"
+                     request.timeout.ms, default.api.timeout.ms, retry.backoff.ms, \
+                     security.protocol, sasl.*, ssl.*)"
                 )))
             }
         }
         Ok(())
     }
 
-    /// The network client configuration these settings give. The admin
-    /// client never lets Metadata requests create topics.
-    pub fn network_config(&self) -> NetworkConfig {
-        NetworkConfig {
+    /// The network client configuration these settings give, or the
+    /// security setting that cannot be used. The admin client never lets
+    /// Metadata requests create topics.
+    pub fn network_config(&self) -> Result<NetworkConfig, AdminError> {
+        let mut n = NetworkConfig {
             bootstrap_servers: self.bootstrap_servers.clone(),
             client_id: self.client_id.clone(),
             request_timeout: self.request_timeout,
             retry_backoff: self.retry_backoff,
             allow_auto_create_topics: false,
             ..NetworkConfig::default()
-        }
+        };
+        self.security.apply(&mut n).map_err(security_error)?;
+        Ok(n)
     }
+}
+
+/// The admin client's form of a security property error (`key: message`).
+fn security_error(e: prozess_network::SecurityConfigError) -> AdminError {
+    AdminError::Config(e.to_string())
 }
 
 /// A blocking Kafka admin client.
@@ -214,7 +238,7 @@ impl AdminClient<NetworkClient> {
                 "request.timeout.ms must be above 0".to_string(),
             ));
         }
-        let client = NetworkClient::new(config.network_config())?;
+        let client = NetworkClient::new(config.network_config()?)?;
         Ok(AdminClient { client, config })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prozess_network::mock::MockClient;
-use prozess_network::{NetworkError, NodeId, TopicPartition};
+use prozess_network::{NetworkError, NodeId, SecurityProtocol, TopicPartition};
 use prozess_protocol::messages::create_topics::response::CreatableTopicResult;
 use prozess_protocol::messages::delete_groups::response::DeletableGroupResult;
 use prozess_protocol::messages::delete_topics::response::DeletableTopicResult;
@@ -894,8 +894,9 @@ fn config_from_java_properties() {
     assert_eq!(c.request_timeout, Duration::from_millis(1500));
     assert_eq!(c.default_api_timeout, Duration::from_millis(9000));
     assert_eq!(c.retry_backoff, Duration::ZERO);
-    let net = c.network_config();
+    let net = c.network_config().unwrap();
     assert!(!net.allow_auto_create_topics);
+    assert_eq!(net.security_protocol, SecurityProtocol::Plaintext);
     assert_eq!(net.client_id, "ops");
 
     for (props, key) in [
@@ -909,6 +910,26 @@ fn config_from_java_properties() {
             "request.timeout.ms",
         ),
         (vec![("client.id", "x")], "bootstrap.servers"),
+        (
+            vec![("bootstrap.servers", "a:1"), ("security.protocol", "TLS")],
+            "security.protocol",
+        ),
+        (
+            vec![
+                ("bootstrap.servers", "a:1"),
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "PLAIN"),
+            ],
+            "sasl.jaas.config",
+        ),
+        (
+            vec![
+                ("bootstrap.servers", "a:1"),
+                ("security.protocol", "SSL"),
+                ("ssl.keystore.location", "/ks.p12"),
+            ],
+            "ssl.keystore.location",
+        ),
     ] {
         let err = AdminConfig::from_properties(props).unwrap_err();
         assert!(matches!(err, AdminError::Config(_)), "{err}");
@@ -964,4 +985,39 @@ fn describes_kafka_4_0_captured_groups() {
             .collect();
         assert_eq!(a.partitions, expected);
     }
+}
+
+#[test]
+fn security_properties_reach_the_network_config() {
+    let c = AdminConfig::from_properties([
+        ("bootstrap.servers", "a:1"),
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanisms", "SCRAM-SHA-256"),
+        (
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"hunter2\";",
+        ),
+        ("ssl.truststore.type", "PEM"),
+        ("ssl.truststore.location", "/ca.pem"),
+        ("ssl.endpoint.identification.algorithm", ""),
+        ("ssl.cipher.suites", "TLS_AES_128_GCM_SHA256"),
+    ])
+    .unwrap();
+    let net = c.network_config().unwrap();
+    assert_eq!(net.security_protocol, SecurityProtocol::SaslSsl);
+    let sasl = net.sasl.unwrap();
+    assert_eq!(sasl.mechanism, prozess_network::SaslMechanism::ScramSha256);
+    assert_eq!(
+        (sasl.username.as_str(), sasl.password.as_str()),
+        ("u", "hunter2")
+    );
+    let tls = net.tls.unwrap();
+    assert_eq!(
+        tls.ca_file.as_deref(),
+        Some(std::path::Path::new("/ca.pem"))
+    );
+    assert!(!tls.verify_hostname);
+    // The password is not in the client's debug output.
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
 }
