@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// How the client talks to brokers (`security.protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SecurityProtocol {
     /// Plain TCP, no authentication.
     #[default]
