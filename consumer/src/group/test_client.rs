@@ -3,8 +3,10 @@
 //! which API versions they speak. Responses are fed straight to the state
 //! machine's `handle_event`, so the client never has to match them.
 //!
-//! (prozess-network's `MockClient` is meant to do this crate-wide; it does not
-//! exist yet, so these tests carry the minimum they need.)
+//! Every node id is ready unless listed in `not_ready`/`failed`, including
+//! the coordinator connections (`coordinator_connection_id(broker)`, i.e.
+//! `i32::MAX - broker`) the state machines use once FindCoordinator answered:
+//! tests name those ids when they make the coordinator fail.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
