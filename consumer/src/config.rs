@@ -4,7 +4,6 @@
 //! [`ConsumerConfig::from_properties`]. Unknown keys and invalid values are
 //! rejected with an [`Error::Config`] that names the key and what is accepted.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -62,19 +61,8 @@ pub enum GroupProtocol {
     Consumer,
 }
 
-/// `security.protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SecurityProtocol {
-    /// No TLS, no SASL (default).
-    #[default]
-    Plaintext,
-    /// TLS.
-    Ssl,
-    /// SASL without TLS.
-    SaslPlaintext,
-    /// SASL over TLS.
-    SaslSsl,
-}
+/// `security.protocol` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
+pub use prozess_network::{SecurityConfig, SecurityProtocol};
 
 /// The consumer configuration. Field names follow the Java property names.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,10 +135,10 @@ pub struct ConsumerConfig {
     pub send_buffer_bytes: i32,
     /// `receive.buffer.bytes` (default 65536; -1 = OS default).
     pub receive_buffer_bytes: i32,
-    /// `security.protocol` (default PLAINTEXT).
-    pub security_protocol: SecurityProtocol,
-    /// `sasl.*` and `ssl.*` settings, passed to the network layer as given.
-    pub security: BTreeMap<String, String>,
+    /// `security.protocol` (default PLAINTEXT) and the `sasl.*`/`ssl.*`
+    /// settings, mapped and checked by `prozess_network::security` (shared
+    /// with the producer and the admin client; `Debug` hides secrets).
+    pub security: SecurityConfig,
 }
 
 impl Default for ConsumerConfig {
@@ -189,30 +177,10 @@ impl Default for ConsumerConfig {
             connections_max_idle: Duration::from_millis(540_000),
             send_buffer_bytes: 131_072,
             receive_buffer_bytes: 65_536,
-            security_protocol: SecurityProtocol::Plaintext,
-            security: BTreeMap::new(),
+            security: SecurityConfig::default(),
         }
     }
 }
-
-/// `sasl.*`/`ssl.*` keys the network layer understands.
-const SECURITY_KEYS: &[&str] = &[
-    "sasl.mechanism",
-    "sasl.jaas.config",
-    "sasl.username",
-    "sasl.password",
-    "ssl.ca.location",
-    "ssl.certificate.location",
-    "ssl.key.location",
-    "ssl.key.password",
-    "ssl.truststore.location",
-    "ssl.truststore.password",
-    "ssl.truststore.type",
-    "ssl.keystore.location",
-    "ssl.keystore.password",
-    "ssl.keystore.type",
-    "ssl.endpoint.identification.algorithm",
-];
 
 /// Keys a Java properties file carries that have no meaning here because the
 /// deserializers are passed as values; accepted and ignored.
@@ -429,24 +397,12 @@ impl ConsumerConfig {
             "connections.max.idle.ms" => self.connections_max_idle = parse_ms(key, v, 0)?,
             "send.buffer.bytes" => self.send_buffer_bytes = parse_i32(key, v, -1)?,
             "receive.buffer.bytes" => self.receive_buffer_bytes = parse_i32(key, v, -1)?,
-            "security.protocol" => {
-                self.security_protocol = match v.trim().to_ascii_uppercase().as_str() {
-                    "PLAINTEXT" => SecurityProtocol::Plaintext,
-                    "SSL" => SecurityProtocol::Ssl,
-                    "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
-                    "SASL_SSL" => SecurityProtocol::SaslSsl,
-                    _ => {
-                        return Err(config_err(
-                            key,
-                            format!(
-                        "invalid value {v:?}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
-                    ),
-                        ))
-                    }
-                }
-            }
-            k if SECURITY_KEYS.contains(&k) => {
-                self.security.insert(k.to_string(), v.to_string());
+            // See prozess_network::security for the keys; combinations are
+            // checked by validate().
+            k if k == "security.protocol" || prozess_network::security::is_security_key(k) => {
+                self.security
+                    .set(k, v)
+                    .map_err(|e| config_err(&e.key, e.message))?;
             }
             k if IGNORED_KEYS.contains(&k) => {
                 tracing::debug!(
@@ -491,6 +447,9 @@ impl ConsumerConfig {
                 "must not be lower than retry.backoff.ms",
             ));
         }
+        self.security
+            .validate()
+            .map_err(|e| config_err(&e.key, e.message))?;
         Ok(())
     }
 
@@ -678,10 +637,7 @@ mod tests {
             c.partition_assignment_strategy,
             vec!["roundrobin", "sticky"]
         );
-        assert_eq!(
-            c.security.get("sasl.mechanism").map(String::as_str),
-            Some("PLAIN")
-        );
+        assert_eq!(c.security.get("sasl.mechanism"), Some("PLAIN"));
     }
 
     #[test]

@@ -12,14 +12,12 @@ use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use prozess_network::sasl::{SaslConfig, SaslMechanism};
-use prozess_network::tls::TlsConfig;
 use prozess_network::{
-    ClientEvent, KafkaClient, NetworkClient, NetworkConfig, PartitionMetadata,
-    SecurityProtocol as NetSecurity, TopicPartition, WakeupHandle,
+    ClientEvent, KafkaClient, NetworkClient, NetworkConfig, PartitionMetadata, TopicPartition,
+    WakeupHandle,
 };
 
-use crate::config::{ConsumerConfig, IsolationLevel, OffsetResetStrategy, SecurityProtocol};
+use crate::config::{ConsumerConfig, IsolationLevel, OffsetResetStrategy};
 use crate::coordinator::{
     CommittedOffsets, ConsumerCoordinator, Generation, OffsetCommitCallback, Offsets, RequestId,
 };
@@ -158,72 +156,11 @@ pub fn network_config(config: &ConsumerConfig) -> Result<NetworkConfig> {
     // A fetch response may exceed fetch.max.bytes by one batch per partition.
     let fetch_room = (config.fetch_max_bytes as usize).saturating_mul(2) + (1 << 20);
     n.max_response_size = n.max_response_size.max(fetch_room);
-    n.security_protocol = match config.security_protocol {
-        SecurityProtocol::Plaintext => NetSecurity::Plaintext,
-        SecurityProtocol::Ssl => NetSecurity::Ssl,
-        SecurityProtocol::SaslPlaintext => NetSecurity::SaslPlaintext,
-        SecurityProtocol::SaslSsl => NetSecurity::SaslSsl,
-    };
-    let get = |k: &str| config.security.get(k).map(String::as_str);
-    let config_err = |key: &str, message: String| Error::Config {
-        key: key.to_string(),
-        message,
-    };
-    if n.security_protocol.uses_sasl() {
-        let name = get("sasl.mechanism").unwrap_or("GSSAPI");
-        let mechanism = SaslMechanism::from_name(name)
-            .map_err(|e| config_err("sasl.mechanism", e.to_string()))?;
-        let (username, password) = match (get("sasl.username"), get("sasl.password")) {
-            (Some(u), Some(p)) => (u.to_string(), p.to_string()),
-            _ => match get("sasl.jaas.config").and_then(jaas_credentials) {
-                Some(c) => c,
-                None => {
-                    return Err(config_err(
-                        "sasl.jaas.config",
-                        "SASL needs credentials: sasl.username and sasl.password, or a \
-                         sasl.jaas.config with username=\"..\" password=\"..\""
-                            .to_string(),
-                    ))
-                }
-            },
-        };
-        n.sasl = Some(SaslConfig {
-            mechanism,
-            username,
-            password,
-        });
-    }
-    if n.security_protocol.uses_tls() {
-        let mut tls = TlsConfig::default();
-        if let Some(ca) = get("ssl.ca.location").or(get("ssl.truststore.location")) {
-            tls.ca_file = Some(ca.into());
-        }
-        if let Some(alg) = get("ssl.endpoint.identification.algorithm") {
-            tls.verify_hostname = match alg.trim().to_ascii_lowercase().as_str() {
-                "https" => true,
-                "" | "none" => false,
-                other => {
-                    return Err(config_err(
-                        "ssl.endpoint.identification.algorithm",
-                        format!("invalid value {other:?}: expected https or an empty string"),
-                    ))
-                }
-            };
-        }
-        n.tls = Some(tls);
-    }
+    config.security.apply(&mut n).map_err(|e| Error::Config {
+        key: e.key,
+        message: e.message,
+    })?;
     Ok(n)
-}
-
-/// `username` and `password` of a Java `sasl.jaas.config` value
-/// (`... required username="u" password="p";`).
-fn jaas_credentials(jaas: &str) -> Option<(String, String)> {
-    let field = |name: &str| -> Option<String> {
-        let start = jaas.find(&format!("{name}=\""))? + name.len() + 2;
-        let len = jaas[start..].find('"')?;
-        Some(jaas[start..start + len].to_string())
-    };
-    Some((field("username")?, field("password")?))
 }
 
 impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
