@@ -224,7 +224,7 @@ impl CompletedFetch {
     /// consumer stops at that offset instead of skipping data.
     pub fn next_record(&mut self) -> Result<Option<FetchedRecord>, Error> {
         if let Some((rec, _, _)) = self.pending.take() {
-            self.next_fetch_offset = rec.record.offset + 1;
+            self.next_fetch_offset = rec.record.offset.saturating_add(1);
             self.last_epoch = rec.leader_epoch;
             return Ok(Some(rec));
         }
@@ -241,6 +241,14 @@ impl CompletedFetch {
                         if record.offset < self.next_fetch_offset {
                             // A fetch from the middle of a batch returns the whole batch.
                             continue;
+                        }
+                        // Offset deltas are not bounded by the batch header, so
+                        // a hostile batch can reach i64::MAX: no next offset.
+                        if record.offset == i64::MAX {
+                            return Err(self.corrupt(format!(
+                                "record offset {} leaves no room for a next offset",
+                                record.offset
+                            )));
                         }
                         let rec = FetchedRecord {
                             record,
@@ -272,6 +280,16 @@ impl CompletedFetch {
                 Some(Err(e)) => return Err(self.corrupt(e.to_string())),
                 Some(Ok(b)) => b,
             };
+            // A negative last offset delta or one that runs into i64::MAX would
+            // wrap next_offset() and make the batch look consumed: the consumer
+            // would fetch it again forever instead of reporting it.
+            if batch.last_offset() < batch.base_offset() || batch.last_offset() == i64::MAX {
+                return Err(self.corrupt(format!(
+                    "batch at base offset {} has last offset {}",
+                    batch.base_offset(),
+                    batch.last_offset()
+                )));
+            }
             if batch.next_offset() <= self.next_fetch_offset {
                 continue;
             }
@@ -584,6 +602,21 @@ pub(crate) mod tests {
             }
         }
         assert_eq!(cf.next_fetch_offset(), 2);
+    }
+
+    #[test]
+    fn a_batch_ending_at_the_largest_offset_is_corrupt_not_skipped() {
+        let data = batch(i64::MAX - 1, 2, Compression::None);
+        let mut cf = CompletedFetch::new(tp(), i64::MAX - 1, fetched(data), false, true);
+        match cf.next_record() {
+            Err(Error::CorruptRecord {
+                offset, message, ..
+            }) => {
+                assert_eq!(offset, i64::MAX - 1);
+                assert!(message.contains("last offset"), "{message}");
+            }
+            other => panic!("expected corrupt record, got {other:?}"),
+        }
     }
 
     #[test]

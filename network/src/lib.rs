@@ -50,7 +50,7 @@ pub use config::{NetworkConfig, SecurityProtocol};
 pub use error::NetworkError;
 pub use metadata::{
     Broker, LeaderAndEpoch, Metadata, MetadataRequestSpec, MetadataSnapshot, PartitionMetadata,
-    TopicMetadata,
+    TopicMetadata, MAX_TOPIC_NAME_LEN,
 };
 pub use network_client::NetworkClient;
 pub use sasl::{SaslConfig, SaslMechanism};

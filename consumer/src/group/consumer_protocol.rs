@@ -90,6 +90,18 @@ pub(crate) fn read_topic_partitions(buf: &mut Bytes) -> Result<Vec<TopicPartitio
     let mut out = Vec::new();
     for _ in 0..n {
         let topic = read_string(buf, false).map_err(ctx("topic"))?;
+        // Every partition entry copies the name: a name longer than Kafka
+        // allows would multiply a small input into gigabytes.
+        if topic.len() > prozess_network::MAX_TOPIC_NAME_LEN {
+            return Err(DecodeError::new(
+                "topic",
+                DecodeErrorKind::InvalidValue(format!(
+                    "topic name of {} bytes exceeds Kafka's limit of {}",
+                    topic.len(),
+                    prozess_network::MAX_TOPIC_NAME_LEN
+                )),
+            ));
+        }
         let np = read_array_len(buf, false, 4)
             .map_err(ctx("partitions"))?
             .unwrap_or(0);
@@ -291,6 +303,23 @@ mod tests {
             Assignment::decode(Bytes::new()).unwrap(),
             Assignment::default()
         );
+    }
+
+    #[test]
+    fn topic_names_longer_than_kafka_allows_are_refused() {
+        let long = "t".repeat(prozess_network::MAX_TOPIC_NAME_LEN + 1);
+        let a = Assignment {
+            partitions: vec![tp(&long, 0)],
+            user_data: None,
+        };
+        let e = Assignment::decode(a.encode(3)).unwrap_err();
+        assert!(e.field.ends_with("topic"), "{e}");
+        let ok = "t".repeat(prozess_network::MAX_TOPIC_NAME_LEN);
+        let a = Assignment {
+            partitions: vec![tp(&ok, 0)],
+            user_data: None,
+        };
+        assert_eq!(Assignment::decode(a.encode(3)).unwrap(), a);
     }
 
     #[test]
