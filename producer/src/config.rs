@@ -5,12 +5,11 @@
 //! with [`ProducerConfig::from_properties`]. Unknown keys and invalid values
 //! give an [`Error::Config`] naming the key and the accepted values.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prozess_network::SecurityProtocol;
+use prozess_network::{SecurityConfig, SecurityProtocol};
 
 use crate::error::{Error, Result};
 use crate::partitioner::Partitioner;
@@ -222,11 +221,10 @@ pub struct ProducerConfig {
     pub partitioner_availability_timeout: Duration,
     /// `compression.gzip.level`, `compression.zstd.level` etc. (None: codec default).
     pub compression_level: Option<i32>,
-    /// `security.protocol` (default PLAINTEXT).
-    pub security_protocol: SecurityProtocol,
-    /// The `sasl.*` and `ssl.*` settings as given; mapped to the network
-    /// layer's SASL/TLS settings by [`crate::security::apply_security`].
-    pub network_properties: HashMap<String, String>,
+    /// `security.protocol` (default PLAINTEXT) and the `sasl.*`/`ssl.*`
+    /// settings, mapped and checked by `prozess_network::security` (shared
+    /// with the consumer and the admin client; `Debug` hides secrets).
+    pub security: SecurityConfig,
     /// Whether `enable.idempotence` was set explicitly (then conflicting
     /// settings are an error rather than turning idempotence off).
     idempotence_explicit: bool,
@@ -262,8 +260,7 @@ impl Default for ProducerConfig {
             partitioner_adaptive_partitioning: true,
             partitioner_availability_timeout: Duration::ZERO,
             compression_level: None,
-            security_protocol: SecurityProtocol::Plaintext,
-            network_properties: HashMap::new(),
+            security: SecurityConfig::default(),
             idempotence_explicit: false,
         }
     }
@@ -332,11 +329,7 @@ impl ProducerConfig {
         }
         // Security settings that cannot work are refused now, not at the
         // first connect.
-        crate::security::apply_security(
-            &mut prozess_network::NetworkConfig::default(),
-            self.security_protocol,
-            |k| self.network_properties.get(k).map(String::as_str),
-        )?;
+        self.security.validate()?;
         if self.batch_size == 0 {
             // Java accepts 0 (no batching); keep one record per batch then.
             self.batch_size = 1;
@@ -452,15 +445,11 @@ impl ProducerConfigBuilder {
             | "interceptor.classes"
             | "metric.reporters"
             | "client.dns.lookup" => {}
-            "security.protocol" => {
-                c.security_protocol = crate::security::parse_security_protocol(value)?
-            }
             // The known ones are mapped (and checked) by validate(); other
             // `ssl.*`/`sasl.*` tuning keys of the Java client and librdkafka
             // (cipher suites, login refresh, ...) are kept and have no effect.
-            k if crate::security::is_security_key(k) => {
-                c.network_properties
-                    .insert(k.to_string(), value.to_string());
+            k if k == "security.protocol" || crate::security::is_security_key(k) => {
+                c.security.set(k, value)?;
             }
             "transactional.id" => {
                 return Err(Error::config(
@@ -576,7 +565,7 @@ impl ProducerConfigBuilder {
     }
     /// `security.protocol`.
     pub fn security_protocol(mut self, p: SecurityProtocol) -> Self {
-        self.config.security_protocol = p;
+        self.config.security.protocol = p;
         self
     }
     /// SASL credentials (`sasl.mechanism`, `sasl.username`, `sasl.password`).
@@ -586,10 +575,16 @@ impl ProducerConfigBuilder {
         username: impl Into<String>,
         password: impl Into<String>,
     ) -> Self {
-        let p = &mut self.config.network_properties;
-        p.insert("sasl.mechanism".into(), mechanism.name().into());
-        p.insert("sasl.username".into(), username.into());
-        p.insert("sasl.password".into(), password.into());
+        let s = &mut self.config.security;
+        for (key, value) in [
+            ("sasl.mechanism", mechanism.name().to_string()),
+            ("sasl.username", username.into()),
+            ("sasl.password", password.into()),
+        ] {
+            // Only `security.protocol` values can be refused by `set`.
+            let taken = s.set(key, &value);
+            debug_assert!(matches!(taken, Ok(true)), "{key}: {taken:?}");
+        }
         self
     }
     /// `metadata.max.age.ms`.

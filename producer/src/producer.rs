@@ -86,9 +86,7 @@ pub fn network_config(c: &ProducerConfig) -> Result<NetworkConfig> {
         connections_max_idle: c.connections_max_idle,
         ..NetworkConfig::default()
     };
-    crate::security::apply_security(&mut n, c.security_protocol, |k| {
-        c.network_properties.get(k).map(String::as_str)
-    })?;
+    c.security.apply(&mut n)?;
     Ok(n)
 }
 

@@ -4,9 +4,8 @@
 //! refused key). Here its errors become [`Error::Config`] naming the key.
 
 use prozess_network::security::SecurityConfigError;
-use prozess_network::{NetworkConfig, SecurityProtocol};
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 pub use prozess_network::security::{is_security_key, jaas_credentials, SECURITY_KEYS};
 
@@ -19,21 +18,6 @@ impl From<SecurityConfigError> for Error {
     }
 }
 
-/// Parses a `security.protocol` value; the error names the key.
-pub fn parse_security_protocol(value: &str) -> Result<SecurityProtocol> {
-    Ok(prozess_network::security::parse_security_protocol(value)?)
-}
-
-/// Fills `security_protocol`, `sasl` and `tls` of `n` from the protocol and
-/// the `sasl.*`/`ssl.*` properties (looked up through `get`).
-pub fn apply_security<'a>(
-    n: &mut NetworkConfig,
-    protocol: SecurityProtocol,
-    get: impl Fn(&str) -> Option<&'a str>,
-) -> Result<()> {
-    Ok(prozess_network::security::apply_security(n, protocol, get)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,13 +26,32 @@ mod tests {
     // refusals reach the producer's error naming the key.
     #[test]
     fn refusals_are_config_errors_naming_the_key() {
-        let e = parse_security_protocol("TLS").unwrap_err();
+        use crate::config::ProducerConfig;
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            ("security.protocol", "TLS"),
+        ])
+        .unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "security.protocol"));
-        let props = [("ssl.keystore.location", "/ks.p12")];
-        let e = apply_security(&mut NetworkConfig::default(), SecurityProtocol::Ssl, |k| {
-            props.iter().find(|(p, _)| *p == k).map(|(_, v)| *v)
-        })
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.location", "/ks.p12"),
+        ])
         .unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "ssl.keystore.location"));
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let c = crate::config::ProducerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "hunter2"),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }
