@@ -70,12 +70,8 @@ pub fn read_unsigned_varint(buf: &mut Bytes) -> Result<u32, DecodeError> {
     Err(DecodeError::new("", DecodeErrorKind::VarintTooLong))
 }
 
-pub fn write_unsigned_varint(buf: &mut BytesMut, mut v: u32) {
-    while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.put_u8(v as u8);
+pub fn write_unsigned_varint(buf: &mut BytesMut, v: u32) {
+    write_unsigned_varlong(buf, v as u64);
 }
 
 /// Unsigned LEB128 varlong of at most 10 bytes (64 bits).
@@ -95,12 +91,36 @@ pub fn read_unsigned_varlong(buf: &mut Bytes) -> Result<u64, DecodeError> {
     Err(DecodeError::new("", DecodeErrorKind::VarintTooLong))
 }
 
-pub fn write_unsigned_varlong(buf: &mut BytesMut, mut v: u64) {
+pub fn write_unsigned_varlong(buf: &mut BytesMut, v: u64) {
+    // Encoding on the stack and copying once costs one capacity check
+    // instead of one per byte.
+    let mut scratch = [0u8; MAX_VARLONG_LEN];
+    let n = encode_unsigned_varlong(v, &mut scratch);
+    buf.put_slice(&scratch[..n]);
+}
+
+/// The most bytes an unsigned varlong takes (64 bits, 7 per byte).
+pub const MAX_VARLONG_LEN: usize = 10;
+
+/// Writes `v` as an unsigned LEB128 varlong at the start of `out` and returns
+/// the number of bytes written (at most [`MAX_VARLONG_LEN`]; `out` must have
+/// room for them, e.g. a `[u8; MAX_VARLONG_LEN]` or a slice sized with
+/// [`varlong_len`]). For hot paths that encode into a slice.
+pub fn encode_unsigned_varlong(mut v: u64, out: &mut [u8]) -> usize {
+    let mut n = 0;
     while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
+        out[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    buf.put_u8(v as u8);
+    out[n] = v as u8;
+    n + 1
+}
+
+/// [`encode_unsigned_varlong`] of the zigzag encoding of `v` (a record
+/// varint or varlong: zigzag of an `i32` equals zigzag of it as `i64`).
+pub fn encode_varlong(v: i64, out: &mut [u8]) -> usize {
+    encode_unsigned_varlong(((v << 1) ^ (v >> 63)) as u64, out)
 }
 
 /// Zigzag-encoded signed varint (32 bits), as used inside record batches.
@@ -475,6 +495,20 @@ mod tests {
             let mut r = b.freeze();
             assert_eq!(read_varlong(&mut r).unwrap(), v);
         }
+    }
+
+    #[test]
+    fn encode_varlong_of_an_int_matches_write_varint() {
+        // Record builders encode int varints through the 64-bit path.
+        for v in [0i32, 1, -1, 63, -64, 64, 8191, -8192, i32::MAX, i32::MIN] {
+            let mut b = BytesMut::new();
+            write_varint(&mut b, v);
+            let mut out = [0u8; MAX_VARLONG_LEN];
+            let n = encode_varlong(v as i64, &mut out);
+            assert_eq!(&out[..n], &b[..], "encoding of {v}");
+        }
+        let mut out = [0u8; MAX_VARLONG_LEN];
+        assert_eq!(encode_unsigned_varlong(u64::MAX, &mut out), MAX_VARLONG_LEN);
     }
 
     #[test]

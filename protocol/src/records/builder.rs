@@ -1,6 +1,6 @@
 //! Writing record batches.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::batch::RecordHeader;
 use super::compression::{compress, Compression};
@@ -10,7 +10,7 @@ use super::{
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, RECORD_BATCH_OVERHEAD,
 };
 use crate::error::EncodeError;
-use crate::primitives::{varint_len, varlong_len, write_varint, write_varlong};
+use crate::primitives::{encode_varlong, varint_len, varlong_len};
 
 /// Builds one record batch (magic 2), as the Java client's
 /// `MemoryRecordsBuilder` does: append records, then [`build`](Self::build)
@@ -336,19 +336,28 @@ impl MemoryRecordsBuilder {
         if body_len > i32::MAX as usize {
             return Err(err("records.length", format!("record of {body_len} bytes")));
         }
-        let buf = &mut self.buf;
-        buf.reserve(body_len + 5);
-        write_varint(buf, body_len as i32);
-        buf.put_u8(0); // record attributes: unused
-        write_varlong(buf, timestamp_delta);
-        write_varint(buf, delta);
-        put_nullable(buf, key);
-        put_nullable(buf, value);
-        write_varint(buf, headers.len() as i32);
+        // The record's exact size is known, so grow the buffer once and fill
+        // the new bytes through a cursor: per-byte `put_u8` calls each
+        // re-check capacity, which dominated appending small records.
+        let record_len = varint_len(body_len as i32) + body_len;
+        let start = self.buf.len();
+        self.buf.resize(start + record_len, 0);
+        let mut out = RecordWriter {
+            buf: &mut self.buf[start..],
+            pos: 0,
+        };
+        out.varint(body_len as i32);
+        out.byte(0); // record attributes: unused
+        out.varlong(timestamp_delta);
+        out.varint(delta);
+        out.nullable(key);
+        out.nullable(value);
+        out.varint(headers.len() as i32);
         for h in headers {
-            put_nullable(buf, Some(h.key.as_bytes()));
-            put_nullable(buf, h.value.as_deref());
+            out.nullable(Some(h.key.as_bytes()));
+            out.nullable(h.value.as_deref());
         }
+        debug_assert_eq!(out.pos, record_len, "record size computed wrongly");
 
         self.max_timestamp = if self.count == 0 {
             timestamp
@@ -456,12 +465,39 @@ fn put_at(buf: &mut [u8], at: usize, bytes: &[u8]) {
     buf[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
-fn put_nullable(buf: &mut BytesMut, b: Option<&[u8]>) {
-    match b {
-        None => write_varint(buf, -1),
-        Some(b) => {
-            write_varint(buf, b.len() as i32);
-            buf.put_slice(b);
+/// A cursor over the bytes reserved for one record (sized exactly by
+/// `append_with_offset`, so writing past the end is a bug and panics).
+struct RecordWriter<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl RecordWriter<'_> {
+    fn byte(&mut self, b: u8) {
+        self.buf[self.pos] = b;
+        self.pos += 1;
+    }
+
+    fn varint(&mut self, v: i32) {
+        self.varlong(v as i64);
+    }
+
+    fn varlong(&mut self, v: i64) {
+        self.pos += encode_varlong(v, &mut self.buf[self.pos..]);
+    }
+
+    fn slice(&mut self, b: &[u8]) {
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+
+    fn nullable(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.varint(-1),
+            Some(b) => {
+                self.varint(b.len() as i32);
+                self.slice(b);
+            }
         }
     }
 }
