@@ -303,8 +303,15 @@ mod tests {
             let mut wire = BytesMut::new();
             encode_request_frame(&header, &body, &mut wire).unwrap();
             // Reserved once, never grown.
-            assert!(hint >= wire.len(), "v{version}: hint {hint} < {}", wire.len());
-            assert!(hint < wire.len() + 512, "v{version}: hint {hint} far too big");
+            assert!(
+                hint >= wire.len(),
+                "v{version}: hint {hint} < {}",
+                wire.len()
+            );
+            assert!(
+                hint < wire.len() + 512,
+                "v{version}: hint {hint} far too big"
+            );
         }
     }
 
