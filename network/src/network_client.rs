@@ -29,10 +29,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use prozess_protocol::frame::{decode_response_frame, encode_request_frame};
+use prozess_protocol::frame::{decode_response_frame, encode_request_frame_segments};
 use prozess_protocol::header::RequestHeader;
 use prozess_protocol::messages::metadata::request::MetadataRequestTopic;
 use prozess_protocol::messages::{
@@ -647,8 +647,7 @@ impl NetworkClient {
             correlation_id,
             Some(&self.config.client_id),
         );
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf)?;
+        let pieces = encode_request_frame_segments(&header, &body)?;
         let conn = self
             .connections
             .get_mut(&node)
@@ -659,10 +658,10 @@ impl NetworkClient {
             correlation_id,
             api = api_key.name(),
             version,
-            bytes = buf.len(),
+            bytes = pieces.iter().map(Bytes::len).sum::<usize>(),
             "sending request"
         );
-        conn.enqueue(buf.freeze(), (!expects).then_some(correlation_id));
+        conn.enqueue_pieces(pieces, (!expects).then_some(correlation_id));
         conn.in_flight.push_back(InFlightRequest {
             correlation_id,
             api_key,

@@ -15,6 +15,9 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::header::{RequestHeader, ResponseHeader};
 use crate::messages::{ApiKey, RequestBody, ResponseBody};
 
+mod segments;
+pub use segments::encode_request_frame_segments;
+
 /// Kafka's default `socket.request.max.bytes` (100 MiB), a sensible cap for
 /// frames read from a broker.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 104_857_600;
