@@ -60,6 +60,20 @@ impl From<std::io::Error> for HarnessError {
     }
 }
 
+/// Sends the client's `tracing` output to the test's captured output
+/// (shown only when a test fails), filtered by `RUST_LOG`, or when that is
+/// unset by warnings plus group membership changes, so that a failed group
+/// test in CI carries its own story. Later calls do nothing.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// Result type of the harness.
 pub type Result<T> = std::result::Result<T, HarnessError>;
 

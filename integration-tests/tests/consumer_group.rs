@@ -24,7 +24,10 @@ use prozess_integration_tests as harness;
 type Consumer = KafkaConsumer<String, String>;
 
 /// How long a scenario may wait for the group to settle.
-const SETTLE: Duration = Duration::from_secs(90);
+// Generous: on Tansu a member whose heartbeat is held during another
+// member's join can miss a round (session expiry, rediscovery, next round),
+// and a cooperative join needs two rounds of a few seconds each.
+const SETTLE: Duration = Duration::from_secs(180);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {
@@ -151,6 +154,7 @@ fn config(group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
 
 impl Member {
     fn new(name: &str, topic: &str, group: &str, extra: &[(&str, &str)], commit: bool) -> Member {
+        harness::init_logging();
         let mut props = vec![("client.id", name)];
         props.extend_from_slice(extra);
         let mut c: Consumer = KafkaConsumer::new(
@@ -307,22 +311,15 @@ fn join_and_leave(strategy: &str) {
     c.c.close(Duration::from_secs(10)).expect("close");
 }
 
+/// The strategies run one after another: twelve members with heartbeat
+/// threads at once starved the 2-core CI machine, and Tansu, which holds group
+/// requests during a join for about session.timeout.ms / 2, then saw sessions
+/// expire mid-rebalance round after round.
 #[test]
 fn members_split_join_and_leave_with_each_assignor() {
-    let strategies = ["range", "roundrobin", "sticky", "cooperative-sticky"];
-    std::thread::scope(|s| {
-        let handles: Vec<_> = strategies
-            .iter()
-            .map(|st| (st, s.spawn(move || join_and_leave(st))))
-            .collect();
-        let mut failed = Vec::new();
-        for (st, h) in handles {
-            if h.join().is_err() {
-                failed.push(*st);
-            }
-        }
-        assert!(failed.is_empty(), "failed with: {failed:?}");
-    });
+    for strategy in ["range", "roundrobin", "sticky", "cooperative-sticky"] {
+        join_and_leave(strategy);
+    }
 }
 
 fn produce_spread(topic: &str, partitions: i32, n: usize) {
