@@ -1,15 +1,140 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace, the integration tests against a real
-# broker included: installs what they need first (the Tansu broker binary and
-# the librdkafka peer, see install-*.sh), then `cargo test --workspace`.
-# Extra arguments go to cargo test. With PROZESS_BOOTSTRAP=host:port[,...]
-# the integration tests use that cluster instead of starting Tansu.
-set -euo pipefail
+# Runs every test of the workspace against real brokers, in stages:
+#   1. tansu     `cargo test --workspace` (unit tests, and the integration
+#                tests against a Tansu broker the harness starts);
+#   2. kafka-1   the integration tests against a 1-node Apache Kafka 4.0 KRaft
+#                cluster (PLAINTEXT, SASL_PLAINTEXT, SSL, mutual TLS, SASL_SSL
+#                listeners), started here with `prozess-broker --kafka 1`;
+#   3. kafka-3   the tests that need several brokers (integration-tests/tests/
+#                kafka_cluster.rs: failover, leader changes) on a 3-node cluster.
+# It installs what the tests need first (install-*.sh): the Tansu binary, the
+# librdkafka peer, and the Kafka distribution (PROZESS_KAFKA_HOME, else
+# ../shared/kafka's tarball; Java 17). Without a Kafka distribution the Kafka
+# stages are skipped and the summary says so; in CI (CI=true) with
+# ../shared/kafka present they must run, and a cluster that does not start
+# fails the run.
+#
+# With PROZESS_BOOTSTRAP=host:port[,...] only stage 1 runs, against that
+# cluster. Extra arguments go to every `cargo test` (e.g. a test name filter).
+#
+# Tests that cannot run on a stage's broker are counted as skipped (the
+# harness appends them to $PROZESS_SKIP_LOG) and listed at the end, never
+# counted as passed. The last line is the total:
+#   summary: N passed, N failed, N skipped
+set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROZESS_ROOT"
 
-bash scripts/install-peer.sh >/dev/null
+run_dir="$PROZESS_ROOT/target/prozess-logs/test-run"
+rm -rf "$run_dir"
+mkdir -p "$run_dir"
+export PROZESS_SKIP_LOG
+failed_stages=()
+stage_lines=()
+total_passed=0 total_failed=0 total_skipped=0
+
+bash scripts/install-peer.sh >/dev/null || exit 1
+
+# Runs `cargo test ARGS...` as stage $1, teeing its output, and adds its counts.
+run_stage() {
+  local name="$1"; shift
+  local out="$run_dir/$name.out"
+  PROZESS_SKIP_LOG="$run_dir/$name.skipped"
+  : >"$PROZESS_SKIP_LOG"
+  log "stage $name: cargo test $*"
+  local start=$SECONDS
+  cargo test "$@" 2>&1 | tee "$out"
+  local rc=${PIPESTATUS[0]}
+  local counts passed failed ignored skipped
+  counts=$(awk '/^test result:/ { for (i=1;i<=NF;i++) { if ($(i+1) ~ /^passed/) p+=$i; if ($(i+1) ~ /^failed/) f+=$i; if ($(i+1) ~ /^ignored/) g+=$i } } END { printf "%d %d %d", p, f, g }' "$out")
+  read -r passed failed ignored <<<"$counts"
+  skipped=$(wc -l <"$PROZESS_SKIP_LOG")
+  # A skipped test returned early: cargo counted it as passed.
+  passed=$((passed - skipped))
+  skipped=$((skipped + ignored))
+  if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # a build or harness failure
+  [ "$rc" = 0 ] || failed_stages+=("$name")
+  stage_lines+=("$name: $passed passed, $failed failed, $skipped skipped ($((SECONDS - start)) s)")
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  total_skipped=$((total_skipped + skipped))
+}
+
+# Starts `prozess-broker --kafka N` in the background; its stdin is a fifo we
+# hold open on fd 7, so the cluster stops when this script ends in any way.
+start_kafka() {
+  local nodes="$1" info="$run_dir/kafka-$1.json" fifo="$run_dir/kafka-$1.stdin"
+  rm -f "$info" "$fifo"
+  mkfifo "$fifo"
+  "$PROZESS_ROOT/target/debug/prozess-broker" --kafka "$nodes" --info-file "$info" \
+    <"$fifo" >"$run_dir/kafka-$nodes.log" 2>&1 &
+  kafka_pid=$!
+  exec 7>"$fifo"
+  rm -f "$fifo"
+  while [ ! -f "$info" ]; do
+    if ! kill -0 "$kafka_pid" 2>/dev/null; then
+      log "the $nodes-node Kafka cluster did not start:"
+      tail -n 60 "$run_dir/kafka-$nodes.log" >&2
+      return 1
+    fi
+    sleep 1
+  done
+  log "$nodes-node Kafka cluster ready: $(head -n 1 "$run_dir/kafka-$nodes.log")"
+  export PROZESS_KAFKA_CLUSTER="$info"
+}
+
+stop_kafka() {
+  exec 7>&-
+  wait "$kafka_pid" 2>/dev/null || true
+  unset PROZESS_KAFKA_CLUSTER
+}
+
+# Stage 1: everything, on Tansu (or PROZESS_BOOTSTRAP).
 if [ -z "${PROZESS_BOOTSTRAP:-}" ]; then
-  bash scripts/install-tansu.sh >/dev/null
+  bash scripts/install-tansu.sh >/dev/null || exit 1
 fi
-exec cargo test --workspace "$@"
+run_stage tansu --workspace --no-fail-fast "$@"
+
+# Stages 2 and 3: Apache Kafka.
+kafka_note=""
+if [ -n "${PROZESS_BOOTSTRAP:-}" ]; then
+  kafka_note="Kafka stages not run: PROZESS_BOOTSTRAP names the cluster under test"
+else
+  home=$(bash scripts/install-kafka.sh)
+  rc=$?
+  if [ "$rc" = 3 ]; then
+    kafka_note="Kafka stages SKIPPED: no Kafka distribution (set PROZESS_KAFKA_HOME, or put ../shared/kafka beside the checkout)"
+    total_skipped=$((total_skipped + 1))
+  elif [ "$rc" != 0 ]; then
+    kafka_note="Kafka stages FAILED: scripts/install-kafka.sh exited $rc"
+    failed_stages+=("install-kafka"); total_failed=$((total_failed + 1))
+  else
+    export PROZESS_KAFKA_HOME="$home"
+    cargo build -q -p prozess-integration-tests --bin prozess-broker || exit 1
+    if start_kafka 1; then
+      run_stage kafka-1 -p prozess-integration-tests --no-fail-fast "$@"
+      stop_kafka
+    else
+      failed_stages+=("kafka-1 start"); total_failed=$((total_failed + 1))
+    fi
+    if start_kafka 3; then
+      run_stage kafka-3 -p prozess-integration-tests --test kafka_cluster --no-fail-fast "$@" -- --include-ignored
+      stop_kafka
+    else
+      failed_stages+=("kafka-3 start"); total_failed=$((total_failed + 1))
+    fi
+  fi
+fi
+
+echo
+echo "==== test stages ===="
+for l in "${stage_lines[@]}"; do echo "  $l"; done
+[ -z "$kafka_note" ] || echo "  $kafka_note"
+skips=$(cat "$run_dir"/*.skipped 2>/dev/null | sort | uniq -c | sort -rn)
+if [ -n "$skips" ]; then
+  echo "skipped tests (stage logs: $run_dir):"
+  cat "$run_dir"/*.skipped 2>/dev/null | sed 's/^/  /'
+fi
+[ "${#failed_stages[@]}" = 0 ] || echo "failed stages: ${failed_stages[*]}"
+echo "summary: $total_passed passed, $total_failed failed, $total_skipped skipped"
+[ "${#failed_stages[@]}" = 0 ]

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod kafka;
 pub mod peer;
 pub mod peer_py;
 pub mod process;
@@ -29,6 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use admin::{create_topic, create_topic_on, wait_for_topic};
 pub use broker::{Broker, ProxiedBroker};
+pub use kafka::{KafkaCluster, Listener};
 pub use proxy::FaultProxy;
 
 /// Environment variable naming an existing cluster to test against.
@@ -85,25 +87,128 @@ pub fn external_bootstrap() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// True when the tests run against an external cluster (`PROZESS_BOOTSTRAP`),
-/// false when against the harness's own Tansu broker.
+/// Environment variable that makes a test process start an Apache Kafka
+/// cluster of its own (`PROZESS_BROKER=kafka`, from `PROZESS_KAFKA_HOME`)
+/// instead of Tansu, when no cluster is named otherwise.
+pub const BROKER_ENV: &str = "PROZESS_BROKER";
+/// Number of nodes of that cluster (default 1).
+pub const KAFKA_NODES_ENV: &str = "PROZESS_KAFKA_NODES";
+
+/// The Apache Kafka cluster under test, when there is one the harness knows
+/// the inside of (listeners, certificates, node processes): attached through
+/// `PROZESS_KAFKA_CLUSTER` (what `scripts/test.sh` sets), or started by this
+/// process when `PROZESS_BROKER=kafka`. `None` with `PROZESS_BOOTSTRAP` or
+/// on Tansu. Panics if the cluster named cannot be attached or started.
+pub fn kafka_cluster() -> Option<&'static KafkaCluster> {
+    static CLUSTER: OnceLock<Option<KafkaCluster>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| {
+            if external_bootstrap().is_some() {
+                return None;
+            }
+            if let Some(path) = std::env::var_os(kafka::CLUSTER_ENV).filter(|p| !p.is_empty()) {
+                return Some(
+                    KafkaCluster::attach(std::path::Path::new(&path))
+                        .unwrap_or_else(|e| panic!("attaching the Kafka cluster: {e}")),
+                );
+            }
+            if std::env::var(BROKER_ENV).is_ok_and(|b| b.eq_ignore_ascii_case("kafka")) {
+                let nodes = std::env::var(KAFKA_NODES_ENV)
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                return Some(
+                    KafkaCluster::start(nodes, &cache_dir().join("kafka-clusters"))
+                        .unwrap_or_else(|e| panic!("starting a {nodes}-node Kafka cluster: {e}")),
+                );
+            }
+            None
+        })
+        .as_ref()
+}
+
+/// The cache folder of the scripts (`PROZESS_CACHE_DIR`, default
+/// `<workspace>/target/prozess-cache`).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("PROZESS_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target").join("prozess-cache"))
+}
+
+/// True when the tests do not run against the harness's own Tansu broker:
+/// with `PROZESS_BOOTSTRAP`, or on an Apache Kafka cluster.
 pub fn is_external() -> bool {
-    external_bootstrap().is_some()
+    external_bootstrap().is_some() || kafka_cluster().is_some()
 }
 
 /// The bootstrap servers (`host:port[,host:port]`) of the cluster under test:
-/// `PROZESS_BOOTSTRAP` when set, else the shared Tansu broker of this test
-/// process (started on first call). Panics with the reason if the broker
-/// cannot be started: tests cannot do anything useful without it.
+/// `PROZESS_BOOTSTRAP` when set, else the Kafka cluster's PLAINTEXT listeners
+/// ([`kafka_cluster`]), else the shared Tansu broker of this test process
+/// (started on first call). Panics with the reason if the broker cannot be
+/// started: tests cannot do anything useful without it.
 pub fn bootstrap() -> String {
-    match external_bootstrap() {
-        Some(b) => b,
-        None => shared_broker().bootstrap(),
+    if let Some(b) = external_bootstrap() {
+        return b;
+    }
+    if let Some(k) = kafka_cluster() {
+        return k.bootstrap();
+    }
+    shared_broker().bootstrap()
+}
+
+/// A name for the broker under test, for skip messages.
+pub fn broker_name() -> String {
+    if let Some(b) = external_bootstrap() {
+        format!("{BOOTSTRAP_ENV}={b}")
+    } else if let Some(k) = kafka_cluster() {
+        format!("Apache Kafka ({} nodes)", k.node_ids().len())
+    } else {
+        "Tansu".to_string()
     }
 }
 
+/// Environment variable naming a file where skipped tests are counted (one
+/// line each); `scripts/test.sh` sets it and prints the count and reasons in
+/// its summary, so a skipped test never shows as passed.
+pub const SKIP_LOG_ENV: &str = "PROZESS_SKIP_LOG";
+
+/// Records that the current test is skipped, and why: prints the reason and
+/// appends a line to `$PROZESS_SKIP_LOG`. Use as
+/// `if harness::skip_on(cond, "reason") { return; }` or call it and return.
+pub fn skip(reason: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string();
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .map(|f| f.rsplit_once('-').map(|(n, _)| n.to_string()).unwrap_or(f))
+        .unwrap_or_default();
+    let line = format!("{exe}::{name} on {}: {reason}", broker_name());
+    eprintln!("SKIPPED {line}");
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV).filter(|p| !p.is_empty()) {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// [`skip`] when `cond` holds; returns `cond`.
+pub fn skip_on(cond: bool, reason: &str) -> bool {
+    if cond {
+        skip(reason);
+    }
+    cond
+}
+
 /// The Tansu broker shared by every test in this process, started on first
-/// use. It is never dropped (statics are not): it dies with the process,
+/// use (only when no other cluster is under test, see [`bootstrap`]). It is never dropped (statics are not): it dies with the process,
 /// because its supervisor watches a pipe only this process holds. Panics if it
 /// cannot be started, or if `PROZESS_BOOTSTRAP` is set (then there is no
 /// local broker: use [`bootstrap`]).
@@ -159,16 +264,25 @@ pub fn log_dir() -> PathBuf {
     target.join("prozess-logs")
 }
 
-/// Prints why a test is skipped and returns true when it runs against an
-/// external cluster; use as `if harness::skip_if_external("reason") { return; }`
-/// in tests that need the harness's own broker (e.g. behind a [`FaultProxy`]).
+/// Skips (counted, see [`skip`]) and returns true when the tests do not run
+/// on the harness's own Tansu broker; use as
+/// `if harness::skip_if_external("reason") { return; }` in tests that need
+/// it (e.g. behind a [`FaultProxy`]). They run in the Tansu stage.
 pub fn skip_if_external(reason: &str) -> bool {
-    if let Some(b) = external_bootstrap() {
-        eprintln!("skipped: {reason} (running against {BOOTSTRAP_ENV}={b})");
-        true
-    } else {
-        false
-    }
+    skip_on(is_external(), reason)
+}
+
+/// session.timeout.ms for group tests: Tansu takes short sessions (its join
+/// rounds last about session.timeout.ms / 2, see BROKERS.md), Apache Kafka
+/// refuses anything below group.min.session.timeout.ms (6 s by default).
+/// Use [`group_heartbeat_interval`] with it.
+pub fn group_session_timeout() -> std::time::Duration {
+    std::time::Duration::from_millis(if is_tansu() { 2_000 } else { 6_000 })
+}
+
+/// heartbeat.interval.ms to go with [`group_session_timeout`] (a quarter).
+pub fn group_heartbeat_interval() -> std::time::Duration {
+    group_session_timeout() / 4
 }
 
 /// The (api_key, min_version, max_version) ranges the cluster under test
@@ -200,6 +314,9 @@ pub fn broker_supports(api_key: i16, version: i16) -> bool {
 /// BROKERS.md) use this to skip, saying why.
 pub fn is_tansu() -> bool {
     const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
+    if kafka_cluster().is_some() {
+        return false;
+    }
     !is_external()
         || !broker_api_versions()
             .iter()

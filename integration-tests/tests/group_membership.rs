@@ -35,8 +35,9 @@ impl Member {
         .unwrap();
         c.metadata_mut().add_topics([topic]);
         let config = MembershipConfig {
-            session_timeout: Duration::from_millis(2_000),
-            heartbeat_interval: Duration::from_millis(500),
+            // Kafka-legal on Kafka, short on Tansu (slow join rounds).
+            session_timeout: harness::group_session_timeout(),
+            heartbeat_interval: harness::group_heartbeat_interval(),
             max_poll_interval: Duration::from_millis(20_000),
             ..MembershipConfig::new(group)
         };
