@@ -92,6 +92,12 @@ pub struct CompletedFetch {
     /// The offset after the last complete batch (where a fetch ahead of this
     /// one starts); `None` for an error response or undecodable data.
     pub end_offset: Option<i64>,
+    /// Leader epoch of the last complete batch (`None` without one): the
+    /// `last_fetched_epoch` of a fetch ahead of this one.
+    end_epoch: Option<i32>,
+    /// The `last_fetched_epoch` the request carried (a diverging-epoch answer
+    /// is about the position the request was sent with).
+    request_epoch: Option<i32>,
     initialized: bool,
     consumed: bool,
     next_fetch_offset: i64,
@@ -128,10 +134,13 @@ impl CompletedFetch {
     ) -> Self {
         let records = partition.records.clone().unwrap_or_default();
         let size_in_bytes = records.len();
-        let end_offset = if partition.error == ErrorCode::None {
-            end_of_batches(&records, fetch_offset)
+        let (end_offset, end_epoch) = if partition.error == ErrorCode::None {
+            match end_of_batches(&records, fetch_offset) {
+                Some((end, epoch)) => (Some(end), epoch),
+                None => (None, None),
+            }
         } else {
-            None
+            (None, None)
         };
         let aborted_transactions = partition
             .aborted_transactions
@@ -145,6 +154,8 @@ impl CompletedFetch {
             partition,
             size_in_bytes,
             end_offset,
+            end_epoch,
+            request_epoch: None,
             initialized: false,
             consumed: false,
             next_fetch_offset: fetch_offset,
@@ -157,6 +168,26 @@ impl CompletedFetch {
             read_committed,
             error: None,
         }
+    }
+
+    /// Records the `last_fetched_epoch` the request carried for this partition.
+    pub fn with_request_epoch(mut self, epoch: Option<i32>) -> Self {
+        self.request_epoch = epoch;
+        self
+    }
+
+    /// The `last_fetched_epoch` the request carried.
+    pub fn request_epoch(&self) -> Option<i32> {
+        self.request_epoch
+    }
+
+    /// Where a fetch ahead of this one starts: the offset after its last
+    /// complete batch and that batch's leader epoch (the request's epoch if
+    /// no batch carries one): the position the caller has once it consumed
+    /// this fetch. `None` for an error response or undecodable data.
+    pub fn end_position(&self) -> Option<(i64, Option<i32>)> {
+        self.end_offset
+            .map(|end| (end, self.end_epoch.or(self.request_epoch)))
     }
 
     /// Whether the partition data was checked against the subscription state.
@@ -337,14 +368,20 @@ impl CompletedFetch {
     }
 }
 
-/// The next offset after the complete batches of `records` (headers only, no
-/// CRC: the batches are checked when consumed). `None` if a batch header is bad.
-fn end_of_batches(records: &Bytes, fetch_offset: i64) -> Option<i64> {
+/// The next offset after the complete batches of `records` and the leader
+/// epoch of the batch that ends there (headers only, no CRC: the batches are
+/// checked when consumed). `None` if a batch header is bad.
+fn end_of_batches(records: &Bytes, fetch_offset: i64) -> Option<(i64, Option<i32>)> {
     let mut end = fetch_offset;
+    let mut epoch = None;
     for batch in RecordBatches::new(records.clone()).check_crcs(false) {
-        end = end.max(batch.ok()?.next_offset());
+        let batch = batch.ok()?;
+        if batch.next_offset() > end {
+            end = batch.next_offset();
+            epoch = Some(batch.partition_leader_epoch()).filter(|e| *e >= 0);
+        }
     }
-    Some(end)
+    Some((end, epoch))
 }
 
 /// The queue of completed fetches plus the one being drained (Java's
@@ -391,18 +428,23 @@ impl FetchBuffer {
     }
 
     /// Where the next fetch of `tp` starts: `Ok(None)` if nothing is buffered
-    /// (start at the position), `Ok(Some(offset))` to fetch ahead of the one
-    /// buffered response, `Err(())` if `tp` must not be fetched now (the
-    /// buffer holds its limit, or an error response waits to be handled).
+    /// (start at the position), `Ok(Some((offset, epoch)))` to fetch ahead of
+    /// the one buffered response (its end offset, and the leader epoch of its
+    /// last batch as the fetch's `last_fetched_epoch`), `Err(())` if `tp` must
+    /// not be fetched now (the buffer holds its limit, or an error response
+    /// waits to be handled).
     #[allow(clippy::result_unit_err)]
-    pub fn fetch_ahead_offset(&self, tp: &TopicPartition) -> Result<Option<i64>, ()> {
+    pub fn fetch_ahead_position(
+        &self,
+        tp: &TopicPartition,
+    ) -> Result<Option<(i64, Option<i32>)>, ()> {
         let mut count = 0;
         let mut end = None;
         let live_next = self.next_in_line.as_ref().filter(|f| !f.is_consumed());
         for f in live_next.into_iter().chain(self.queue.iter()) {
             if &f.tp == tp {
                 count += 1;
-                end = f.end_offset;
+                end = f.end_position();
             }
         }
         match (count, end) {

@@ -6,6 +6,7 @@ use prozess_network::TopicPartition;
 use prozess_protocol::ErrorCode;
 
 use crate::group::membership::GroupError;
+use crate::subscription_state::LogTruncation;
 
 /// Everything a consumer call can fail with. Retriable broker errors are
 /// retried inside the consumer; what reaches the caller is what it must decide on.
@@ -27,6 +28,14 @@ pub enum Error {
     OffsetOutOfRange {
         /// Each partition with the offset that was out of range.
         offsets: Vec<(TopicPartition, i64)>,
+    },
+    /// The leader's log no longer holds the position (it was truncated after
+    /// a leader change, KIP-320) and `auto.offset.reset` is `none` (Java's
+    /// `LogTruncationException`). Each entry names the partition, the
+    /// position and where the leader's log diverges; seek to continue.
+    LogTruncation {
+        /// The truncated partitions.
+        truncations: Vec<LogTruncation>,
     },
     /// A configuration key is unknown or its value invalid.
     Config {
@@ -111,6 +120,13 @@ impl fmt::Display for Error {
                     "offset out of range and auto.offset.reset=none for partitions: "
                 )?;
                 write_list(f, offsets.iter().map(|(tp, o)| format!("{tp}@{o}")))
+            }
+            Error::LogTruncation { truncations } => {
+                write!(
+                    f,
+                    "log truncation detected and auto.offset.reset=none (seek to continue): "
+                )?;
+                write_list(f, truncations.iter())
             }
             Error::Config { key, message } => write!(f, "configuration {key}: {message}"),
             Error::Deserialization {
