@@ -12,8 +12,10 @@ use std::collections::{BinaryHeap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use prozess_network::TopicPartition;
-use prozess_protocol::records::{ControlRecordType, Record, RecordBatches, Records, TimestampType};
-use prozess_protocol::ErrorCode;
+use prozess_protocol::records::{
+    ControlRecordType, Record, RecordBatches, Records, TimestampType, DEFAULT_MAX_DECOMPRESSED_SIZE,
+};
+use prozess_protocol::{DecodeErrorKind, ErrorCode};
 
 use crate::error::Error;
 
@@ -98,6 +100,8 @@ pub struct CompletedFetch {
     /// The `last_fetched_epoch` the request carried (a diverging-epoch answer
     /// is about the position the request was sent with).
     request_epoch: Option<i32>,
+    /// Bound on one batch's decompressed size (named in the error).
+    max_decompressed_size: usize,
     initialized: bool,
     consumed: bool,
     next_fetch_offset: i64,
@@ -156,6 +160,7 @@ impl CompletedFetch {
             end_offset,
             end_epoch,
             request_epoch: None,
+            max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
             initialized: false,
             consumed: false,
             next_fetch_offset: fetch_offset,
@@ -173,6 +178,14 @@ impl CompletedFetch {
     /// Records the `last_fetched_epoch` the request carried for this partition.
     pub fn with_request_epoch(mut self, epoch: Option<i32>) -> Self {
         self.request_epoch = epoch;
+        self
+    }
+
+    /// Bounds the decompressed size of each batch (the consumer's
+    /// [`ConsumerConfig::max_decompressed_batch_bytes`](crate::ConsumerConfig::max_decompressed_batch_bytes)).
+    pub fn max_decompressed_size(mut self, max: usize) -> Self {
+        self.max_decompressed_size = max;
+        self.batches = self.batches.max_decompressed_size(max);
         self
     }
 
@@ -356,6 +369,15 @@ impl CompletedFetch {
             }
             let records = match batch.records() {
                 Ok(r) => r,
+                Err(e) if matches!(e.kind, DecodeErrorKind::DecompressedTooLarge { .. }) => {
+                    let e = Error::DecompressedBatchTooLarge {
+                        tp: self.tp.clone(),
+                        offset: self.next_fetch_offset,
+                        limit: self.max_decompressed_size,
+                    };
+                    self.error = Some(e.clone());
+                    return Err(e);
+                }
                 Err(e) => return Err(self.corrupt(e.to_string())),
             };
             self.current = Some(CurrentBatch {

@@ -66,6 +66,18 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A compressed record batch inflates past the consumer's bound on one
+    /// batch's decompressed size (see
+    /// [`ConsumerConfig::max_decompressed_batch_bytes`](crate::ConsumerConfig::max_decompressed_batch_bytes)).
+    /// The position stays at `offset`; raise `fetch.max.bytes` to read it.
+    DecompressedBatchTooLarge {
+        /// The partition.
+        tp: TopicPartition,
+        /// The offset at which reading stopped.
+        offset: i64,
+        /// The bound in bytes.
+        limit: usize,
+    },
     /// A partition named in a call is not assigned to this consumer.
     NotAssigned(TopicPartition),
     /// The operation did not finish within its timeout.
@@ -144,6 +156,14 @@ impl fmt::Display for Error {
                 offset,
                 message,
             } => write!(f, "corrupt record at {tp} offset {offset}: {message}"),
+            Error::DecompressedBatchTooLarge { tp, offset, limit } => write!(
+                f,
+                "record batch at {tp} offset {offset} decompresses to more than {limit} bytes \
+                 (the limit is {factor} x the larger of fetch.max.bytes and \
+                 max.partition.fetch.bytes, at least {floor} bytes): raise fetch.max.bytes to read it",
+                factor = crate::config::DECOMPRESSED_BATCH_FACTOR,
+                floor = crate::config::MIN_MAX_DECOMPRESSED_BATCH_BYTES,
+            ),
             Error::NotAssigned(tp) => write!(f, "partition {tp} is not assigned"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::Wakeup => write!(f, "woken up"),

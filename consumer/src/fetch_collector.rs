@@ -684,6 +684,48 @@ mod tests {
     }
 
     #[test]
+    fn batch_inflating_past_the_limit_names_partition_offset_and_setting() {
+        let c = FetchCollector::new(500, Duration::from_secs(300));
+        let zeros = vec![0u8; 2 << 20];
+        let mut b = prozess_protocol::records::MemoryRecordsBuilder::new(2, Compression::Zstd);
+        b.append(1, None, Some(&zeros), &[]).unwrap();
+        let data = concat(&[batch(0, 2, Compression::None), b.build().unwrap()]);
+        let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);
+        let mut buf = FetchBuffer::new();
+        buf.add(cf(0, 0, data.clone()).max_decompressed_size(1 << 20));
+        let (r, _) = collect(&c, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(0, 0), (0, 1)]);
+        for _ in 0..2 {
+            match collect(&c, &mut buf, &mut s).0 {
+                Err(e @ Error::DecompressedBatchTooLarge { .. }) => {
+                    let Error::DecompressedBatchTooLarge {
+                        tp: t,
+                        offset,
+                        limit,
+                    } = &e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!((t, *offset, *limit), (&tp(0), 2, 1 << 20));
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains("t-0 offset 2") && msg.contains("raise fetch.max.bytes"),
+                        "{msg}"
+                    );
+                }
+                other => panic!("expected DecompressedBatchTooLarge, got {other:?}"),
+            }
+            assert_eq!(s.position(&tp(0)).unwrap().offset, 2, "never skipped");
+        }
+        // Under a larger bound the same batch reads.
+        let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);
+        let mut buf = FetchBuffer::new();
+        buf.add(cf(0, 0, data).max_decompressed_size(4 << 20));
+        let (r, _) = collect(&c, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(0, 0), (0, 1), (0, 2)]);
+    }
+
+    #[test]
     fn deserialization_error_names_offset_and_keeps_position() {
         let c = FetchCollector::new(500, Duration::from_secs(300));
         let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);

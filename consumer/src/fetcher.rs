@@ -40,6 +40,9 @@ pub struct FetchConfig {
     pub check_crcs: bool,
     /// client.rack
     pub client_rack: String,
+    /// Bound on one batch's decompressed size
+    /// ([`ConsumerConfig::max_decompressed_batch_bytes`]).
+    pub max_decompressed_size: usize,
 }
 
 impl FetchConfig {
@@ -53,6 +56,7 @@ impl FetchConfig {
             isolation_level: c.isolation_level,
             check_crcs: c.check_crcs,
             client_rack: c.client_rack.clone(),
+            max_decompressed_size: c.max_decompressed_batch_bytes(),
         }
     }
 }
