@@ -138,14 +138,16 @@ impl CompletedFetch {
     ) -> Self {
         let records = partition.records.clone().unwrap_or_default();
         let size_in_bytes = records.len();
-        let (end_offset, end_epoch) = if partition.error == ErrorCode::None {
-            match end_of_batches(&records, fetch_offset) {
-                Some((end, epoch)) => (Some(end), epoch),
-                None => (None, None),
-            }
-        } else {
-            (None, None)
-        };
+        // No fetch ahead of a diverging-epoch answer: the position moves first.
+        let (end_offset, end_epoch) =
+            if partition.error == ErrorCode::None && partition.diverging_epoch.is_none() {
+                match end_of_batches(&records, fetch_offset) {
+                    Some((end, epoch)) => (Some(end), epoch),
+                    None => (None, None),
+                }
+            } else {
+                (None, None)
+            };
         let aborted_transactions = partition
             .aborted_transactions
             .iter()

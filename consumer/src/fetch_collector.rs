@@ -582,6 +582,11 @@ mod tests {
             false,
             true,
         ));
+        assert_eq!(
+            buf.fetch_ahead_position(&tp(0)),
+            Err(()),
+            "no fetch ahead of a diverging answer"
+        );
         assert!(collect(&c, &mut buf, &mut s).0.unwrap().is_empty());
         let pos = s.position(&tp(0)).unwrap();
         assert_eq!((pos.offset, pos.offset_epoch), (60, Some(3)));
