@@ -12,8 +12,10 @@ use std::collections::{BinaryHeap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use prozess_network::TopicPartition;
-use prozess_protocol::records::{ControlRecordType, Record, RecordBatches, Records, TimestampType};
-use prozess_protocol::ErrorCode;
+use prozess_protocol::records::{
+    ControlRecordType, Record, RecordBatches, Records, TimestampType, DEFAULT_MAX_DECOMPRESSED_SIZE,
+};
+use prozess_protocol::{DecodeErrorKind, ErrorCode};
 
 use crate::error::Error;
 
@@ -92,6 +94,14 @@ pub struct CompletedFetch {
     /// The offset after the last complete batch (where a fetch ahead of this
     /// one starts); `None` for an error response or undecodable data.
     pub end_offset: Option<i64>,
+    /// Leader epoch of the last complete batch (`None` without one): the
+    /// `last_fetched_epoch` of a fetch ahead of this one.
+    end_epoch: Option<i32>,
+    /// The `last_fetched_epoch` the request carried (a diverging-epoch answer
+    /// is about the position the request was sent with).
+    request_epoch: Option<i32>,
+    /// Bound on one batch's decompressed size (named in the error).
+    max_decompressed_size: usize,
     initialized: bool,
     consumed: bool,
     next_fetch_offset: i64,
@@ -128,11 +138,16 @@ impl CompletedFetch {
     ) -> Self {
         let records = partition.records.clone().unwrap_or_default();
         let size_in_bytes = records.len();
-        let end_offset = if partition.error == ErrorCode::None {
-            end_of_batches(&records, fetch_offset)
-        } else {
-            None
-        };
+        // No fetch ahead of a diverging-epoch answer: the position moves first.
+        let (end_offset, end_epoch) =
+            if partition.error == ErrorCode::None && partition.diverging_epoch.is_none() {
+                match end_of_batches(&records, fetch_offset) {
+                    Some((end, epoch)) => (Some(end), epoch),
+                    None => (None, None),
+                }
+            } else {
+                (None, None)
+            };
         let aborted_transactions = partition
             .aborted_transactions
             .iter()
@@ -145,6 +160,9 @@ impl CompletedFetch {
             partition,
             size_in_bytes,
             end_offset,
+            end_epoch,
+            request_epoch: None,
+            max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
             initialized: false,
             consumed: false,
             next_fetch_offset: fetch_offset,
@@ -157,6 +175,34 @@ impl CompletedFetch {
             read_committed,
             error: None,
         }
+    }
+
+    /// Records the `last_fetched_epoch` the request carried for this partition.
+    pub fn with_request_epoch(mut self, epoch: Option<i32>) -> Self {
+        self.request_epoch = epoch;
+        self
+    }
+
+    /// Bounds the decompressed size of each batch (the consumer's
+    /// [`ConsumerConfig::max_decompressed_batch_bytes`](crate::ConsumerConfig::max_decompressed_batch_bytes)).
+    pub fn max_decompressed_size(mut self, max: usize) -> Self {
+        self.max_decompressed_size = max;
+        self.batches = self.batches.max_decompressed_size(max);
+        self
+    }
+
+    /// The `last_fetched_epoch` the request carried.
+    pub fn request_epoch(&self) -> Option<i32> {
+        self.request_epoch
+    }
+
+    /// Where a fetch ahead of this one starts: the offset after its last
+    /// complete batch and that batch's leader epoch (the request's epoch if
+    /// no batch carries one): the position the caller has once it consumed
+    /// this fetch. `None` for an error response or undecodable data.
+    pub fn end_position(&self) -> Option<(i64, Option<i32>)> {
+        self.end_offset
+            .map(|end| (end, self.end_epoch.or(self.request_epoch)))
     }
 
     /// Whether the partition data was checked against the subscription state.
@@ -325,6 +371,15 @@ impl CompletedFetch {
             }
             let records = match batch.records() {
                 Ok(r) => r,
+                Err(e) if matches!(e.kind, DecodeErrorKind::DecompressedTooLarge { .. }) => {
+                    let e = Error::DecompressedBatchTooLarge {
+                        tp: self.tp.clone(),
+                        offset: self.next_fetch_offset,
+                        limit: self.max_decompressed_size,
+                    };
+                    self.error = Some(e.clone());
+                    return Err(e);
+                }
                 Err(e) => return Err(self.corrupt(e.to_string())),
             };
             self.current = Some(CurrentBatch {
@@ -337,14 +392,20 @@ impl CompletedFetch {
     }
 }
 
-/// The next offset after the complete batches of `records` (headers only, no
-/// CRC: the batches are checked when consumed). `None` if a batch header is bad.
-fn end_of_batches(records: &Bytes, fetch_offset: i64) -> Option<i64> {
+/// The next offset after the complete batches of `records` and the leader
+/// epoch of the batch that ends there (headers only, no CRC: the batches are
+/// checked when consumed). `None` if a batch header is bad.
+fn end_of_batches(records: &Bytes, fetch_offset: i64) -> Option<(i64, Option<i32>)> {
     let mut end = fetch_offset;
+    let mut epoch = None;
     for batch in RecordBatches::new(records.clone()).check_crcs(false) {
-        end = end.max(batch.ok()?.next_offset());
+        let batch = batch.ok()?;
+        if batch.next_offset() > end {
+            end = batch.next_offset();
+            epoch = Some(batch.partition_leader_epoch()).filter(|e| *e >= 0);
+        }
     }
-    Some(end)
+    Some((end, epoch))
 }
 
 /// The queue of completed fetches plus the one being drained (Java's
@@ -391,18 +452,23 @@ impl FetchBuffer {
     }
 
     /// Where the next fetch of `tp` starts: `Ok(None)` if nothing is buffered
-    /// (start at the position), `Ok(Some(offset))` to fetch ahead of the one
-    /// buffered response, `Err(())` if `tp` must not be fetched now (the
-    /// buffer holds its limit, or an error response waits to be handled).
+    /// (start at the position), `Ok(Some((offset, epoch)))` to fetch ahead of
+    /// the one buffered response (its end offset, and the leader epoch of its
+    /// last batch as the fetch's `last_fetched_epoch`), `Err(())` if `tp` must
+    /// not be fetched now (the buffer holds its limit, or an error response
+    /// waits to be handled).
     #[allow(clippy::result_unit_err)]
-    pub fn fetch_ahead_offset(&self, tp: &TopicPartition) -> Result<Option<i64>, ()> {
+    pub fn fetch_ahead_position(
+        &self,
+        tp: &TopicPartition,
+    ) -> Result<Option<(i64, Option<i32>)>, ()> {
         let mut count = 0;
         let mut end = None;
         let live_next = self.next_in_line.as_ref().filter(|f| !f.is_consumed());
         for f in live_next.into_iter().chain(self.queue.iter()) {
             if &f.tp == tp {
                 count += 1;
-                end = f.end_offset;
+                end = f.end_position();
             }
         }
         match (count, end) {

@@ -264,6 +264,13 @@ fn parse_strategy(key: &str, v: &str) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
+/// How many times the larger fetch size one batch may inflate to (see
+/// [`ConsumerConfig::max_decompressed_batch_bytes`]).
+pub const DECOMPRESSED_BATCH_FACTOR: usize = 2;
+
+/// The floor of [`ConsumerConfig::max_decompressed_batch_bytes`]: 64 MiB.
+pub const MIN_MAX_DECOMPRESSED_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
 impl ConsumerConfig {
     /// A builder starting from the Java defaults.
     pub fn builder() -> ConsumerConfigBuilder {
@@ -453,6 +460,21 @@ impl ConsumerConfig {
         Ok(())
     }
 
+    /// The bound on one record batch's decompressed size: twice the larger
+    /// of `fetch.max.bytes` and `max.partition.fetch.bytes`, and at least
+    /// [`MIN_MAX_DECOMPRESSED_BATCH_BYTES`] (64 MiB). With the defaults
+    /// (`fetch.max.bytes` 50 MiB) it is 100 MiB. A compressed batch that
+    /// inflates past it is refused (`Error::DecompressedBatchTooLarge`)
+    /// instead of allocating without bound; raise `fetch.max.bytes` to read it.
+    pub fn max_decompressed_batch_bytes(&self) -> usize {
+        let largest = self
+            .fetch_max_bytes
+            .max(self.max_partition_fetch_bytes)
+            .max(0) as usize;
+        largest
+            .saturating_mul(DECOMPRESSED_BATCH_FACTOR)
+            .max(MIN_MAX_DECOMPRESSED_BATCH_BYTES)
+    }
     /// Whether offsets are committed automatically: needs both a group id
     /// and `enable.auto.commit` (the Java client turns it off without a group).
     pub fn auto_commit_enabled(&self) -> bool {
@@ -579,6 +601,28 @@ mod tests {
             Error::Config { key, .. } => key,
             other => panic!("expected a config error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn decompression_limit_follows_the_fetch_sizes() {
+        let c = ConsumerConfig::default();
+        assert_eq!(c.max_decompressed_batch_bytes(), 2 * 52_428_800);
+        let small = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("fetch.max.bytes", "1000"),
+            ("max.partition.fetch.bytes", "2000"),
+        ])
+        .unwrap();
+        assert_eq!(small.max_decompressed_batch_bytes(), 64 << 20, "the floor");
+        let big = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("fetch.max.bytes", "1000"),
+            ("max.partition.fetch.bytes", "209715200"),
+        ])
+        .unwrap();
+        assert_eq!(big.max_decompressed_batch_bytes(), 2 * 209_715_200);
+        let f = crate::fetcher::FetchConfig::from_config(&big);
+        assert_eq!(f.max_decompressed_size, 2 * 209_715_200);
     }
 
     #[test]

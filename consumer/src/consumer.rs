@@ -547,6 +547,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Gives partitions without a position one: the committed offset if there
     /// is one, else `auto.offset.reset`; sends the resets' ListOffsets.
     fn update_fetch_positions(&mut self, now: Instant) -> Result<()> {
+        // KIP-320: positions whose leader epoch changed are validated first.
+        self.offset_fetcher.validate_positions_if_needed(
+            self.client.as_mut().expect(UNPARKED),
+            &mut self.subscriptions,
+            now,
+        )?;
         if self.subscriptions.has_all_fetch_positions() {
             return Ok(());
         }
@@ -687,7 +693,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             self.check_assigned(tp)?;
             tracing::info!(%tp, offset, "seeking");
             self.fetcher.buffer_mut().remove_partition(tp);
-            self.subscriptions.seek(
+            // With an epoch the position is validated first (KIP-320).
+            self.subscriptions.seek_unvalidated(
                 tp,
                 FetchPosition {
                     offset,

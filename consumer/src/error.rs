@@ -6,6 +6,7 @@ use prozess_network::TopicPartition;
 use prozess_protocol::ErrorCode;
 
 use crate::group::membership::GroupError;
+use crate::subscription_state::LogTruncation;
 
 /// Everything a consumer call can fail with. Retriable broker errors are
 /// retried inside the consumer; what reaches the caller is what it must decide on.
@@ -27,6 +28,14 @@ pub enum Error {
     OffsetOutOfRange {
         /// Each partition with the offset that was out of range.
         offsets: Vec<(TopicPartition, i64)>,
+    },
+    /// The leader's log no longer holds the position (it was truncated after
+    /// a leader change, KIP-320) and `auto.offset.reset` is `none` (Java's
+    /// `LogTruncationException`). Each entry names the partition, the
+    /// position and where the leader's log diverges; seek to continue.
+    LogTruncation {
+        /// The truncated partitions.
+        truncations: Vec<LogTruncation>,
     },
     /// A configuration key is unknown or its value invalid.
     Config {
@@ -56,6 +65,18 @@ pub enum Error {
         offset: i64,
         /// What was wrong.
         message: String,
+    },
+    /// A compressed record batch inflates past the consumer's bound on one
+    /// batch's decompressed size (see
+    /// [`ConsumerConfig::max_decompressed_batch_bytes`](crate::ConsumerConfig::max_decompressed_batch_bytes)).
+    /// The position stays at `offset`; raise `fetch.max.bytes` to read it.
+    DecompressedBatchTooLarge {
+        /// The partition.
+        tp: TopicPartition,
+        /// The offset at which reading stopped.
+        offset: i64,
+        /// The bound in bytes.
+        limit: usize,
     },
     /// A partition named in a call is not assigned to this consumer.
     NotAssigned(TopicPartition),
@@ -112,6 +133,13 @@ impl fmt::Display for Error {
                 )?;
                 write_list(f, offsets.iter().map(|(tp, o)| format!("{tp}@{o}")))
             }
+            Error::LogTruncation { truncations } => {
+                write!(
+                    f,
+                    "log truncation detected and auto.offset.reset=none (seek to continue): "
+                )?;
+                write_list(f, truncations.iter())
+            }
             Error::Config { key, message } => write!(f, "configuration {key}: {message}"),
             Error::Deserialization {
                 tp,
@@ -128,6 +156,14 @@ impl fmt::Display for Error {
                 offset,
                 message,
             } => write!(f, "corrupt record at {tp} offset {offset}: {message}"),
+            Error::DecompressedBatchTooLarge { tp, offset, limit } => write!(
+                f,
+                "record batch at {tp} offset {offset} decompresses to more than {limit} bytes \
+                 (the limit is {factor} x the larger of fetch.max.bytes and \
+                 max.partition.fetch.bytes, at least {floor} bytes): raise fetch.max.bytes to read it",
+                factor = crate::config::DECOMPRESSED_BATCH_FACTOR,
+                floor = crate::config::MIN_MAX_DECOMPRESSED_BATCH_BYTES,
+            ),
             Error::NotAssigned(tp) => write!(f, "partition {tp} is not assigned"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::Wakeup => write!(f, "woken up"),

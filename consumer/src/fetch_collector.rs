@@ -67,19 +67,17 @@ impl FetchCollector {
                     tracing::debug!(%tp, fetch_offset = fetch.fetch_offset, position = position.offset, "dropping stale fetch: position moved");
                     return Ok(false);
                 }
-                if let Some((epoch, end_offset)) = p.diverging_epoch {
-                    // The leader's log diverged from what we read (truncation
-                    // after a leader change): continue from where the logs agree.
-                    let offset = end_offset.min(position.offset);
-                    tracing::warn!(%tp, position = position.offset, epoch, end_offset, "log truncation detected: continuing at the end offset of the last common epoch");
-                    subs.seek(
-                        &tp,
-                        FetchPosition {
-                            offset,
-                            offset_epoch: Some(epoch),
-                            current_leader_epoch: position.current_leader_epoch,
-                        },
-                    );
+                if let Some(epoch_end) = p.diverging_epoch {
+                    // The leader's log diverged from what the request said we
+                    // had read (truncation after a leader change). Handled as
+                    // a validation answer: the position moves once to where
+                    // the logs agree, or LogTruncation with reset=none.
+                    let request_position = (fetch.fetch_offset, fetch.request_epoch());
+                    if let Some(t) = subs.handle_diverging_epoch(&tp, request_position, epoch_end) {
+                        return Err(Error::LogTruncation {
+                            truncations: vec![t],
+                        });
+                    }
                     return Ok(false);
                 }
                 subs.update_offsets(
@@ -481,11 +479,11 @@ mod tests {
         buf.add(cf(1, 0, batch(0, 1, Compression::None)));
         buf.add(cf(0, 2, batch(2, 2, Compression::None)));
         assert_eq!(
-            buf.fetch_ahead_offset(&tp(0)),
+            buf.fetch_ahead_position(&tp(0)),
             Err(()),
             "two buffered: no more"
         );
-        assert_eq!(buf.fetch_ahead_offset(&tp(1)), Ok(Some(1)));
+        assert_eq!(buf.fetch_ahead_position(&tp(1)), Ok(Some((1, None))));
         let (r, _) = collect(&c1, &mut buf, &mut s);
         assert_eq!(offsets(&r.unwrap()), vec![(0, 0)]);
         s.pause(&tp(0));
@@ -584,9 +582,48 @@ mod tests {
             false,
             true,
         ));
+        assert_eq!(
+            buf.fetch_ahead_position(&tp(0)),
+            Err(()),
+            "no fetch ahead of a diverging answer"
+        );
         assert!(collect(&c, &mut buf, &mut s).0.unwrap().is_empty());
         let pos = s.position(&tp(0)).unwrap();
         assert_eq!((pos.offset, pos.offset_epoch), (60, Some(3)));
+    }
+
+    #[test]
+    fn diverging_epoch_for_a_stale_epoch_does_not_move_the_position() {
+        // A fetch sent with an older last_fetched_epoch than the position has
+        // now (data of the new epoch was consumed since): its answer is about
+        // a position we no longer have, and must not send us back.
+        let c = FetchCollector::new(500, Duration::from_secs(300));
+        let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);
+        s.seek(
+            &tp(0),
+            FetchPosition {
+                offset: 80,
+                offset_epoch: Some(6),
+                current_leader_epoch: Some(6),
+            },
+        );
+        let mut buf = FetchBuffer::new();
+        buf.add(
+            CompletedFetch::new(
+                tp(0),
+                80,
+                FetchedPartition {
+                    diverging_epoch: Some((5, 60)),
+                    ..FetchedPartition::empty()
+                },
+                false,
+                true,
+            )
+            .with_request_epoch(Some(5)),
+        );
+        assert!(collect(&c, &mut buf, &mut s).0.unwrap().is_empty());
+        let pos = s.position(&tp(0)).unwrap();
+        assert_eq!((pos.offset, pos.offset_epoch), (80, Some(6)));
     }
 
     #[test]
@@ -649,6 +686,48 @@ mod tests {
         s.seek(&tp(0), FetchPosition::at(4));
         assert!(collect(&c, &mut buf, &mut s).0.unwrap().is_empty());
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn batch_inflating_past_the_limit_names_partition_offset_and_setting() {
+        let c = FetchCollector::new(500, Duration::from_secs(300));
+        let zeros = vec![0u8; 2 << 20];
+        let mut b = prozess_protocol::records::MemoryRecordsBuilder::new(2, Compression::Zstd);
+        b.append(1, None, Some(&zeros), &[]).unwrap();
+        let data = concat(&[batch(0, 2, Compression::None), b.build().unwrap()]);
+        let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);
+        let mut buf = FetchBuffer::new();
+        buf.add(cf(0, 0, data.clone()).max_decompressed_size(1 << 20));
+        let (r, _) = collect(&c, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(0, 0), (0, 1)]);
+        for _ in 0..2 {
+            match collect(&c, &mut buf, &mut s).0 {
+                Err(e @ Error::DecompressedBatchTooLarge { .. }) => {
+                    let Error::DecompressedBatchTooLarge {
+                        tp: t,
+                        offset,
+                        limit,
+                    } = &e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!((t, *offset, *limit), (&tp(0), 2, 1 << 20));
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains("t-0 offset 2") && msg.contains("raise fetch.max.bytes"),
+                        "{msg}"
+                    );
+                }
+                other => panic!("expected DecompressedBatchTooLarge, got {other:?}"),
+            }
+            assert_eq!(s.position(&tp(0)).unwrap().offset, 2, "never skipped");
+        }
+        // Under a larger bound the same batch reads.
+        let mut s = setup(&[(0, 0)], OffsetResetStrategy::Earliest);
+        let mut buf = FetchBuffer::new();
+        buf.add(cf(0, 0, data).max_decompressed_size(4 << 20));
+        let (r, _) = collect(&c, &mut buf, &mut s);
+        assert_eq!(offsets(&r.unwrap()), vec![(0, 0), (0, 1), (0, 2)]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct FetchConfig {
     pub check_crcs: bool,
     /// client.rack
     pub client_rack: String,
+    /// Bound on one batch's decompressed size
+    /// ([`ConsumerConfig::max_decompressed_batch_bytes`]).
+    pub max_decompressed_size: usize,
 }
 
 impl FetchConfig {
@@ -53,6 +56,7 @@ impl FetchConfig {
             isolation_level: c.isolation_level,
             check_crcs: c.check_crcs,
             client_rack: c.client_rack.clone(),
+            max_decompressed_size: c.max_decompressed_batch_bytes(),
         }
     }
 }
@@ -117,7 +121,8 @@ impl Fetcher {
         subs: &SubscriptionState,
         now: Instant,
     ) -> usize {
-        let fetchable = subs.fetchable_partitions(|tp| self.buffer.fetch_ahead_offset(tp).is_err());
+        let fetchable =
+            subs.fetchable_partitions(|tp| self.buffer.fetch_ahead_position(tp).is_err());
         let mut by_node: BTreeMap<NodeId, Vec<(TopicPartition, PartitionData)>> = BTreeMap::new();
         let mut need_metadata = false;
         for (tp, position) in fetchable {
@@ -136,12 +141,17 @@ impl Fetcher {
                 continue;
             }
             let topic_id = metadata.topic_id(&tp.topic).unwrap_or(Uuid::NIL);
-            let fetch_offset = self
+            // Ahead of buffered data the fetch starts where that data ends,
+            // with the epoch of its last batch: the position the caller will
+            // have consumed up to. The position's epoch there would be stale
+            // after a leader change and the broker would answer with a
+            // diverging epoch that moves the position back (issue 10, item 0).
+            let (fetch_offset, last_fetched_epoch) = self
                 .buffer
-                .fetch_ahead_offset(&tp)
+                .fetch_ahead_position(&tp)
                 .ok()
                 .flatten()
-                .unwrap_or(position.offset);
+                .unwrap_or((position.offset, position.offset_epoch));
             by_node.entry(node).or_default().push((
                 tp,
                 PartitionData {
@@ -150,7 +160,7 @@ impl Fetcher {
                     log_start_offset: -1,
                     max_bytes: self.config.max_partition_bytes,
                     current_leader_epoch: leader.epoch.unwrap_or(-1),
-                    last_fetched_epoch: position.offset_epoch.unwrap_or(-1),
+                    last_fetched_epoch: last_fetched_epoch.unwrap_or(-1),
                 },
             ));
         }
@@ -435,13 +445,18 @@ impl Fetcher {
                     .then_some((p.diverging_epoch.epoch, p.diverging_epoch.end_offset)),
                 records: p.records.clone(),
             };
-            self.buffer.add(CompletedFetch::new(
-                tp,
-                req.fetch_offset,
-                fetched,
-                read_committed,
-                self.config.check_crcs,
-            ));
+            self.buffer.add(
+                CompletedFetch::new(
+                    tp,
+                    req.fetch_offset,
+                    fetched,
+                    read_committed,
+                    self.config.check_crcs,
+                )
+                .with_request_epoch(
+                    (req.last_fetched_epoch >= 0).then_some(req.last_fetched_epoch),
+                ),
+            );
         }
     }
 

@@ -1,20 +1,35 @@
 //! `OffsetFetcher`: ListOffsets for position resets (`auto.offset.reset`,
 //! `seek_to_beginning`/`seek_to_end`) and for `beginning_offsets`,
-//! `end_offsets` and `offsets_for_times`.
+//! `end_offsets` and `offsets_for_times`; OffsetForLeaderEpoch for position
+//! validation after a leader change (KIP-320, Java's `validatePositionsIfNeeded`
+//! and `OffsetsForLeaderEpochUtils`).
 //!
-//! Resets run inside `poll` without blocking; look-ups are started here and
-//! driven by the consumer's blocking call until every partition is answered.
+//! Resets and validations run inside `poll` without blocking; look-ups are
+//! started here and driven by the consumer's blocking call until every
+//! partition is answered.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use prozess_network::{ClientEvent, KafkaClient, NodeId, TopicPartition};
 use prozess_protocol::messages::list_offsets::request::{ListOffsetsPartition, ListOffsetsTopic};
-use prozess_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use prozess_protocol::messages::offset_for_leader_epoch::request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use prozess_protocol::messages::{
+    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+};
 use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use crate::config::{IsolationLevel, OffsetResetStrategy};
-use crate::subscription_state::{FetchPosition, SubscriptionState};
+use crate::error::Error;
+use crate::subscription_state::{FetchPosition, LogTruncation, SubscriptionState};
+
+/// First OffsetForLeaderEpoch version a consumer may use (v3 carries
+/// `replica_id`, Kafka 2.3): older brokers are not asked, as in Java's
+/// `hasUsableOffsetForLeaderEpochVersion`.
+pub const MIN_VALIDATION_VERSION: i16 = 3;
 
 /// ListOffsets timestamp for the log end offset.
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -48,6 +63,8 @@ pub type LookupResult = Result<ListOffsetData, ErrorCode>;
 enum InFlight {
     Reset(Vec<(TopicPartition, OffsetResetStrategy)>),
     Lookup(u64, Vec<TopicPartition>),
+    /// OffsetForLeaderEpoch for these positions (as they were when sent).
+    Validate(Vec<(TopicPartition, FetchPosition)>),
 }
 
 /// Partitions [`OffsetFetcher::send`] could not send.
@@ -72,6 +89,10 @@ pub struct OffsetFetcher {
     retry_backoff: Duration,
     in_flight: HashMap<(NodeId, i32), InFlight>,
     lookup_results: Vec<(u64, TopicPartition, LookupResult)>,
+    /// An error a validation answer produced (truncation with
+    /// `auto.offset.reset=none`, authorization): raised by the next
+    /// [`OffsetFetcher::validate_positions_if_needed`], as Java caches it.
+    validation_error: Option<Error>,
 }
 
 fn is_retriable_offsets_error(code: ErrorCode) -> bool {
@@ -98,6 +119,144 @@ impl OffsetFetcher {
             retry_backoff,
             in_flight: HashMap::new(),
             lookup_results: Vec::new(),
+            validation_error: None,
+        }
+    }
+
+    /// KIP-320 position validation (Java's `validatePositionsIfNeeded`):
+    /// positions whose leader epoch changed in the metadata wait for
+    /// validation; an OffsetForLeaderEpoch per leader asks where the epoch
+    /// of each position's last record ends in the leader's log. A leader
+    /// without OffsetForLeaderEpoch v3+ (Tansu, brokers before 2.3) is not
+    /// asked: its positions are used as they are. Raises the error an
+    /// earlier answer produced (LogTruncation with `auto.offset.reset=none`).
+    pub fn validate_positions_if_needed<C: KafkaClient>(
+        &mut self,
+        client: &mut C,
+        subs: &mut SubscriptionState,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if let Some(e) = self.validation_error.take() {
+            return Err(e);
+        }
+        for tp in subs.assigned_partitions() {
+            let leader = client.metadata().leader_and_epoch(&tp);
+            // Until the leader's versions are known, assume it can validate.
+            let supported = leader
+                .leader
+                .filter(|n| client.is_ready(*n, now))
+                .map(|n| supports_validation(client, n))
+                .unwrap_or(true);
+            subs.maybe_validate_position_for_current_leader(&tp, leader, supported);
+        }
+        let needed = subs.partitions_needing_validation(now);
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let mut by_node: BTreeMap<NodeId, Vec<(TopicPartition, FetchPosition)>> = BTreeMap::new();
+        let mut no_leader = false;
+        for (tp, position) in needed {
+            match client.metadata().leader_for(&tp) {
+                Some(node) => by_node.entry(node).or_default().push((tp, position)),
+                None => no_leader = true,
+            }
+        }
+        if no_leader {
+            client.metadata_mut().request_update();
+        }
+        for (node, parts) in by_node {
+            if !client.ready(node, now) {
+                if client.connection_failed(node) {
+                    for (tp, _) in &parts {
+                        subs.validation_failed(tp, now + self.retry_backoff);
+                    }
+                }
+                // Otherwise retried as soon as the connection is ready.
+                continue;
+            }
+            if !supports_validation(client, node) {
+                tracing::debug!(node, partitions = parts.len(), "skipping position validation: the leader does not support OffsetForLeaderEpoch v3+");
+                for (tp, _) in &parts {
+                    subs.complete_validation(tp);
+                }
+                continue;
+            }
+            let request = build_validation_request(&parts);
+            match client.send(node, RequestBody::OffsetForLeaderEpoch(request), now) {
+                Ok(corr) => {
+                    tracing::debug!(
+                        node,
+                        partitions = parts.len(),
+                        "sent OffsetForLeaderEpoch to validate positions"
+                    );
+                    for (tp, _) in &parts {
+                        subs.set_reset_in_flight(tp);
+                    }
+                    self.in_flight
+                        .insert((node, corr), InFlight::Validate(parts));
+                }
+                Err(e) => {
+                    tracing::debug!(node, error = %e, "OffsetForLeaderEpoch could not be sent");
+                    for (tp, _) in &parts {
+                        subs.validation_failed(tp, now + self.retry_backoff);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_validation_response(
+        &mut self,
+        parts: Vec<(TopicPartition, FetchPosition)>,
+        resp: &OffsetForLeaderEpochResponse,
+        subs: &mut SubscriptionState,
+        metadata_update: &mut bool,
+        now: Instant,
+    ) {
+        let mut answers: HashMap<TopicPartition, (ErrorCode, i32, i64)> = HashMap::new();
+        for t in &resp.topics {
+            for p in &t.partitions {
+                answers.insert(
+                    TopicPartition::new(t.topic.clone(), p.partition),
+                    (
+                        ErrorCode::from_i16(p.error_code),
+                        p.leader_epoch,
+                        p.end_offset,
+                    ),
+                );
+            }
+        }
+        let mut truncations: Vec<LogTruncation> = Vec::new();
+        for (tp, position) in parts {
+            match answers.remove(&tp) {
+                Some((ErrorCode::None, epoch, end_offset)) => {
+                    if let Some(t) =
+                        subs.maybe_complete_validation(&tp, position, (epoch, end_offset))
+                    {
+                        truncations.push(t);
+                    }
+                }
+                Some((code, _, _)) if is_retriable_offsets_error(code) => {
+                    tracing::debug!(%tp, error = %code, "position validation failed: retrying after a metadata update");
+                    *metadata_update = true;
+                    subs.validation_failed(&tp, now + self.retry_backoff);
+                }
+                Some((code, _, _)) => {
+                    tracing::warn!(%tp, error = %code, "position validation failed");
+                    subs.validation_failed(&tp, now + self.retry_backoff);
+                    if self.validation_error.is_none() {
+                        self.validation_error = Some(Error::PartitionError { tp, code });
+                    }
+                }
+                None => {
+                    tracing::debug!(%tp, "OffsetForLeaderEpoch answer left the partition out: retrying");
+                    subs.validation_failed(&tp, now + self.retry_backoff);
+                }
+            }
+        }
+        if !truncations.is_empty() {
+            self.validation_error = Some(Error::LogTruncation { truncations });
         }
     }
 
@@ -250,7 +409,7 @@ impl OffsetFetcher {
     pub fn lookup_in_flight(&self, tp: &TopicPartition) -> bool {
         self.in_flight.values().any(|f| match f {
             InFlight::Lookup(_, v) => v.contains(tp),
-            InFlight::Reset(_) => false,
+            InFlight::Reset(_) | InFlight::Validate(_) => false,
         })
     }
 
@@ -273,7 +432,13 @@ impl OffsetFetcher {
                     return false;
                 };
                 match &r.body {
-                    ResponseBody::ListOffsets(resp) => {
+                    ResponseBody::OffsetForLeaderEpoch(resp) => match req {
+                        InFlight::Validate(parts) => {
+                            self.handle_validation_response(parts, resp, subs, metadata_update, now)
+                        }
+                        other => self.fail(other, ErrorCode::UnknownServerError, subs, now),
+                    },
+                    ResponseBody::ListOffsets(resp) if !matches!(req, InFlight::Validate(_)) => {
                         self.handle_response(req, resp, subs, metadata_update, now)
                     }
                     _ => self.fail(req, ErrorCode::UnknownServerError, subs, now),
@@ -322,6 +487,11 @@ impl OffsetFetcher {
                     self.lookup_results.push((id, tp, Err(code)));
                 }
             }
+            InFlight::Validate(parts) => {
+                for (tp, _) in parts {
+                    subs.validation_failed(&tp, now + self.retry_backoff);
+                }
+            }
         }
     }
 
@@ -358,11 +528,10 @@ impl OffsetFetcher {
                 for (tp, strategy) in parts {
                     match answers.remove(&tp) {
                         Some(Ok(d)) if d.offset >= 0 => {
-                            let pos = FetchPosition {
-                                offset: d.offset,
-                                offset_epoch: None,
-                                current_leader_epoch: d.leader_epoch,
-                            };
+                            // No epoch: a reset position needs no validation
+                            // (Java's resetPositionIfNeeded); the current
+                            // leader epoch is taken from the metadata.
+                            let pos = FetchPosition::at(d.offset);
                             if subs.maybe_complete_reset(&tp, strategy, pos) {
                                 tracing::info!(%tp, offset = d.offset, strategy = strategy.as_str(), "reset position");
                             }
@@ -372,6 +541,12 @@ impl OffsetFetcher {
                             subs.reset_failed(&tp, now + self.retry_backoff);
                         }
                     }
+                }
+            }
+            InFlight::Validate(parts) => {
+                // Not a ListOffsets request: handle_event never routes it here.
+                for (tp, _) in parts {
+                    subs.validation_failed(&tp, now + self.retry_backoff);
                 }
             }
             InFlight::Lookup(id, tps) => {
@@ -388,5 +563,43 @@ impl OffsetFetcher {
     /// Whether a look-up error is worth retrying (after a metadata refresh).
     pub fn is_retriable(code: ErrorCode) -> bool {
         is_retriable_offsets_error(code)
+    }
+}
+
+/// Whether `node` (connected) can answer a consumer's OffsetForLeaderEpoch.
+fn supports_validation<C: KafkaClient>(client: &C, node: NodeId) -> bool {
+    client
+        .api_version(node, ApiKey::OffsetForLeaderEpoch)
+        .is_some_and(|v| v >= MIN_VALIDATION_VERSION)
+}
+
+/// One OffsetForLeaderEpoch for these positions: the epoch of each position's
+/// last record, fenced by the leader epoch the position was moved to.
+fn build_validation_request(
+    parts: &[(TopicPartition, FetchPosition)],
+) -> OffsetForLeaderEpochRequest {
+    let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
+    for (tp, position) in parts {
+        if topics.last().map(|t| t.topic != tp.topic).unwrap_or(true) {
+            topics.push(OffsetForLeaderTopic {
+                topic: tp.topic.clone(),
+                ..Default::default()
+            });
+        }
+        topics
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(OffsetForLeaderPartition {
+                partition: tp.partition,
+                current_leader_epoch: position.current_leader_epoch.unwrap_or(-1),
+                leader_epoch: position.offset_epoch.unwrap_or(-1),
+                ..Default::default()
+            });
+    }
+    OffsetForLeaderEpochRequest {
+        replica_id: -1,
+        topics,
+        ..Default::default()
     }
 }

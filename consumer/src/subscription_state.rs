@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use prozess_network::{NodeId, TopicPartition};
+use prozess_network::{LeaderAndEpoch, NodeId, TopicPartition};
 
 use crate::config::OffsetResetStrategy;
 use crate::offsets::OffsetAndMetadata;
@@ -61,6 +61,41 @@ pub enum FetchState {
     Fetching,
     /// Waiting for a ListOffsets reset with this strategy.
     AwaitReset(OffsetResetStrategy),
+    /// Has a position whose leader epoch must be checked against the current
+    /// leader (KIP-320, OffsetForLeaderEpoch) before it is fetched from.
+    AwaitValidation,
+}
+
+/// A position the leader's log does not hold (Java's
+/// `SubscriptionState.LogTruncation`): found by position validation or a
+/// Fetch's diverging epoch when `auto.offset.reset` is `none`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTruncation {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The position that was checked.
+    pub offset: i64,
+    /// The leader epoch of the record before `offset`.
+    pub offset_epoch: Option<i32>,
+    /// Where the leader's log of the last common epoch ends: (offset, epoch).
+    /// `None` when the leader knows no epoch at or below ours.
+    pub divergent_offset: Option<(i64, i32)>,
+}
+
+impl std::fmt::Display for LogTruncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at offset {}", self.tp, self.offset)?;
+        if let Some(e) = self.offset_epoch {
+            write!(f, " (leader epoch {e})")?;
+        }
+        match self.divergent_offset {
+            Some((o, e)) => write!(
+                f,
+                ": the leader's log diverges from offset {o} (end of leader epoch {e})"
+            ),
+            None => write!(f, ": the leader knows no epoch at or before ours"),
+        }
+    }
 }
 
 /// State of one assigned partition.
@@ -80,9 +115,10 @@ pub struct TopicPartitionState {
     pub last_stable_offset: Option<i64>,
     /// Preferred read replica (KIP-392) and until when it is used.
     pub preferred_read_replica: Option<(NodeId, Instant)>,
-    /// A reset in flight or backing off: not before this time.
+    /// A reset or validation backing off: not before this time.
     pub next_reset_allowed: Option<Instant>,
-    /// A ListOffsets for the reset is in flight.
+    /// A ListOffsets for the reset (or an OffsetForLeaderEpoch for the
+    /// validation) is in flight.
     pub reset_in_flight: bool,
 }
 
@@ -231,6 +267,212 @@ impl SubscriptionState {
         }
     }
 
+    /// `seek` to a position with the leader epoch of the record before it
+    /// (a committed offset, `seek` with an epoch): the position is validated
+    /// against the current leader before it is fetched from (Java's
+    /// `seekUnvalidated`). Without an epoch it is used at once.
+    pub fn seek_unvalidated(&mut self, tp: &TopicPartition, position: FetchPosition) -> bool {
+        match self.state_mut(tp) {
+            Some(s) => {
+                s.position = Some(position);
+                s.fetch_state = if position.offset_epoch.is_some() {
+                    FetchState::AwaitValidation
+                } else {
+                    FetchState::Fetching
+                };
+                s.next_reset_allowed = None;
+                s.reset_in_flight = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Checks a position against the partition's leader and epoch in the
+    /// metadata (Java's `maybeValidatePositionForCurrentLeader`). When the
+    /// epoch changed, the position takes the new one and, if it knows the
+    /// epoch of its last record and `validation_supported`, waits for
+    /// validation: it is not fetched until the leader confirmed it. Without
+    /// support (the leader lacks OffsetForLeaderEpoch v3+) it is used as is.
+    /// Returns whether `tp` awaits validation.
+    pub fn maybe_validate_position_for_current_leader(
+        &mut self,
+        tp: &TopicPartition,
+        leader: LeaderAndEpoch,
+        validation_supported: bool,
+    ) -> bool {
+        let Some(s) = self.state_mut(tp) else {
+            return false;
+        };
+        let (Some(_), Some(epoch)) = (leader.leader, leader.epoch) else {
+            return s.fetch_state == FetchState::AwaitValidation;
+        };
+        if !matches!(
+            s.fetch_state,
+            FetchState::Fetching | FetchState::AwaitValidation
+        ) {
+            return false;
+        }
+        let Some(position) = s.position.as_mut() else {
+            return false;
+        };
+        if position.current_leader_epoch != Some(epoch) {
+            let first = position.current_leader_epoch.is_none();
+            position.current_leader_epoch = Some(epoch);
+            if position.offset_epoch.is_some() && validation_supported {
+                // A position set without a leader epoch (seek, reset) takes
+                // the current one and needs no validation, unless it waits
+                // for one already (a committed offset with its epoch).
+                if !first || s.fetch_state == FetchState::AwaitValidation {
+                    tracing::debug!(%tp, offset = position.offset, offset_epoch = ?position.offset_epoch, leader_epoch = epoch, "leader epoch changed: validating the position");
+                    s.fetch_state = FetchState::AwaitValidation;
+                    s.next_reset_allowed = None;
+                    s.reset_in_flight = false;
+                    s.preferred_read_replica = None;
+                }
+            } else if s.fetch_state == FetchState::AwaitValidation {
+                s.fetch_state = FetchState::Fetching;
+            }
+        }
+        s.fetch_state == FetchState::AwaitValidation
+    }
+
+    /// Partitions whose validation may be sent now, with their positions.
+    pub fn partitions_needing_validation(
+        &self,
+        now: Instant,
+    ) -> Vec<(TopicPartition, FetchPosition)> {
+        self.assignment
+            .iter()
+            .filter(|(_, s)| {
+                s.fetch_state == FetchState::AwaitValidation
+                    && !s.reset_in_flight
+                    && s.next_reset_allowed.map(|t| now >= t).unwrap_or(true)
+            })
+            .filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), p)))
+            .collect()
+    }
+
+    /// Ends a validation without asking the leader (it does not support
+    /// OffsetForLeaderEpoch): the position is used as it is.
+    pub fn complete_validation(&mut self, tp: &TopicPartition) {
+        if let Some(s) = self.state_mut(tp) {
+            if s.fetch_state == FetchState::AwaitValidation {
+                s.fetch_state = FetchState::Fetching;
+                s.reset_in_flight = false;
+                s.next_reset_allowed = None;
+            }
+        }
+    }
+
+    /// The leader's answer to a validation of `request_position` (Java's
+    /// `maybeCompleteValidation`): `epoch_end` is the largest epoch the
+    /// leader knows at or below the position's epoch and where it ends.
+    /// Ignored unless `tp` still awaits validation at that very position.
+    /// See [`Self::apply_epoch_end_offset`] for the outcome.
+    pub fn maybe_complete_validation(
+        &mut self,
+        tp: &TopicPartition,
+        request_position: FetchPosition,
+        epoch_end: (i32, i64),
+    ) -> Option<LogTruncation> {
+        match self.state(tp) {
+            Some(s)
+                if s.fetch_state == FetchState::AwaitValidation
+                    && s.position == Some(request_position) => {}
+            _ => {
+                tracing::debug!(%tp, "ignoring a validation answer: the position changed or needs none any more");
+                return None;
+            }
+        }
+        self.apply_epoch_end_offset(tp, epoch_end)
+    }
+
+    /// A Fetch answered with a diverging epoch for `request_position`: as a
+    /// validation answer, if the partition is still fetched from that very
+    /// position (offset and epoch) and otherwise ignored.
+    pub fn handle_diverging_epoch(
+        &mut self,
+        tp: &TopicPartition,
+        request_position: (i64, Option<i32>),
+        epoch_end: (i32, i64),
+    ) -> Option<LogTruncation> {
+        match self.position(tp) {
+            Some(p) if (p.offset, p.offset_epoch) == request_position => {}
+            _ => {
+                tracing::debug!(%tp, "ignoring a diverging epoch: the position changed since the fetch was sent");
+                return None;
+            }
+        }
+        self.apply_epoch_end_offset(tp, epoch_end)
+    }
+
+    /// Applies the leader's end offset of the last common epoch to the
+    /// position. The leader's log ends before the position (truncation):
+    /// with a reset policy the position moves to that end offset, once;
+    /// with `auto.offset.reset=none` it stays and a [`LogTruncation`] is
+    /// returned. An undefined answer (no common epoch) resets the position
+    /// by the policy, or is a truncation under `none`. Otherwise the
+    /// position stays, taking the leader's epoch, and is fetched from.
+    fn apply_epoch_end_offset(
+        &mut self,
+        tp: &TopicPartition,
+        (epoch, end_offset): (i32, i64),
+    ) -> Option<LogTruncation> {
+        let strategy = self.default_reset_strategy;
+        let s = self.state_mut(tp)?;
+        let position = s.position?;
+        s.reset_in_flight = false;
+        s.next_reset_allowed = None;
+        if epoch < 0 || end_offset < 0 {
+            if strategy == OffsetResetStrategy::None {
+                tracing::warn!(%tp, offset = position.offset, "log truncation detected, but auto.offset.reset=none");
+                return Some(LogTruncation {
+                    tp: tp.clone(),
+                    offset: position.offset,
+                    offset_epoch: position.offset_epoch,
+                    divergent_offset: None,
+                });
+            }
+            tracing::info!(%tp, offset = position.offset, strategy = strategy.as_str(), "log truncation detected (no common epoch): resetting the offset");
+            s.fetch_state = FetchState::AwaitReset(strategy);
+            return None;
+        }
+        if end_offset < position.offset {
+            if strategy == OffsetResetStrategy::None {
+                tracing::warn!(%tp, offset = position.offset, end_offset, epoch, "log truncation detected, but auto.offset.reset=none");
+                return Some(LogTruncation {
+                    tp: tp.clone(),
+                    offset: position.offset,
+                    offset_epoch: position.offset_epoch,
+                    divergent_offset: Some((end_offset, epoch)),
+                });
+            }
+            tracing::info!(%tp, offset = position.offset, end_offset, epoch, "log truncation detected: continuing at the end offset of the last common epoch");
+            s.position = Some(FetchPosition {
+                offset: end_offset,
+                offset_epoch: Some(epoch),
+                current_leader_epoch: position.current_leader_epoch,
+            });
+        } else if let Some(p) = s.position.as_mut() {
+            // The leader's log holds the position. Its epoch becomes ours, so
+            // the next Fetch's last_fetched_epoch is one the leader knows.
+            p.offset_epoch = Some(epoch);
+        }
+        s.fetch_state = FetchState::Fetching;
+        None
+    }
+
+    /// A validation could not be sent or failed: retry after `retry_at`.
+    pub fn validation_failed(&mut self, tp: &TopicPartition, retry_at: Instant) {
+        if let Some(s) = self.state_mut(tp) {
+            if s.fetch_state == FetchState::AwaitValidation {
+                s.reset_in_flight = false;
+                s.next_reset_allowed = Some(retry_at);
+            }
+        }
+    }
+
     /// Moves the position forward after records were handed to the caller.
     /// Only called by the fetch collector.
     pub(crate) fn advance(&mut self, tp: &TopicPartition, position: FetchPosition) {
@@ -325,11 +567,16 @@ impl SubscriptionState {
             .collect()
     }
 
-    /// Earliest time a backing-off reset may be retried.
+    /// Earliest time a backing-off reset or validation may be retried.
     pub fn next_reset_deadline(&self) -> Option<Instant> {
         self.assignment
             .values()
-            .filter(|s| matches!(s.fetch_state, FetchState::AwaitReset(_)) && !s.reset_in_flight)
+            .filter(|s| {
+                matches!(
+                    s.fetch_state,
+                    FetchState::AwaitReset(_) | FetchState::AwaitValidation
+                ) && !s.reset_in_flight
+            })
             .filter_map(|s| s.next_reset_allowed)
             .min()
     }
@@ -379,17 +626,18 @@ impl SubscriptionState {
         }
     }
 
-    /// Uses a committed offset as the starting position of an initializing partition.
+    /// Uses a committed offset as the starting position of an initializing
+    /// partition. With a leader epoch it is validated first (KIP-320).
     pub fn seek_to_committed(&mut self, tp: &TopicPartition, committed: &OffsetAndMetadata) {
-        if let Some(s) = self.state_mut(tp) {
-            if s.fetch_state == FetchState::Initializing {
-                s.position = Some(FetchPosition {
+        if self.state(tp).map(|s| s.fetch_state) == Some(FetchState::Initializing) {
+            self.seek_unvalidated(
+                tp,
+                FetchPosition {
                     offset: committed.offset,
                     offset_epoch: committed.leader_epoch,
                     current_leader_epoch: None,
-                });
-                s.fetch_state = FetchState::Fetching;
-            }
+                },
+            );
         }
     }
 
@@ -602,11 +850,61 @@ mod tests {
             1
         );
         assert!(s.maybe_complete_reset(&tp(0), OffsetResetStrategy::Latest, FetchPosition::at(42)));
+        // The committed offset carries an epoch: it is validated first.
+        assert_eq!(
+            s.state(&tp(1)).unwrap().fetch_state,
+            FetchState::AwaitValidation
+        );
+        assert!(!s.has_all_fetch_positions());
+        s.complete_validation(&tp(1));
         assert!(s.has_all_fetch_positions());
         let consumed = s.all_consumed();
         assert_eq!(consumed[&tp(0)].offset, 42);
         assert_eq!(consumed[&tp(1)].offset, 9);
         assert_eq!(consumed[&tp(1)].leader_epoch, Some(2));
+    }
+
+    #[test]
+    fn leader_epoch_change_puts_positions_with_an_epoch_into_validation() {
+        let mut s = SubscriptionState::new(OffsetResetStrategy::Earliest);
+        s.assign_from_user([tp(0), tp(1)]);
+        let at = |offset, epoch| FetchPosition {
+            offset,
+            offset_epoch: epoch,
+            current_leader_epoch: None,
+        };
+        s.seek(&tp(0), at(5, Some(3)));
+        s.seek(&tp(1), at(7, None));
+        let leader = |epoch| LeaderAndEpoch {
+            leader: Some(0),
+            epoch: Some(epoch),
+        };
+        // The first epoch a position sees is taken as it is.
+        assert!(!s.maybe_validate_position_for_current_leader(&tp(0), leader(4), true));
+        assert!(!s.maybe_validate_position_for_current_leader(&tp(1), leader(4), true));
+        assert_eq!(s.position(&tp(0)).unwrap().current_leader_epoch, Some(4));
+        // A change: only the position that knows its epoch is validated.
+        assert!(s.maybe_validate_position_for_current_leader(&tp(0), leader(5), true));
+        assert!(!s.maybe_validate_position_for_current_leader(&tp(1), leader(5), true));
+        assert!(!s.is_fetchable(&tp(0)));
+        assert!(s.is_fetchable(&tp(1)));
+        let request = s.partitions_needing_validation(Instant::now());
+        assert_eq!(request.len(), 1);
+        // An answer for another position is ignored; the right one completes.
+        assert_eq!(
+            s.maybe_complete_validation(&tp(0), at(4, Some(3)), (3, 2)),
+            None
+        );
+        assert!(!s.is_fetchable(&tp(0)));
+        assert_eq!(
+            s.maybe_complete_validation(&tp(0), request[0].1, (3, 9)),
+            None
+        );
+        assert_eq!(s.position(&tp(0)).unwrap().offset, 5);
+        // Without support for validation the new epoch is simply taken.
+        assert!(!s.maybe_validate_position_for_current_leader(&tp(0), leader(6), false));
+        assert!(s.is_fetchable(&tp(0)));
+        assert_eq!(s.position(&tp(0)).unwrap().current_leader_epoch, Some(6));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum DecodeErrorKind {
     InvalidValue(String),
     /// Decompression failed.
     Compression(String),
+    /// A compressed batch inflates past the configured bound on its
+    /// decompressed size (`max` bytes).
+    DecompressedTooLarge { max: usize },
 }
 
 /// A decoding failure: what went wrong, and in which field (a dotted path such
@@ -90,6 +93,9 @@ impl fmt::Display for DecodeErrorKind {
             ),
             InvalidValue(m) => write!(f, "invalid value: {m}"),
             Compression(m) => write!(f, "decompression failed: {m}"),
+            DecompressedTooLarge { max } => {
+                write!(f, "decompressed size exceeds the limit of {max} bytes")
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::compression::{decompress, Compression};
+use super::compression::{decompress, is_too_large, Compression};
 use super::control::ControlRecord;
 use super::cursor::{be_i16, be_i32, be_i64, Cursor, ReadFail};
 use super::{
@@ -326,11 +326,14 @@ impl RecordBatch {
             Compression::None => section,
             codec => Bytes::from(
                 decompress(codec, &section, self.max_decompressed_size).map_err(|m| {
-                    batch_error(
-                        self.base_offset,
-                        "records",
-                        DecodeErrorKind::Compression(format!("{codec}: {m}")),
-                    )
+                    let kind = if is_too_large(&m, self.max_decompressed_size) {
+                        DecodeErrorKind::DecompressedTooLarge {
+                            max: self.max_decompressed_size,
+                        }
+                    } else {
+                        DecodeErrorKind::Compression(format!("{codec}: {m}"))
+                    };
+                    batch_error(self.base_offset, "records", kind)
                 })?,
             ),
         };

@@ -201,6 +201,11 @@ pub fn decompress(codec: Compression, input: &[u8], max: usize) -> Result<Vec<u8
     }
 }
 
+/// Whether a [`decompress`] error is the size limit (not corrupt input).
+pub fn is_too_large(error: &str, max: usize) -> bool {
+    error == too_large(max)
+}
+
 #[cold]
 fn too_large(max: usize) -> String {
     format!("decompressed size exceeds the limit of {max} bytes")

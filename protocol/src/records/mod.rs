@@ -57,7 +57,7 @@ use crate::error::{DecodeError, DecodeErrorKind};
 
 pub use batch::{HeaderRefs, Record, RecordBatch, RecordHeader, RecordRef, RecordRefs, Records};
 pub use builder::MemoryRecordsBuilder;
-pub use compression::{compress, decompress, Compression};
+pub use compression::{compress, decompress, is_too_large, Compression};
 pub use control::{ControlRecord, ControlRecordType};
 
 /// The only record batch format prozess reads and writes.
@@ -70,7 +70,11 @@ pub const LOG_OVERHEAD: usize = 12;
 pub const RECORD_BATCH_OVERHEAD: usize = 61;
 
 /// Default bound on the decompressed size of one batch: a batch whose records
-/// inflate past this is an error rather than an unbounded allocation.
+/// inflate past this is an error
+/// ([`DecodeErrorKind::DecompressedTooLarge`](crate::DecodeErrorKind::DecompressedTooLarge))
+/// rather than an unbounded allocation. Readers set their own bound with
+/// [`RecordBatches::max_decompressed_size`]; the consumer derives it from its
+/// fetch sizes (`ConsumerConfig::max_decompressed_batch_bytes`).
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 64 * 1024 * 1024;
 
 /// "No timestamp", as Kafka writes it.
