@@ -241,7 +241,9 @@ impl MockClient {
     /// Whether a connection to `node` is being set up (see
     /// [`set_connection_setup_polls`](Self::set_connection_setup_polls)).
     pub fn is_connecting(&self, node: NodeId) -> bool {
-        self.nodes.get(&node).is_some_and(|s| s.connecting.is_some())
+        self.nodes
+            .get(&node)
+            .is_some_and(|s| s.connecting.is_some())
     }
 
     /// `max.in.flight.requests.per.connection` (default 5).
@@ -815,7 +817,13 @@ impl KafkaClient for MockClient {
     }
 
     fn has_in_flight(&self) -> bool {
+        // As in the real client, a request stays in flight until `poll`
+        // delivers its response (an answered one only waits for that poll).
         !self.in_flight.is_empty()
+            || self
+                .ready_events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Response(_)))
     }
 
     fn poll(&mut self, timeout: Duration, now: Instant) -> Vec<ClientEvent> {

@@ -563,16 +563,30 @@ impl GroupMembership {
         if self.failed.is_some() || !self.heartbeating() {
             return None;
         }
-        let mut t = self
-            .heartbeat
-            .next_deadline()
-            .min(self.heartbeat.poll_deadline());
+        let mut heartbeat = self.heartbeat.next_deadline();
+        if let Some(w) = self.network_wait_until.filter(|w| *w > now) {
+            // The coordinator's connection is not ready: the network poll
+            // reports its progress; look again no later than this.
+            heartbeat = heartbeat.max(w);
+        }
+        let mut t = self.heartbeat.poll_deadline();
         if self.lookup.coordinator().is_none() {
+            // No heartbeat without a coordinator: only the lookup is due
+            // (nothing while FindCoordinator is in flight: its answer comes
+            // through the network poll).
             if let Some(l) = self.lookup.next_deadline(now) {
                 t = t.min(l);
             }
+        } else {
+            t = t.min(heartbeat);
         }
         Some(t)
+    }
+
+    /// The node whose connection the membership waits for (the coordinator,
+    /// or the node of the coordinator lookup).
+    pub fn awaited_node(&self) -> Option<NodeId> {
+        self.lookup.awaited_node()
     }
 
     /// Handles a network event if it belongs to this membership (matched by
@@ -1138,7 +1152,9 @@ impl GroupMembership {
             );
             return;
         }
-        if !self.heartbeat.should_heartbeat(now) || !client.ready(node, now) {
+        // A coordinator not ready is waited for (`network_wait_until`), not
+        // asked again at once: its connection may be under way.
+        if !self.heartbeat.should_heartbeat(now) || !self.coordinator_ready(client, node, now) {
             return;
         }
         let request = HeartbeatRequest {
