@@ -342,7 +342,7 @@ mod tests {
             ..Default::default()
         }));
         let assignment = Assignment {
-            partitions: vec![TopicPartition::new("t", 0)],
+            partitions: vec![TopicPartition::new("t", 0)].into(),
             user_data: None,
         };
         client.prepare_response_for(ResponseBody::SyncGroup(SyncGroupResponse {

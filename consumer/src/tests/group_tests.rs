@@ -623,7 +623,7 @@ fn pattern_subscription_follows_new_matching_topics() {
     c.client_mut()
         .respond_to(coordinator_connection_id(1), joined);
     let assignment = Assignment {
-        partitions: vec![TopicPartition::new("a1", 0), TopicPartition::new("a2", 0)],
+        partitions: vec![TopicPartition::new("a1", 0), TopicPartition::new("a2", 0)].into(),
         user_data: None,
     };
     c.client_mut().prepare_response(

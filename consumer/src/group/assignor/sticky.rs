@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::{empty_assignments, ConsumerPartitionAssignor, PartitionsPerTopic, RebalanceProtocol};
 use crate::group::consumer_protocol::{
-    read_topic_partitions, write_topic_partitions, Assignment, Subscription,
+    read_topic_partitions, write_topic_partitions, Assignment, Subscription, TopicPartitionList,
 };
 
 /// The eager sticky assignor (Java's `StickyAssignor`).
@@ -24,7 +24,7 @@ use crate::group::consumer_protocol::{
 pub struct StickyAssignor {
     /// What this member was given last, and in which generation: sent back in
     /// the next subscription's user data.
-    last: Option<(Vec<TopicPartition>, i32)>,
+    last: Option<(TopicPartitionList, i32)>,
 }
 
 /// The cooperative sticky assignor (Java's `CooperativeStickyAssignor`).
@@ -32,7 +32,7 @@ pub struct StickyAssignor {
 pub struct CooperativeStickyAssignor;
 
 /// Encodes the sticky assignor's user data (v1: previous assignment + generation).
-pub fn encode_sticky_user_data(partitions: &[TopicPartition], generation: i32) -> Bytes {
+pub fn encode_sticky_user_data(partitions: &TopicPartitionList, generation: i32) -> Bytes {
     let mut buf = BytesMut::new();
     write_topic_partitions(&mut buf, partitions);
     buf.put_i32(generation);
@@ -40,7 +40,7 @@ pub fn encode_sticky_user_data(partitions: &[TopicPartition], generation: i32) -
 }
 
 /// Decodes sticky user data, v1 or v0 (v0 has no generation).
-pub fn decode_sticky_user_data(mut data: Bytes) -> Option<(Vec<TopicPartition>, i32)> {
+pub fn decode_sticky_user_data(mut data: Bytes) -> Option<(TopicPartitionList, i32)> {
     let partitions = read_topic_partitions(&mut data).ok()?;
     let generation = if data.is_empty() {
         -1
@@ -115,7 +115,7 @@ fn to_assignments(
     for (m, mut partitions) in target {
         partitions.sort();
         if let Some(a) = out.get_mut(&m) {
-            a.partitions = partitions;
+            a.partitions = partitions.into();
         }
     }
     out
@@ -129,7 +129,7 @@ fn previous_owners(
     subscriptions: &BTreeMap<String, Subscription>,
     use_user_data: bool,
 ) -> BTreeMap<String, Vec<TopicPartition>> {
-    let claims: BTreeMap<&String, (Vec<TopicPartition>, i32)> = subscriptions
+    let claims: BTreeMap<&String, (TopicPartitionList, i32)> = subscriptions
         .iter()
         .map(|(m, s)| {
             let claim = if !s.owned_partitions.is_empty() || !use_user_data {
@@ -138,7 +138,7 @@ fn previous_owners(
                 s.user_data
                     .clone()
                     .and_then(decode_sticky_user_data)
-                    .unwrap_or((Vec::new(), -1))
+                    .unwrap_or((TopicPartitionList::new(), -1))
             };
             (m, claim)
         })
@@ -351,7 +351,7 @@ mod tests {
         generation: i32,
     ) {
         let sub = s.get_mut(m).unwrap();
-        sub.owned_partitions = tps(parts);
+        sub.owned_partitions = tps(parts).into();
         sub.generation_id = generation;
     }
 
@@ -359,7 +359,7 @@ mod tests {
         let mut n = 0;
         for (m, a) in after {
             for p in &a.partitions {
-                if before.get(m).is_none_or(|b| !b.partitions.contains(p)) {
+                if before.get(m).is_none_or(|b| !b.partitions.contains(&p)) {
                     n += 1;
                 }
             }
@@ -448,7 +448,7 @@ mod tests {
         let mut me = StickyAssignor::default();
         me.on_assignment(
             &Assignment {
-                partitions: tps(&[("t", 1), ("t", 3)]),
+                partitions: tps(&[("t", 1), ("t", 3)]).into(),
                 user_data: None,
             },
             4,
@@ -456,7 +456,7 @@ mod tests {
         let ud = me.subscription_user_data(&["t".into()]).unwrap();
         assert_eq!(
             decode_sticky_user_data(ud.clone()),
-            Some((tps(&[("t", 1), ("t", 3)]), 4))
+            Some((tps(&[("t", 1), ("t", 3)]).into(), 4))
         );
         let mut s = members(&[("a", &["t"]), ("b", &["t"])]);
         s.get_mut("a").unwrap().user_data = Some(ud);

@@ -106,7 +106,7 @@ fn validate_cooperative(
     subscriptions: &BTreeMap<String, Subscription>,
     result: &BTreeMap<String, Assignment>,
 ) {
-    let mut owner: HashMap<&TopicPartition, &String> = HashMap::new();
+    let mut owner: HashMap<TopicPartition, &String> = HashMap::new();
     for (m, s) in subscriptions {
         for tp in &s.owned_partitions {
             owner.insert(tp, m);
@@ -114,7 +114,7 @@ fn validate_cooperative(
     }
     for (m, a) in result {
         for tp in &a.partitions {
-            if let Some(prev) = owner.get(tp) {
+            if let Some(prev) = owner.get(&tp) {
                 if *prev != m {
                     warn!(partition = %tp, from = %prev, to = %m, "cooperative assignment moves a partition without revoking it first");
                 }

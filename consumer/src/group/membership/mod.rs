@@ -844,7 +844,7 @@ impl GroupMembership {
                 let subscription = Subscription {
                     topics: self.subscription.clone(),
                     user_data: a.subscription_user_data(&self.subscription),
-                    owned_partitions: owned.clone(),
+                    owned_partitions: owned.iter().collect(),
                     generation_id: self.generation.generation_id,
                     rack_id: self.config.rack_id.clone(),
                     group_instance_id: None,
@@ -1102,7 +1102,7 @@ impl GroupMembership {
 
     /// Java's `onJoinComplete`: applies the assignment.
     fn on_join_complete(&mut self, assignment: Assignment) {
-        let assigned: BTreeSet<TopicPartition> = assignment.partitions.iter().cloned().collect();
+        let assigned: BTreeSet<TopicPartition> = assignment.partitions.iter().collect();
         if let Some(tp) = assigned
             .iter()
             .find(|tp| self.joined_subscription.binary_search(&tp.topic).is_err())
