@@ -66,7 +66,7 @@ impl ConsumerPartitionAssignor for StickyAssignor {
         partitions_per_topic: &PartitionsPerTopic,
         subscriptions: &BTreeMap<String, Subscription>,
     ) -> BTreeMap<String, Assignment> {
-        let previous = previous_owners(subscriptions, true);
+        let previous = previous_owners(partitions_per_topic, subscriptions, true);
         to_assignments(
             subscriptions,
             sticky_assign(partitions_per_topic, subscriptions, &previous),
@@ -92,7 +92,7 @@ impl ConsumerPartitionAssignor for CooperativeStickyAssignor {
         partitions_per_topic: &PartitionsPerTopic,
         subscriptions: &BTreeMap<String, Subscription>,
     ) -> BTreeMap<String, Assignment> {
-        let previous = previous_owners(subscriptions, false);
+        let previous = previous_owners(partitions_per_topic, subscriptions, false);
         let mut target = sticky_assign(partitions_per_topic, subscriptions, &previous);
         // Hold back partitions that change owner: the current owner revokes
         // them after this round, and the follow-up rebalance hands them over.
@@ -124,8 +124,12 @@ fn to_assignments(
 /// What each member owns now, as far as it can be trusted: only members of
 /// the highest generation reported keep their claims (older claims may be
 /// stale), and a partition claimed by two members of that generation is
-/// taken from both.
+/// taken from both. Claims of partitions that do not exist (a topic nobody
+/// subscribes to, a partition beyond the topic's count) are dropped before
+/// anything is built per partition: what a member claims cannot make the
+/// leader's work larger than the group's real partitions.
 fn previous_owners(
+    partitions_per_topic: &PartitionsPerTopic,
     subscriptions: &BTreeMap<String, Subscription>,
     use_user_data: bool,
 ) -> BTreeMap<String, Vec<TopicPartition>> {
@@ -140,7 +144,7 @@ fn previous_owners(
                     .and_then(decode_sticky_user_data)
                     .unwrap_or((TopicPartitionList::new(), -1))
             };
-            (m, claim)
+            (m, (existing(partitions_per_topic, &claim.0), claim.1))
         })
         .collect();
     let max_generation = claims
@@ -172,6 +176,21 @@ fn previous_owners(
     }
     for v in out.values_mut() {
         v.sort();
+    }
+    out
+}
+
+/// The partitions of `claimed` that exist in `partitions_per_topic`.
+fn existing(
+    partitions_per_topic: &PartitionsPerTopic,
+    claimed: &TopicPartitionList,
+) -> TopicPartitionList {
+    let mut out = TopicPartitionList::new();
+    for (topic, partitions) in claimed.topics() {
+        let count = partitions_per_topic.get(topic).copied().unwrap_or(0);
+        for &p in partitions.iter().filter(|p| (0..count).contains(*p)) {
+            out.push(topic, p);
+        }
     }
     out
 }
@@ -378,7 +397,7 @@ mod tests {
         owned(&mut s, "a", &[("t", 0), ("t", 1), ("t", 2)], 1);
         owned(&mut s, "b", &[("t", 3), ("t", 4), ("t", 5)], 1);
         s.insert("c".into(), sub(&["t"]));
-        let target = sticky_assign(&t, &s, &previous_owners(&s, false));
+        let target = sticky_assign(&t, &s, &previous_owners(&t, &s, false));
         let lens: Vec<usize> = target.values().map(Vec::len).collect();
         assert_eq!(lens, vec![2, 2, 2]);
         // a and b each keep two of their three.
@@ -421,13 +440,34 @@ mod tests {
     }
 
     #[test]
+    fn claims_of_partitions_that_do_not_exist_are_dropped() {
+        // A member claiming a huge made-up assignment (in owned partitions
+        // or in its user data) cannot make the leader build per-partition
+        // state for it, nor outrank real claims with its generation.
+        let t = topics(&[("t", 2)]);
+        let mut s = members(&[("a", &["t"]), ("b", &["t"])]);
+        owned(&mut s, "a", &[("t", 0)], 3);
+        let bogus: Vec<(&str, i32)> = (2..100_000)
+            .map(|p| ("t", p))
+            .chain([("nope", 0)])
+            .collect();
+        owned(&mut s, "b", &bogus, 9);
+        let prev = previous_owners(&t, &s, false);
+        assert_eq!(prev.len(), 1, "{prev:?}");
+        assert_eq!(prev["a"], vec![TopicPartition::new("t", 0)]);
+        let out = StickyAssignor::default().assign(&t, &s);
+        assert_valid(&t, &s, &out);
+        assert!(out["a"].partitions.contains(&TopicPartition::new("t", 0)));
+    }
+
+    #[test]
     fn stale_generation_and_double_claims_are_not_trusted() {
         let t = topics(&[("t", 2)]);
         let mut s = members(&[("a", &["t"]), ("b", &["t"]), ("z", &["t"])]);
         owned(&mut s, "a", &[("t", 0)], 5);
         owned(&mut s, "b", &[("t", 0)], 5); // same generation: conflict
         owned(&mut s, "z", &[("t", 1)], 2); // zombie from an old generation
-        let prev = previous_owners(&s, false);
+        let prev = previous_owners(&t, &s, false);
         assert!(prev.is_empty(), "{prev:?}");
         let out = StickyAssignor::default().assign(&t, &s);
         assert_valid(&t, &s, &out);

@@ -1102,17 +1102,19 @@ impl GroupMembership {
 
     /// Java's `onJoinComplete`: applies the assignment.
     fn on_join_complete(&mut self, assignment: Assignment) {
-        let assigned: BTreeSet<TopicPartition> = assignment.partitions.iter().collect();
-        if let Some(tp) = assigned
-            .iter()
-            .find(|tp| self.joined_subscription.binary_search(&tp.topic).is_err())
-        {
+        // Checked per topic before anything is built per partition.
+        if let Some((topic, _)) = assignment.partitions.topics().find(|(t, _)| {
+            self.joined_subscription
+                .binary_search_by(|s| s.as_str().cmp(t))
+                .is_err()
+        }) {
             // The leader worked from a different subscription (stale or
             // racing): ask for a new round rather than take it.
-            warn!(group = %self.config.group_id, partition = %tp, "assignment has a partition of a topic this member does not subscribe to; rejoining");
+            warn!(group = %self.config.group_id, topic, "assignment has a partition of a topic this member does not subscribe to; rejoining");
             self.request_rejoin("assignment does not match the subscription");
             return;
         }
+        let assigned: BTreeSet<TopicPartition> = assignment.partitions.iter().collect();
         if let Some(name) = &self.protocol_name {
             if let Some(a) = self.assignors.iter_mut().find(|a| a.name() == name) {
                 a.on_assignment(&assignment, self.generation.generation_id);
