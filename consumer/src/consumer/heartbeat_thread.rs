@@ -9,7 +9,10 @@
 //! membership's next background deadline (a condvar with a timeout), runs
 //! only [`GroupMember::poll_background`] (heartbeats, coordinator
 //! rediscovery, poll-interval expiry leading to LeaveGroup) and polls the
-//! client without blocking (Java's `pollNoWakeup`). Events it receives that
+//! client without blocking (Java's `pollNoWakeup`) whenever the membership
+//! waits on the network: requests in flight, or a connection it needs (to
+//! the coordinator, or for the coordinator lookup) being set up, as only the
+//! client's `poll` completes a connect. Events it receives that
 //! belong to others (a pipelined fetch response, an OffsetCommit answer) are
 //! queued and dispatched by the consumer when it unparks.
 //!
