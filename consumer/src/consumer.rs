@@ -39,6 +39,12 @@ use heartbeat_thread::{Background, Parked};
 /// Panic message of the (unreachable) case of using the client while it is
 /// parked with the heartbeat thread: every entry point unparks first.
 const UNPARKED: &str = "the network client is parked with the heartbeat thread";
+
+/// The client inside a consumer call, for code that borrows other fields of
+/// the consumer at the same time (see [`KafkaConsumer::net`]).
+fn unparked<C>(client: &mut Option<C>) -> &mut C {
+    client.as_mut().expect(UNPARKED)
+}
 pub use group::ConsumerGroupMetadata;
 
 /// The time source of the poll loop (a manual clock in tests).
@@ -82,8 +88,8 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     listener: Option<BoxedListener<K, V, C>>,
     /// A rebalance listener is running (it must not poll).
     in_listener: bool,
-    /// Inside poll, close or unsubscribe: nested calls (commits before a
-    /// revocation) must not park the client.
+    /// Inside a consumer call (poll, close, a commit, ...): nested calls (a
+    /// commit before a revocation, in a listener) must not park the client.
     in_poll: bool,
     /// The heartbeat thread (KIP-62), if started.
     background: Option<std::sync::Arc<Background<C>>>,
@@ -218,14 +224,55 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// The network client (tests inspect the mock through it).
     pub fn client(&mut self) -> &C {
-        self.unpark();
-        self.client.as_ref().expect(UNPARKED)
+        self.net()
     }
 
     /// The network client, mutably.
     pub fn client_mut(&mut self) -> &mut C {
+        self.net()
+    }
+
+    // ---- the hand-over of the client to the heartbeat thread ----
+    //
+    // Between consumer calls a group member's client and membership are
+    // parked with the heartbeat thread (KIP-62). The protocol between the two
+    // threads lives in these four functions and nowhere else:
+    // - `call` runs a public call: it takes both back on entry (waiting for
+    //   a pass of the thread to end) and parks them again on return,
+    //   whatever the call returned;
+    // - `net` is the client inside a call (taking it back first if a path
+    //   got there without `call`), `unparked` the same for code that borrows
+    //   other fields alongside;
+    // - `park`/`unpark` do the hand-over (no parking inside poll, close or a
+    //   listener: only when the application gets control back).
+
+    /// Runs the body of a public call with the consumer open and the client
+    /// and membership taken back from the heartbeat thread; the outermost
+    /// call hands them back when its body returns, whatever it returned
+    /// (calls nested in it, as a commit before a revocation, do not).
+    fn call<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let outer = !std::mem::replace(&mut self.in_poll, true);
+        let r = match self.ensure_open() {
+            Ok(()) => body(self),
+            Err(e) => Err(e),
+        };
+        if outer {
+            self.in_poll = false;
+            self.park();
+        }
+        r
+    }
+
+    /// Whether the client is parked with the heartbeat thread now.
+    #[cfg(test)]
+    pub(crate) fn is_parked(&self) -> bool {
+        self.client.is_none()
+    }
+
+    /// The network client, taken back from the heartbeat thread if parked.
+    fn net(&mut self) -> &mut C {
         self.unpark();
-        self.client.as_mut().expect(UNPARKED)
+        unparked(&mut self.client)
     }
 
     /// Hands the client and membership to the heartbeat thread until the
@@ -307,44 +354,35 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// An empty list unassigns everything. With auto-commit, the consumed
     /// offsets are committed (async) before the assignment changes.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
-        self.ensure_open()?;
-        let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
-        if self.group_mode() {
-            return Err(Error::IllegalState(
-                "assign while subscribed: call unsubscribe first (Java forbids mixing them)".into(),
-            ));
-        }
-        if let Some(tp) = partitions.iter().find(|tp| tp.topic.trim().is_empty()) {
-            return Err(Error::IllegalState(format!(
-                "cannot assign a partition with an empty topic name: {tp}"
-            )));
-        }
-        if self.config.auto_commit_enabled() {
-            let consumed = self.subscriptions.all_consumed();
-            if !consumed.is_empty() {
-                self.coordinator.commit_async(consumed, None);
+        self.call(|c| {
+            let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+            if c.group_mode() {
+                return Err(Error::IllegalState(
+                    "assign while subscribed: call unsubscribe first (Java forbids mixing them)"
+                        .into(),
+                ));
             }
-        }
-        self.subscriptions
-            .assign_from_user(partitions.iter().cloned());
-        self.fetcher
-            .clear_buffered_data_for_unassigned(&self.subscriptions);
-        let topics: HashSet<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
-        if self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .set_topics(topics)
-        {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .request_update();
-        }
-        self.pending_committed = None;
-        Ok(())
+            if let Some(tp) = partitions.iter().find(|tp| tp.topic.trim().is_empty()) {
+                return Err(Error::IllegalState(format!(
+                    "cannot assign a partition with an empty topic name: {tp}"
+                )));
+            }
+            if c.config.auto_commit_enabled() {
+                let consumed = c.subscriptions.all_consumed();
+                if !consumed.is_empty() {
+                    c.coordinator.commit_async(consumed, None);
+                }
+            }
+            c.subscriptions.assign_from_user(partitions.iter().cloned());
+            c.fetcher
+                .clear_buffered_data_for_unassigned(&c.subscriptions);
+            let topics: HashSet<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
+            if c.net().metadata_mut().set_topics(topics) {
+                c.net().metadata_mut().request_update();
+            }
+            c.pending_committed = None;
+            Ok(())
+        })
     }
 
     /// The assigned partitions, sorted.
@@ -357,17 +395,10 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Fetches records, waiting up to `timeout` for some to arrive. Returns at
     /// most `max.poll.records`; positions move past exactly the records returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
-        let outer = !std::mem::replace(&mut self.in_poll, true);
-        let r = self.poll_once(timeout);
-        if outer {
-            self.in_poll = false;
-            self.park();
-        }
-        r
+        self.call(|c| c.poll_once(timeout))
     }
 
     fn poll_once(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
-        self.ensure_open()?;
         if self.in_listener {
             return Err(Error::IllegalState(
                 "poll from inside a rebalance listener".into(),
@@ -397,31 +428,23 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             let records = self.collect_fetch(now)?;
             if !records.is_empty() {
                 // Pipelining: the next fetch travels while the caller works.
-                if self.fetcher.send_fetches(
-                    self.client.as_mut().expect(UNPARKED),
-                    &self.subscriptions,
-                    now,
-                ) > 0
+                if self
+                    .fetcher
+                    .send_fetches(unparked(&mut self.client), &self.subscriptions, now)
+                    > 0
                 {
-                    let events = self
-                        .client
-                        .as_mut()
-                        .expect(UNPARKED)
-                        .poll(Duration::ZERO, now);
+                    let events = self.net().poll(Duration::ZERO, now);
                     self.dispatch(events, now);
                 }
                 return Ok(records);
             }
-            self.fetcher.send_fetches(
-                self.client.as_mut().expect(UNPARKED),
-                &self.subscriptions,
-                now,
-            );
+            self.fetcher
+                .send_fetches(unparked(&mut self.client), &self.subscriptions, now);
             if polled && now >= deadline {
                 return Ok(ConsumerRecords::empty());
             }
             let wait = self.poll_wait(now, deadline);
-            let events = self.client.as_mut().expect(UNPARKED).poll(wait, now);
+            let events = self.net().poll(wait, now);
             polled = true;
             let now = (self.clock)();
             self.dispatch(events, now);
@@ -437,8 +460,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             self.coordinator
                 .maybe_auto_commit(now, || subs.all_consumed());
         }
-        self.coordinator
-            .poll(self.client.as_mut().expect(UNPARKED), now);
+        self.coordinator.poll(unparked(&mut self.client), now);
         self.coordinator.invoke_completed_offset_commit_callbacks();
     }
 
@@ -451,11 +473,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             now,
         );
         if outcome.metadata_update_needed {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .request_update();
+            self.net().metadata_mut().request_update();
         }
         result
     }
@@ -536,11 +554,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             tracing::trace!(node = event.node(), "event for no pending request");
         }
         if metadata_update {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .request_update();
+            self.net().metadata_mut().request_update();
         }
     }
 
@@ -549,7 +563,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     fn update_fetch_positions(&mut self, now: Instant) -> Result<()> {
         // KIP-320: positions whose leader epoch changed are validated first.
         self.offset_fetcher.validate_positions_if_needed(
-            self.client.as_mut().expect(UNPARKED),
+            unparked(&mut self.client),
             &mut self.subscriptions,
             now,
         )?;
@@ -568,7 +582,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         }
         self.offset_fetcher.reset_positions_if_needed(
-            self.client.as_mut().expect(UNPARKED),
+            unparked(&mut self.client),
             &mut self.subscriptions,
             now,
         );
@@ -646,8 +660,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
             let now = (self.clock)();
             self.sync_group_coordinator(now);
-            self.coordinator
-                .poll(self.client.as_mut().expect(UNPARKED), now);
+            self.coordinator.poll(unparked(&mut self.client), now);
             if let Some(r) = step(self, now) {
                 return r;
             }
@@ -657,7 +670,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             let wait = deadline
                 .saturating_duration_since(now)
                 .min(self.config.retry_backoff);
-            let events = self.client.as_mut().expect(UNPARKED).poll(wait, now);
+            let events = self.net().poll(wait, now);
             let now = (self.clock)();
             self.dispatch(events, now);
         }
@@ -681,20 +694,17 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         offset: i64,
         leader_epoch: Option<i32>,
     ) -> Result<()> {
-        // Hands the client back to the heartbeat thread afterwards.
-        #[allow(clippy::redundant_closure_call)]
-        let r = (|| -> Result<()> {
-            self.ensure_open()?;
+        self.call(|c| {
             if offset < 0 {
                 return Err(Error::IllegalState(format!(
                     "seek offset must not be negative: {offset}"
                 )));
             }
-            self.check_assigned(tp)?;
+            c.check_assigned(tp)?;
             tracing::info!(%tp, offset, "seeking");
-            self.fetcher.buffer_mut().remove_partition(tp);
+            c.fetcher.buffer_mut().remove_partition(tp);
             // With an epoch the position is validated first (KIP-320).
-            self.subscriptions.seek_unvalidated(
+            c.subscriptions.seek_unvalidated(
                 tp,
                 FetchPosition {
                     offset,
@@ -703,32 +713,25 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 },
             );
             Ok(())
-        })();
-        self.park();
-        r
+        })
     }
 
     fn seek_to(&mut self, tps: Vec<TopicPartition>, strategy: OffsetResetStrategy) -> Result<()> {
-        // Hands the client back to the heartbeat thread afterwards.
-        #[allow(clippy::redundant_closure_call)]
-        let r = (|| -> Result<()> {
-            self.ensure_open()?;
+        self.call(|c| {
             let tps: Vec<TopicPartition> = if tps.is_empty() {
-                self.subscriptions.assigned_partitions()
+                c.subscriptions.assigned_partitions()
             } else {
                 tps
             };
             for tp in &tps {
-                self.check_assigned(tp)?;
+                c.check_assigned(tp)?;
             }
             for tp in &tps {
-                self.fetcher.buffer_mut().remove_partition(tp);
-                self.subscriptions.request_offset_reset(tp, strategy);
+                c.fetcher.buffer_mut().remove_partition(tp);
+                c.subscriptions.request_offset_reset(tp, strategy);
             }
             Ok(())
-        })();
-        self.park();
-        r
+        })
     }
 
     /// Moves to the first offset of each partition (all assigned ones if
@@ -757,14 +760,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// [`Self::position`] with an explicit timeout.
     pub fn position_with_timeout(&mut self, tp: &TopicPartition, timeout: Duration) -> Result<i64> {
-        // Hands the client back to the heartbeat thread afterwards.
-        #[allow(clippy::redundant_closure_call)]
-        let r = (|| -> Result<i64> {
-            self.ensure_open()?;
-            self.check_assigned(tp)?;
-            let deadline = self.deadline(timeout);
+        self.call(|c| {
+            c.check_assigned(tp)?;
+            let deadline = c.deadline(timeout);
             let tp = tp.clone();
-            self.drive(deadline, "position", |c, now| {
+            c.drive(deadline, "position", |c, now| {
                 if let Some(p) = c.subscriptions.position(&tp) {
                     return Some(Ok(p.offset));
                 }
@@ -773,9 +773,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 }
                 c.subscriptions.position(&tp).map(|p| Ok(p.offset))
             })
-        })();
-        self.park();
-        r
+        })
     }
 
     /// Stops fetching from these partitions; data already fetched for them
@@ -830,54 +828,41 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         wanted: Vec<(TopicPartition, i64)>,
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, crate::offset_fetcher::ListOffsetData>> {
-        self.ensure_open()?;
-        let topics: Vec<String> = wanted.iter().map(|(tp, _)| tp.topic.clone()).collect();
-        if self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .add_topics(topics)
-        {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .request_update();
-        }
-        let id = self.next_lookup_id;
-        self.next_lookup_id += 1;
-        let deadline = self.deadline(timeout);
-        let mut remaining: HashMap<TopicPartition, i64> = wanted.into_iter().collect();
-        let mut out = HashMap::new();
-        self.drive(deadline, "list offsets", |c, now| {
-            for (lid, tp, r) in c.offset_fetcher.take_lookup_results() {
-                if lid != id || !remaining.contains_key(&tp) {
-                    continue;
-                }
-                match r {
-                    Ok(d) => {
-                        remaining.remove(&tp);
-                        out.insert(tp, d);
-                    }
-                    Err(code) if OffsetFetcher::is_retriable(code) => {
-                        c.client
-                            .as_mut()
-                            .expect(UNPARKED)
-                            .metadata_mut()
-                            .request_update();
-                    }
-                    Err(code) => return Some(Err(Error::PartitionError { tp, code })),
-                }
+        self.call(|c| {
+            let topics: Vec<String> = wanted.iter().map(|(tp, _)| tp.topic.clone()).collect();
+            if c.net().metadata_mut().add_topics(topics) {
+                c.net().metadata_mut().request_update();
             }
-            if remaining.is_empty() {
-                return Some(Ok(std::mem::take(&mut out)));
-            }
-            let ask: Vec<(TopicPartition, i64)> =
-                remaining.iter().map(|(tp, ts)| (tp.clone(), *ts)).collect();
-            c.offset_fetcher
-                .send_lookup(c.client.as_mut().expect(UNPARKED), id, &ask, now);
-            None
+            let id = c.next_lookup_id;
+            c.next_lookup_id += 1;
+            let deadline = c.deadline(timeout);
+            let mut remaining: HashMap<TopicPartition, i64> = wanted.into_iter().collect();
+            let mut out = HashMap::new();
+            c.drive(deadline, "list offsets", |c, now| {
+                for (lid, tp, r) in c.offset_fetcher.take_lookup_results() {
+                    if lid != id || !remaining.contains_key(&tp) {
+                        continue;
+                    }
+                    match r {
+                        Ok(d) => {
+                            remaining.remove(&tp);
+                            out.insert(tp, d);
+                        }
+                        Err(code) if OffsetFetcher::is_retriable(code) => {
+                            c.net().metadata_mut().request_update();
+                        }
+                        Err(code) => return Some(Err(Error::PartitionError { tp, code })),
+                    }
+                }
+                if remaining.is_empty() {
+                    return Some(Ok(std::mem::take(&mut out)));
+                }
+                let ask: Vec<(TopicPartition, i64)> =
+                    remaining.iter().map(|(tp, ts)| (tp.clone(), *ts)).collect();
+                c.offset_fetcher
+                    .send_lookup(unparked(&mut c.client), id, &ask, now);
+                None
+            })
         })
     }
 
@@ -945,100 +930,51 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     // ---- metadata ----
 
     fn wait_metadata_update(&mut self, timeout: Duration) -> Result<()> {
-        let before = self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata()
-            .update_version();
-        self.client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .request_update();
+        let before = self.net().metadata().update_version();
+        self.net().metadata_mut().request_update();
         let deadline = self.deadline(timeout);
         self.drive(deadline, "metadata update", |c, _| {
-            (c.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata()
-                .update_version()
-                > before)
-                .then_some(Ok(()))
+            (c.net().metadata().update_version() > before).then_some(Ok(()))
         })
     }
 
     /// The partitions of `topic` (empty if the topic does not exist).
     pub fn partitions_for(&mut self, topic: &str) -> Result<Vec<PartitionMetadata>> {
-        // Hands the client back to the heartbeat thread afterwards.
-        #[allow(clippy::redundant_closure_call)]
-        let r = (|| -> Result<Vec<PartitionMetadata>> {
-            self.ensure_open()?;
-            if let Some(t) = self
-                .client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata()
-                .topic(topic)
-            {
+        self.call(|c| {
+            if let Some(t) = c.net().metadata().topic(topic) {
                 if !t.partitions.is_empty() {
                     return Ok(t.partitions.clone());
                 }
             }
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .add_topics([topic.to_string()]);
-            let timeout = self.config.default_api_timeout;
-            self.wait_metadata_update(timeout)?;
-            Ok(self
-                .client
-                .as_ref()
-                .expect(UNPARKED)
+            c.net().metadata_mut().add_topics([topic.to_string()]);
+            let timeout = c.config.default_api_timeout;
+            c.wait_metadata_update(timeout)?;
+            Ok(c.net()
                 .metadata()
                 .topic(topic)
                 .map(|t| t.partitions.clone())
                 .unwrap_or_default())
-        })();
-        self.park();
-        r
+        })
     }
 
     /// Every topic of the cluster with its partitions (internal topics
     /// excluded if `exclude.internal.topics`).
     pub fn list_topics(&mut self) -> Result<HashMap<String, Vec<PartitionMetadata>>> {
-        // Hands the client back to the heartbeat thread afterwards.
-        #[allow(clippy::redundant_closure_call)]
-        let r = (|| -> Result<HashMap<String, Vec<PartitionMetadata>>> {
-            self.ensure_open()?;
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .set_all_topics(true);
-            let timeout = self.config.default_api_timeout;
-            let r = self.wait_metadata_update(timeout);
-            let out = self
-                .client
-                .as_ref()
-                .expect(UNPARKED)
+        self.call(|c| {
+            c.net().metadata_mut().set_all_topics(true);
+            let timeout = c.config.default_api_timeout;
+            let r = c.wait_metadata_update(timeout);
+            let out = unparked(&mut c.client)
                 .metadata()
                 .topics()
-                .filter(|t| !(self.config.exclude_internal_topics && t.is_internal))
+                .filter(|t| !(c.config.exclude_internal_topics && t.is_internal))
                 .map(|t| (t.name.clone(), t.partitions.clone()))
                 .collect();
             // A pattern subscription needs every topic's metadata: keep it.
-            let all = self.pattern.is_some();
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .set_all_topics(all);
+            let all = c.pattern.is_some();
+            c.net().metadata_mut().set_all_topics(all);
             r.map(|_| out)
-        })();
-        self.park();
-        r
+        })
     }
 
     // ---- commits ----
@@ -1064,38 +1000,38 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         offsets: Offsets,
         timeout: Duration,
     ) -> Result<()> {
-        self.ensure_open()?;
-        if self.coordinator.group_id().is_none() {
-            return Err(Error::InvalidGroupId);
-        }
-        self.coordinator.invoke_completed_offset_commit_callbacks();
-        if offsets.is_empty() {
-            // Nothing to commit: done, whatever the group's state (as Java).
-            return Ok(());
-        }
-        let deadline = self.deadline(timeout);
-        let result = loop {
-            let generation = self.commit_generation()?;
-            self.coordinator.set_generation(generation);
-            let id = self.coordinator.start_commit(offsets.clone());
-            let r = self.drive(deadline, "offset commit", |c, _| {
-                c.coordinator.take_commit_result(id)
-            });
-            match r {
-                Err(e) if e.is_retriable() && (self.clock)() < deadline => {
-                    tracing::debug!(error = %e, "offset commit failed: retrying");
-                    let wait_until = ((self.clock)() + self.config.retry_backoff).min(deadline);
-                    let _ = self.drive(wait_until, "backoff", |_, _| None::<Result<()>>);
-                    if self.wakeup.take() {
-                        break Err(Error::Wakeup);
-                    }
-                }
-                other => break other,
+        self.call(|c| {
+            if c.coordinator.group_id().is_none() {
+                return Err(Error::InvalidGroupId);
             }
-        };
-        self.coordinator.invoke_completed_offset_commit_callbacks();
-        self.park();
-        result
+            c.coordinator.invoke_completed_offset_commit_callbacks();
+            if offsets.is_empty() {
+                // Nothing to commit: done, whatever the group's state (as Java).
+                return Ok(());
+            }
+            let deadline = c.deadline(timeout);
+            let result = loop {
+                let generation = c.commit_generation()?;
+                c.coordinator.set_generation(generation);
+                let id = c.coordinator.start_commit(offsets.clone());
+                let r = c.drive(deadline, "offset commit", |c, _| {
+                    c.coordinator.take_commit_result(id)
+                });
+                match r {
+                    Err(e) if e.is_retriable() && (c.clock)() < deadline => {
+                        tracing::debug!(error = %e, "offset commit failed: retrying");
+                        let wait_until = ((c.clock)() + c.config.retry_backoff).min(deadline);
+                        let _ = c.drive(wait_until, "backoff", |_, _| None::<Result<()>>);
+                        if c.wakeup.take() {
+                            break Err(Error::Wakeup);
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            c.coordinator.invoke_completed_offset_commit_callbacks();
+            result
+        })
     }
 
     /// Commits the positions of all assigned partitions without waiting;
@@ -1111,38 +1047,33 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         offsets: Offsets,
         callback: Option<OffsetCommitCallback>,
     ) -> Result<()> {
-        self.ensure_open()?;
-        self.coordinator.invoke_completed_offset_commit_callbacks();
-        let generation = if offsets.is_empty() {
-            Ok(Generation::none())
-        } else {
-            self.commit_generation()
-        };
-        match generation {
-            Ok(generation) => {
-                self.coordinator.set_generation(generation);
-                self.coordinator.commit_async(offsets, callback);
+        self.call(|c| {
+            c.coordinator.invoke_completed_offset_commit_callbacks();
+            let generation = if offsets.is_empty() {
+                Ok(Generation::none())
+            } else {
+                c.commit_generation()
+            };
+            match generation {
+                Ok(generation) => {
+                    c.coordinator.set_generation(generation);
+                    c.coordinator.commit_async(offsets, callback);
+                }
+                Err(e) => {
+                    // Java reports this through the callback (in a later call),
+                    // not the call itc.
+                    c.coordinator.fail_async(offsets, callback, e);
+                    return Ok(());
+                }
             }
-            Err(e) => {
-                // Java reports this through the callback (in a later call),
-                // not the call itself.
-                self.coordinator.fail_async(offsets, callback, e);
-                return Ok(());
-            }
-        }
-        let now = (self.clock)();
-        self.sync_group_coordinator(now);
-        self.coordinator
-            .poll(self.client.as_mut().expect(UNPARKED), now);
-        // Write the request out without blocking.
-        let events = self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .poll(Duration::ZERO, now);
-        self.dispatch(events, now);
-        self.park();
-        Ok(())
+            let now = (c.clock)();
+            c.sync_group_coordinator(now);
+            c.coordinator.poll(unparked(&mut c.client), now);
+            // Write the request out without blocking.
+            let events = unparked(&mut c.client).poll(Duration::ZERO, now);
+            c.dispatch(events, now);
+            Ok(())
+        })
     }
 
     /// The committed offsets of these partitions (`None` where nothing is committed).
@@ -1160,17 +1091,14 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         tps: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<CommittedOffsets> {
-        // Hands the client back to the heartbeat thread afterwards.
-        #[allow(clippy::redundant_closure_call)]
-        let r = (|| -> Result<CommittedOffsets> {
-            let tps = owned(tps);
-            self.ensure_open()?;
-            if self.coordinator.group_id().is_none() {
+        let tps = owned(tps);
+        self.call(|c| {
+            if c.coordinator.group_id().is_none() {
                 return Err(Error::InvalidGroupId);
             }
-            let deadline = self.deadline(timeout);
-            let mut id = self.coordinator.start_fetch_committed(tps.clone());
-            self.drive(deadline, "committed offsets", |c, _| {
+            let deadline = c.deadline(timeout);
+            let mut id = c.coordinator.start_fetch_committed(tps.clone());
+            c.drive(deadline, "committed offsets", |c, _| {
                 match c.coordinator.take_fetch_result(id)? {
                     Ok(r) => Some(Ok(r)),
                     Err(e) if e.is_retriable() => {
@@ -1180,9 +1108,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                     Err(e) => Some(Err(e)),
                 }
             })
-        })();
-        self.park();
-        r
+        })
     }
 
     // ---- close ----
@@ -1194,8 +1120,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         if self.closed {
             return Ok(());
         }
-        self.unpark();
-        self.in_poll = true;
+        // Nothing is parked afterwards: the consumer is closed and the
+        // thread stopped.
+        self.call(|c| c.close_inner(timeout))
+    }
+
+    fn close_inner(&mut self, timeout: Duration) -> Result<()> {
         let deadline = self.deadline(timeout);
         let mut result = self.close_group(deadline);
         if self.config.auto_commit_enabled() {
@@ -1220,20 +1150,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         }
         self.coordinator.invoke_completed_offset_commit_callbacks();
-        let nodes: Vec<i32> = self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata()
-            .brokers()
-            .keys()
-            .copied()
-            .collect();
+        let nodes: Vec<i32> = self.net().metadata().brokers().keys().copied().collect();
         for node in nodes {
-            self.client.as_mut().expect(UNPARKED).close(node);
+            self.net().close(node);
         }
         self.closed = true;
-        self.in_poll = false;
         if let Some(bg) = self.background.take() {
             bg.stop();
         }

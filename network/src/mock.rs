@@ -1,7 +1,10 @@
 //! `MockClient`: a scripted [`KafkaClient`] for unit tests of the consumer
 //! and producer, after the Java client's `MockClient`.
 //!
-//! - Nodes connect at once on `ready()` unless made unready or blacked out.
+//! - Nodes connect at once on `ready()` unless made unready or blacked out,
+//!   or unless connection setup is made to take several polls
+//!   ([`MockClient::set_connection_setup_polls`]), as the real client's
+//!   `ready()` only starts a connect that later polls complete.
 //! - Responses are prepared in advance (`prepare_response`, optionally for
 //!   one node) and consumed in order by the first request they match; or
 //!   given later to a request in flight (`respond_to`). Either way they are
@@ -112,6 +115,9 @@ struct NodeStatus {
     /// Backing off until this instant (`blackout`).
     blackout_until: Option<Instant>,
     failed: bool,
+    /// A connection started by `ready()`: the polls it still needs to
+    /// become ready (`set_connection_setup_polls`).
+    connecting: Option<usize>,
 }
 
 /// The scripted client. See the module docs.
@@ -141,6 +147,8 @@ pub struct MockClient {
     time: Option<MockTime>,
     advance_on_poll: bool,
     polls: usize,
+    /// Polls a connection started by `ready()` needs (0: ready at once).
+    setup_polls: usize,
 }
 
 impl fmt::Debug for MockClient {
@@ -189,6 +197,7 @@ impl MockClient {
             time: None,
             advance_on_poll: false,
             polls: 0,
+            setup_polls: 0,
         }
     }
 
@@ -217,6 +226,24 @@ impl MockClient {
     /// deadline: as long as a real blocking poll would have taken.
     pub fn set_advance_time_on_poll(&mut self, advance: bool) {
         self.advance_on_poll = advance;
+    }
+
+    /// Connection setup takes `polls` polls: `ready()` on a node that is not
+    /// connected only starts a connect (returning false, with
+    /// `connection_delay` unbounded as a real connection under way reports),
+    /// and the node becomes ready at the `polls`-th `poll` after that, as
+    /// TCP connect, ApiVersions and SASL need several rounds of I/O in the
+    /// real client. Default 0: ready at once.
+    pub fn set_connection_setup_polls(&mut self, polls: usize) {
+        self.setup_polls = polls;
+    }
+
+    /// Whether a connection to `node` is being set up (see
+    /// [`set_connection_setup_polls`](Self::set_connection_setup_polls)).
+    pub fn is_connecting(&self, node: NodeId) -> bool {
+        self.nodes
+            .get(&node)
+            .is_some_and(|s| s.connecting.is_some())
     }
 
     /// `max.in.flight.requests.per.connection` (default 5).
@@ -332,6 +359,7 @@ impl MockClient {
         let s = self.status(node);
         s.blocked = true;
         s.connected = false;
+        s.connecting = None;
     }
 
     /// Undoes `set_unready`; the node connects on the next `ready()`.
@@ -344,6 +372,7 @@ impl MockClient {
         let s = self.status(node);
         s.ready_at = Some(now + delay);
         s.connected = false;
+        s.connecting = None;
     }
 
     /// The node's connection fails and it backs off for `duration`
@@ -352,6 +381,7 @@ impl MockClient {
         let s = self.status(node);
         s.blackout_until = Some(now + duration);
         s.connected = false;
+        s.connecting = None;
         s.failed = true;
     }
 
@@ -365,6 +395,7 @@ impl MockClient {
     pub fn disconnect_with(&mut self, node: NodeId, cause: NetworkError) {
         let s = self.status(node);
         s.connected = false;
+        s.connecting = None;
         s.failed = true;
         self.pending_disconnects.push((node, cause));
     }
@@ -668,7 +699,16 @@ impl KafkaClient for MockClient {
         if !self.can_connect(node, now) {
             return false;
         }
+        let setup_polls = self.setup_polls;
         let s = self.status(node);
+        if !s.connected && setup_polls > 0 {
+            // Started now, completed by later polls.
+            if s.connecting.is_none() {
+                s.connecting = Some(setup_polls);
+                s.failed = false;
+            }
+            return false;
+        }
         s.connected = true;
         s.failed = false;
         self.is_ready(node, now)
@@ -689,6 +729,8 @@ impl KafkaClient for MockClient {
 
     fn connection_delay(&self, node: NodeId, now: Instant) -> Duration {
         match self.nodes.get(&node) {
+            // Under way: `poll` reports progress.
+            Some(s) if s.connecting.is_some() => Duration::MAX,
             Some(s) if s.connected => match self.throttled_until(node, now) {
                 // Throttled (KIP-219): ready again when the throttle ends.
                 Some(t) => t.saturating_duration_since(now),
@@ -775,7 +817,13 @@ impl KafkaClient for MockClient {
     }
 
     fn has_in_flight(&self) -> bool {
+        // As in the real client, a request stays in flight until `poll`
+        // delivers its response (an answered one only waits for that poll).
         !self.in_flight.is_empty()
+            || self
+                .ready_events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Response(_)))
     }
 
     fn poll(&mut self, timeout: Duration, now: Instant) -> Vec<ClientEvent> {
@@ -804,6 +852,16 @@ impl KafkaClient for MockClient {
             }
         }
         self.maybe_refresh_metadata(now);
+        for s in self.nodes.values_mut() {
+            if let Some(left) = s.connecting {
+                if left <= 1 {
+                    s.connecting = None;
+                    s.connected = true;
+                } else {
+                    s.connecting = Some(left - 1);
+                }
+            }
+        }
         let mut out = std::mem::take(&mut self.ready_events);
         self.on_delivered(&out, now);
         for (node, cause) in std::mem::take(&mut self.pending_disconnects) {
@@ -1038,6 +1096,28 @@ mod tests {
             matches!(&events[..], [ClientEvent::Disconnected { node: 1, in_flight, .. }] if in_flight[0].correlation_id == a),
             "{events:?}"
         );
+    }
+
+    #[test]
+    fn connection_setup_can_take_several_polls() {
+        let now = Instant::now();
+        let mut m = MockClient::new_with_cluster_at(&[0], &[("t", 1)], now);
+        m.set_connection_setup_polls(2);
+        assert!(!m.ready(0, now), "ready() only starts the connect");
+        assert!(m.is_connecting(0));
+        assert_eq!(m.connection_delay(0, now), Duration::MAX);
+        assert!(!m.ready(0, now), "asking again does not restart it");
+        m.poll(Duration::ZERO, now);
+        assert!(!m.is_ready(0, now), "one poll is not enough");
+        m.poll(Duration::ZERO, now);
+        assert!(m.is_ready(0, now) && !m.is_connecting(0));
+        m.send(0, heartbeat(), now).unwrap();
+        m.disconnect(0);
+        m.poll(Duration::ZERO, now);
+        assert!(!m.ready(0, now), "a dropped connection is set up again");
+        m.poll(Duration::ZERO, now);
+        m.poll(Duration::ZERO, now);
+        assert!(m.ready(0, now));
     }
 
     #[test]

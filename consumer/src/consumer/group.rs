@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use prozess_network::{KafkaClient, TopicPartition};
 
-use super::{KafkaConsumer, UNPARKED};
+use super::{unparked, KafkaConsumer};
 use crate::config::GroupProtocol;
 use crate::coordinator::{CoordinatorFeedback, Generation};
 use crate::error::{Error, Result};
@@ -58,40 +58,38 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         topics: impl IntoIterator<Item = T>,
         listener: impl ConsumerRebalanceListener<K, V, C> + 'static,
     ) -> Result<()> {
-        self.ensure_open()?;
-        let topics: BTreeSet<String> = topics
-            .into_iter()
-            .map(|t| t.as_ref().trim().to_string())
-            .collect();
-        if topics.iter().any(|t| t.is_empty()) {
-            return Err(Error::IllegalState(
-                "subscribe: topic names must not be empty".into(),
-            ));
-        }
-        if topics.is_empty() {
-            return self.unsubscribe();
-        }
-        if self.subscriptions.subscription_type() == SubscriptionType::UserAssigned {
-            return Err(Error::IllegalState(
-                "subscribe after assign: call unsubscribe first (Java forbids mixing them)".into(),
-            ));
-        }
-        self.ensure_membership()?;
-        self.retry_after_failure();
-        self.subscriptions
-            .set_subscription_type(SubscriptionType::AutoTopics);
-        tracing::info!(topics = ?topics, "subscribed to topic(s)");
-        self.subscribed_topics = topics;
-        self.listener = Some(Box::new(listener));
-        if self.pattern.take().is_some() {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .set_all_topics(false);
-        }
-        self.update_topics_of_interest();
-        Ok(())
+        self.call(|c| {
+            let topics: BTreeSet<String> = topics
+                .into_iter()
+                .map(|t| t.as_ref().trim().to_string())
+                .collect();
+            if topics.iter().any(|t| t.is_empty()) {
+                return Err(Error::IllegalState(
+                    "subscribe: topic names must not be empty".into(),
+                ));
+            }
+            if topics.is_empty() {
+                return c.unsubscribe();
+            }
+            if c.subscriptions.subscription_type() == SubscriptionType::UserAssigned {
+                return Err(Error::IllegalState(
+                    "subscribe after assign: call unsubscribe first (Java forbids mixing them)"
+                        .into(),
+                ));
+            }
+            c.ensure_membership()?;
+            c.retry_after_failure();
+            c.subscriptions
+                .set_subscription_type(SubscriptionType::AutoTopics);
+            tracing::info!(topics = ?topics, "subscribed to topic(s)");
+            c.subscribed_topics = topics;
+            c.listener = Some(Box::new(listener));
+            if c.pattern.take().is_some() {
+                c.net().metadata_mut().set_all_topics(false);
+            }
+            c.update_topics_of_interest();
+            Ok(())
+        })
     }
 
     /// Subscribes to every topic whose whole name matches the regular
@@ -104,29 +102,31 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         pattern: &str,
         listener: impl ConsumerRebalanceListener<K, V, C> + 'static,
     ) -> Result<()> {
-        self.ensure_open()?;
-        let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-            Error::IllegalState(format!(
-                "subscribe_pattern: invalid pattern {pattern:?}: {e}"
-            ))
-        })?;
-        if self.subscriptions.subscription_type() == SubscriptionType::UserAssigned {
-            return Err(Error::IllegalState(
-                "subscribe after assign: call unsubscribe first (Java forbids mixing them)".into(),
-            ));
-        }
-        self.ensure_membership()?;
-        self.retry_after_failure();
-        self.subscriptions
-            .set_subscription_type(SubscriptionType::AutoPattern);
-        tracing::info!(pattern, "subscribed to pattern");
-        self.pattern = Some(regex);
-        self.listener = Some(Box::new(listener));
-        let metadata = self.client.as_mut().expect(UNPARKED).metadata_mut();
-        metadata.set_all_topics(true);
-        metadata.request_update();
-        self.update_pattern_subscription();
-        Ok(())
+        self.call(|c| {
+            let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                Error::IllegalState(format!(
+                    "subscribe_pattern: invalid pattern {pattern:?}: {e}"
+                ))
+            })?;
+            if c.subscriptions.subscription_type() == SubscriptionType::UserAssigned {
+                return Err(Error::IllegalState(
+                    "subscribe after assign: call unsubscribe first (Java forbids mixing them)"
+                        .into(),
+                ));
+            }
+            c.ensure_membership()?;
+            c.retry_after_failure();
+            c.subscriptions
+                .set_subscription_type(SubscriptionType::AutoPattern);
+            tracing::info!(pattern, "subscribed to pattern");
+            c.pattern = Some(regex);
+            c.listener = Some(Box::new(listener));
+            let metadata = c.net().metadata_mut();
+            metadata.set_all_topics(true);
+            metadata.request_update();
+            c.update_pattern_subscription();
+            Ok(())
+        })
     }
 
     /// Re-evaluates the pattern against the topics in the metadata (Java's
@@ -136,10 +136,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             return;
         };
         let exclude_internal = self.config.exclude_internal_topics;
-        let matched: BTreeSet<String> = self
-            .client
-            .as_ref()
-            .expect(UNPARKED)
+        let matched: BTreeSet<String> = unparked(&mut self.client)
             .metadata()
             .topics()
             .filter(|t| !(exclude_internal && t.is_internal) && regex.is_match(&t.name))
@@ -159,12 +156,13 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Asks the group for a rebalance at the next poll (Java's
     /// `enforceRebalance`). Ignored when not subscribed.
     pub fn enforce_rebalance(&mut self, reason: Option<&str>) -> Result<()> {
-        self.ensure_open()?;
-        let group = self.group_mode();
-        if let Some(m) = self.membership.as_mut().filter(|_| group) {
-            m.request_rejoin(reason.unwrap_or("rebalance enforced by the user"));
-        }
-        Ok(())
+        self.call(|c| {
+            let group = c.group_mode();
+            if let Some(m) = c.membership.as_mut().filter(|_| group) {
+                m.request_rejoin(reason.unwrap_or("rebalance enforced by the user"));
+            }
+            Ok(())
+        })
     }
 
     /// Group id, generation and member id (Java's `groupMetadata`).
@@ -260,18 +258,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         if let Some(m) = &self.membership {
             topics.extend(m.group_subscription());
         }
-        if self
-            .client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .set_topics(topics)
-        {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .request_update();
+        if self.net().metadata_mut().set_topics(topics) {
+            self.net().metadata_mut().request_update();
         }
     }
 
@@ -316,7 +304,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
         }
         if group {
-            let node = m.find_coordinator(self.client.as_mut().expect(UNPARKED), now);
+            let node = m.find_coordinator(unparked(&mut self.client), now);
             self.coordinator.use_group_coordinator(node);
         } else {
             self.coordinator.use_own_lookup();
@@ -335,7 +323,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         let Some(m) = self.membership.as_mut() else {
             return Ok(());
         };
-        let events = m.poll(self.client.as_mut().expect(UNPARKED), now, &topics);
+        let events = m.poll(unparked(&mut self.client), now, &topics);
         let reported = events.iter().any(|e| matches!(e, GroupEvent::Fatal(_)));
         self.update_topics_of_interest();
         let result = self.handle_group_events(events);
@@ -463,7 +451,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         let r = self.handle_group_events(events);
         let now = (self.clock)();
         if let Some(m) = self.membership.as_mut() {
-            let late = m.leave_group(self.client.as_mut().expect(UNPARKED), now, reason);
+            let late = m.leave_group(unparked(&mut self.client), now, reason);
             if !late.is_empty() {
                 // Nothing owned any more: only queued non-partition events.
                 tracing::debug!(events = ?late, "events after leaving the group");
@@ -484,39 +472,28 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Unsubscribes: revokes (listener), leaves the group and unassigns
     /// everything. Also undoes a manual assignment.
     pub fn unsubscribe(&mut self) -> Result<()> {
-        self.ensure_open()?;
-        // Commits made while leaving must not hand the client to the
-        // heartbeat thread half-way.
-        let outer = !std::mem::replace(&mut self.in_poll, true);
-        let mut r = Ok(());
-        if self.group_mode() {
-            let deadline =
-                (self.clock)() + self.config.default_api_timeout.min(Duration::from_secs(5));
-            r = self.leave_group(UNSUBSCRIBE_REASON, deadline);
-        }
-        self.subscribed_topics.clear();
-        if self.pattern.take().is_some() {
-            self.client
-                .as_mut()
-                .expect(UNPARKED)
-                .metadata_mut()
-                .set_all_topics(false);
-        }
-        self.listener = None;
-        self.subscriptions.assign_from_user(Vec::new());
-        self.fetcher
-            .clear_buffered_data_for_unassigned(&self.subscriptions);
-        self.pending_committed = None;
-        self.coordinator.use_own_lookup();
-        self.client
-            .as_mut()
-            .expect(UNPARKED)
-            .metadata_mut()
-            .set_topics(Vec::<String>::new());
-        if outer {
-            self.in_poll = false;
-        }
-        r
+        // Commits made while leaving do not hand the client to the heartbeat
+        // thread half-way (`call` parks only on return).
+        self.call(|c| {
+            let mut r = Ok(());
+            if c.group_mode() {
+                let deadline =
+                    (c.clock)() + c.config.default_api_timeout.min(Duration::from_secs(5));
+                r = c.leave_group(UNSUBSCRIBE_REASON, deadline);
+            }
+            c.subscribed_topics.clear();
+            if c.pattern.take().is_some() {
+                c.net().metadata_mut().set_all_topics(false);
+            }
+            c.listener = None;
+            c.subscriptions.assign_from_user(Vec::new());
+            c.fetcher
+                .clear_buffered_data_for_unassigned(&c.subscriptions);
+            c.pending_committed = None;
+            c.coordinator.use_own_lookup();
+            c.net().metadata_mut().set_topics(Vec::<String>::new());
+            r
+        })
     }
 
     /// Close's group part: commit (auto-commit), listener, LeaveGroup.

@@ -402,6 +402,12 @@ impl ConsumerGroupMembership {
         self.maybe_heartbeat(client, node, now);
     }
 
+    /// The node whose connection the membership waits for (the coordinator,
+    /// or the node of the coordinator lookup).
+    pub fn awaited_node(&self) -> Option<NodeId> {
+        self.lookup.awaited_node()
+    }
+
     /// When [`Self::poll_background`] has work next.
     pub fn next_background_deadline(&self, now: Instant) -> Option<Instant> {
         if self.failed.is_some() || !self.in_group() || self.awaiting_user_poll {

@@ -7,6 +7,7 @@
 //! librdkafka and Java members can share one group.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prozess_network::TopicPartition;
@@ -25,7 +26,7 @@ pub struct Subscription {
     /// Assignor-specific data (the sticky assignor's previous assignment).
     pub user_data: Option<Bytes>,
     /// Partitions the member owns now (v1+; cooperative rebalancing needs it).
-    pub owned_partitions: Vec<TopicPartition>,
+    pub owned_partitions: TopicPartitionList,
     /// Generation in which `owned_partitions` were assigned (v2+, -1 unknown).
     pub generation_id: i32,
     /// The member's rack (v3+), for rack-aware assignment.
@@ -40,7 +41,7 @@ impl Default for Subscription {
         Subscription {
             topics: Vec::new(),
             user_data: None,
-            owned_partitions: Vec::new(),
+            owned_partitions: TopicPartitionList::new(),
             generation_id: -1,
             rack_id: None,
             group_instance_id: None,
@@ -51,8 +52,154 @@ impl Default for Subscription {
 /// What the leader hands each member in SyncGroup.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Assignment {
-    pub partitions: Vec<TopicPartition>,
+    pub partitions: TopicPartitionList,
     pub user_data: Option<Bytes>,
+}
+
+/// A list of partitions held as runs of one topic: the topic name is stored
+/// once per run, not once per partition, so a decoded list takes about the
+/// room of its encoding (4 bytes a partition) however long the names are.
+/// Order and duplicates are kept as given; two lists are equal when they
+/// hold the same partitions in the same order.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct TopicPartitionList {
+    /// Consecutive partitions of one topic; no run is empty and no two
+    /// neighbouring runs share a topic.
+    runs: Vec<(String, Vec<i32>)>,
+    len: usize,
+}
+
+impl TopicPartitionList {
+    /// An empty list.
+    pub fn new() -> Self {
+        TopicPartitionList::default()
+    }
+
+    /// Appends one partition.
+    pub fn push(&mut self, topic: &str, partition: i32) {
+        match self.runs.last_mut() {
+            Some((t, parts)) if t == topic => parts.push(partition),
+            _ => self.runs.push((topic.to_string(), vec![partition])),
+        }
+        self.len += 1;
+    }
+
+    /// How many partitions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The partitions, in order (each as its own `TopicPartition`).
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            runs: self.runs.iter(),
+            current: None,
+        }
+    }
+
+    /// The runs of one topic, in order: `(topic, partitions)`.
+    pub fn topics(&self) -> impl Iterator<Item = (&str, &[i32])> {
+        self.runs.iter().map(|(t, p)| (t.as_str(), p.as_slice()))
+    }
+
+    /// Every partition as a `TopicPartition` (one topic name copy each).
+    pub fn to_vec(&self) -> Vec<TopicPartition> {
+        self.iter().collect()
+    }
+
+    /// Whether `tp` is in the list.
+    pub fn contains(&self, tp: &TopicPartition) -> bool {
+        self.topics()
+            .any(|(t, p)| t == tp.topic && p.contains(&tp.partition))
+    }
+}
+
+/// Iterator over a [`TopicPartitionList`].
+pub struct Iter<'a> {
+    runs: std::slice::Iter<'a, (String, Vec<i32>)>,
+    current: Option<(&'a str, std::slice::Iter<'a, i32>)>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = TopicPartition;
+
+    fn next(&mut self) -> Option<TopicPartition> {
+        loop {
+            if let Some((topic, parts)) = self.current.as_mut() {
+                if let Some(p) = parts.next() {
+                    return Some(TopicPartition::new(*topic, *p));
+                }
+            }
+            let (t, parts) = self.runs.next()?;
+            self.current = Some((t.as_str(), parts.iter()));
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a TopicPartitionList {
+    type Item = TopicPartition;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl FromIterator<TopicPartition> for TopicPartitionList {
+    fn from_iter<I: IntoIterator<Item = TopicPartition>>(iter: I) -> Self {
+        let mut list = TopicPartitionList::new();
+        for tp in iter {
+            list.push(&tp.topic, tp.partition);
+        }
+        list
+    }
+}
+
+impl<'a> FromIterator<&'a TopicPartition> for TopicPartitionList {
+    fn from_iter<I: IntoIterator<Item = &'a TopicPartition>>(iter: I) -> Self {
+        let mut list = TopicPartitionList::new();
+        for tp in iter {
+            list.push(&tp.topic, tp.partition);
+        }
+        list
+    }
+}
+
+impl Extend<TopicPartition> for TopicPartitionList {
+    fn extend<I: IntoIterator<Item = TopicPartition>>(&mut self, iter: I) {
+        for tp in iter {
+            self.push(&tp.topic, tp.partition);
+        }
+    }
+}
+
+impl From<Vec<TopicPartition>> for TopicPartitionList {
+    fn from(v: Vec<TopicPartition>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl From<&[TopicPartition]> for TopicPartitionList {
+    fn from(v: &[TopicPartition]) -> Self {
+        v.iter().collect()
+    }
+}
+
+impl PartialEq<Vec<TopicPartition>> for TopicPartitionList {
+    fn eq(&self, other: &Vec<TopicPartition>) -> bool {
+        self.len == other.len() && self.iter().zip(other).all(|(a, b)| a == *b)
+    }
+}
+
+impl fmt::Debug for TopicPartitionList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 fn ctx(field: &'static str) -> impl Fn(DecodeError) -> DecodeError {
@@ -60,10 +207,10 @@ fn ctx(field: &'static str) -> impl Fn(DecodeError) -> DecodeError {
 }
 
 /// Groups partitions by topic (sorted) for the wire layout `[topic, [partition]]`.
-fn by_topic(partitions: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
+fn by_topic(partitions: &TopicPartitionList) -> BTreeMap<&str, Vec<i32>> {
     let mut m: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        m.entry(tp.topic.as_str()).or_default().push(tp.partition);
+    for (topic, parts) in partitions.topics() {
+        m.entry(topic).or_default().extend_from_slice(parts);
     }
     for v in m.values_mut() {
         v.sort_unstable();
@@ -72,7 +219,7 @@ fn by_topic(partitions: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
     m
 }
 
-pub(crate) fn write_topic_partitions(buf: &mut BytesMut, partitions: &[TopicPartition]) {
+pub(crate) fn write_topic_partitions(buf: &mut BytesMut, partitions: &TopicPartitionList) {
     let grouped = by_topic(partitions);
     buf.put_i32(grouped.len() as i32);
     for (topic, parts) in grouped {
@@ -85,18 +232,25 @@ pub(crate) fn write_topic_partitions(buf: &mut BytesMut, partitions: &[TopicPart
     }
 }
 
-pub(crate) fn read_topic_partitions(buf: &mut Bytes) -> Result<Vec<TopicPartition>, DecodeError> {
-    let n = read_array_len(buf, false, 6)?.unwrap_or(0);
-    let mut out = Vec::new();
+/// Reads `[topic, [partition]]`. Each topic's name is held once (a list of
+/// runs), so the result takes about the room of the input; an empty or
+/// over-long topic name, or a count the input cannot hold, is an error
+/// naming the field.
+pub(crate) fn read_topic_partitions(buf: &mut Bytes) -> Result<TopicPartitionList, DecodeError> {
+    // A topic entry is at least a 2-byte name length, one name byte and a
+    // 4-byte partition count.
+    let n = read_array_len(buf, false, 7)
+        .map_err(ctx("topics"))?
+        .unwrap_or(0);
+    let mut out = TopicPartitionList::new();
+    out.runs.reserve_exact(n);
     for _ in 0..n {
         let topic = read_string(buf, false).map_err(ctx("topic"))?;
-        // Every partition entry copies the name: a name longer than Kafka
-        // allows would multiply a small input into gigabytes.
-        if topic.len() > prozess_network::MAX_TOPIC_NAME_LEN {
+        if topic.is_empty() || topic.len() > prozess_network::MAX_TOPIC_NAME_LEN {
             return Err(DecodeError::new(
                 "topic",
                 DecodeErrorKind::InvalidValue(format!(
-                    "topic name of {} bytes exceeds Kafka's limit of {}",
+                    "topic name of {} bytes (Kafka allows 1 to {})",
                     topic.len(),
                     prozess_network::MAX_TOPIC_NAME_LEN
                 )),
@@ -105,12 +259,19 @@ pub(crate) fn read_topic_partitions(buf: &mut Bytes) -> Result<Vec<TopicPartitio
         let np = read_array_len(buf, false, 4)
             .map_err(ctx("partitions"))?
             .unwrap_or(0);
-        out.reserve(np);
+        let mut parts = Vec::with_capacity(np);
         for _ in 0..np {
-            out.push(TopicPartition::new(
-                topic.clone(),
-                read_i32(buf).map_err(ctx("partitions"))?,
-            ));
+            parts.push(read_i32(buf).map_err(ctx("partitions"))?);
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        out.len += parts.len();
+        // The wire groups by topic, but a topic may come twice: keep runs
+        // canonical (no two neighbours of one topic).
+        match out.runs.last_mut() {
+            Some((t, p)) if *t == topic => p.extend_from_slice(&parts),
+            _ => out.runs.push((topic, parts)),
         }
     }
     Ok(out)
@@ -247,7 +408,7 @@ mod tests {
         let full = Subscription {
             topics: vec!["a".into(), "b".into()],
             user_data: Some(Bytes::from_static(b"ud")),
-            owned_partitions: vec![tp("a", 1), tp("a", 0), tp("b", 3)],
+            owned_partitions: vec![tp("a", 1), tp("a", 0), tp("b", 3)].into(),
             generation_id: 7,
             rack_id: Some("rack-1".into()),
             group_instance_id: None,
@@ -294,7 +455,7 @@ mod tests {
     #[test]
     fn assignment_round_trip_and_empty() {
         let a = Assignment {
-            partitions: vec![tp("x", 2), tp("x", 0), tp("y", 1)],
+            partitions: vec![tp("x", 2), tp("x", 0), tp("y", 1)].into(),
             user_data: None,
         };
         let d = Assignment::decode(a.encode(3)).unwrap();
@@ -309,14 +470,14 @@ mod tests {
     fn topic_names_longer_than_kafka_allows_are_refused() {
         let long = "t".repeat(prozess_network::MAX_TOPIC_NAME_LEN + 1);
         let a = Assignment {
-            partitions: vec![tp(&long, 0)],
+            partitions: vec![tp(&long, 0)].into(),
             user_data: None,
         };
         let e = Assignment::decode(a.encode(3)).unwrap_err();
         assert!(e.field.ends_with("topic"), "{e}");
         let ok = "t".repeat(prozess_network::MAX_TOPIC_NAME_LEN);
         let a = Assignment {
-            partitions: vec![tp(&ok, 0)],
+            partitions: vec![tp(&ok, 0)].into(),
             user_data: None,
         };
         assert_eq!(Assignment::decode(a.encode(3)).unwrap(), a);
@@ -326,7 +487,7 @@ mod tests {
     fn truncated_and_hostile_inputs_are_errors() {
         let good = Subscription {
             topics: vec!["topic".into()],
-            owned_partitions: vec![tp("topic", 1)],
+            owned_partitions: vec![tp("topic", 1)].into(),
             ..Default::default()
         }
         .encode(3);
@@ -341,6 +502,62 @@ mod tests {
         let e = Subscription::decode(hostile).unwrap_err();
         assert!(e.field.starts_with("Subscription.topics"), "{e}");
         assert!(Assignment::decode(Bytes::from_static(&[0xff, 0xff])).is_err());
+    }
+
+    #[test]
+    fn absurd_counts_and_empty_names_are_errors_naming_the_field() {
+        // A billion partitions announced in a few bytes.
+        let mut b = BytesMut::new();
+        b.put_i16(3);
+        b.put_i32(1);
+        b.put_i16(1);
+        b.put_slice(b"t");
+        b.put_i32(1_000_000_000);
+        b.put_i32(0);
+        let e = Assignment::decode(b.freeze()).unwrap_err();
+        assert!(
+            e.field
+                .starts_with("Assignment.assigned_partitions.partitions"),
+            "{e}"
+        );
+        // As many topics as the input could hold only with empty names.
+        let mut b = BytesMut::new();
+        b.put_i16(3);
+        b.put_i32(3);
+        for _ in 0..3 {
+            b.put_i16(0);
+            b.put_i32(0);
+        }
+        let e = Assignment::decode(b.freeze()).unwrap_err();
+        assert!(
+            e.field.starts_with("Assignment.assigned_partitions.topics"),
+            "{e}"
+        );
+        // An empty topic name.
+        let mut b = BytesMut::new();
+        b.put_i16(3);
+        b.put_i32(1);
+        b.put_i16(0);
+        b.put_i32(1);
+        b.put_i32(0);
+        b.put_i32(-1);
+        let e = Assignment::decode(b.freeze()).unwrap_err();
+        assert!(e.field.ends_with("topic"), "{e}");
+    }
+
+    #[test]
+    fn a_partition_list_holds_each_topic_once_per_run_and_keeps_order() {
+        let tps = vec![tp("a", 1), tp("a", 0), tp("b", 3), tp("a", 2)];
+        let list: TopicPartitionList = tps.clone().into();
+        assert_eq!(list.len(), 4);
+        assert_eq!(list, tps);
+        assert_eq!(list.to_vec(), tps);
+        assert_eq!(
+            list.topics().collect::<Vec<_>>(),
+            vec![("a", &[1, 0][..]), ("b", &[3][..]), ("a", &[2][..])]
+        );
+        assert!(list.contains(&tp("b", 3)) && !list.contains(&tp("b", 0)));
+        assert_eq!(format!("{list:?}"), format!("{tps:?}"));
     }
 
     /// An assignment written by hand (not by our encoder), as another client
@@ -401,7 +618,7 @@ mod tests {
         huge.put_i16(0);
         huge.put_i32(i32::MAX);
         let e = Assignment::decode(huge.freeze()).unwrap_err();
-        assert_eq!(e.field, "Assignment.assigned_partitions");
+        assert_eq!(e.field, "Assignment.assigned_partitions.topics");
         let e = Assignment::decode(Bytes::from_static(&[0xff, 0xff])).unwrap_err();
         assert_eq!(e.field, "Assignment.version");
     }

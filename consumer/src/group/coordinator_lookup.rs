@@ -48,6 +48,9 @@ pub struct CoordinatorLookup {
     backoff_until: Option<Instant>,
     /// No node could take the request: try again no later than this.
     network_wait_until: Option<Instant>,
+    /// The node whose connection was asked for to send FindCoordinator
+    /// (`ready()` said not yet): someone must poll the client for it.
+    connecting: Option<NodeId>,
 }
 
 impl CoordinatorLookup {
@@ -60,6 +63,7 @@ impl CoordinatorLookup {
             in_flight: None,
             backoff_until: None,
             network_wait_until: None,
+            connecting: None,
         }
     }
 
@@ -67,6 +71,17 @@ impl CoordinatorLookup {
     /// ([`prozess_network::coordinator_connection_id`] of the broker).
     pub fn coordinator(&self) -> Option<NodeId> {
         self.coordinator
+    }
+
+    /// The node whose connection the lookup waits for: the coordinator once
+    /// known, else the node FindCoordinator is to go to while its connection
+    /// is being set up (`None` while FindCoordinator is in flight).
+    pub fn awaited_node(&self) -> Option<NodeId> {
+        match self.coordinator {
+            Some(c) => Some(c),
+            None if self.in_flight.is_none() => self.connecting,
+            None => None,
+        }
     }
 
     /// Forgets the coordinator; returns it if one was known.
@@ -97,6 +112,7 @@ impl CoordinatorLookup {
             return None;
         };
         if !client.ready(node, now) {
+            self.connecting = Some(node);
             self.network_wait_until = Some(network_wait_until(
                 client.connection_delay(node, now),
                 self.retry_backoff,
@@ -104,6 +120,7 @@ impl CoordinatorLookup {
             ));
             return None;
         }
+        self.connecting = None;
         // Both layouts are filled: the encoder writes `key` up to v3 and
         // `coordinator_keys` (the v4+ batch form) from v4 on.
         let request = FindCoordinatorRequest {

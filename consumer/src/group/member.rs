@@ -4,7 +4,7 @@
 //! one seam the consumer drives.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prozess_network::{ClientEvent, KafkaClient, NodeId};
 use prozess_protocol::ErrorCode;
@@ -156,5 +156,17 @@ impl GroupMember {
     /// When `poll_background` has work next.
     pub fn next_background_deadline(&self, now: Instant) -> Option<Instant> {
         each!(self, m => m.next_background_deadline(now))
+    }
+
+    /// Whether a connection the membership needs (to its coordinator, or to
+    /// the node it looks the coordinator up on) is being set up: TCP
+    /// connect, ApiVersions and SASL progress only inside the client's
+    /// `poll`, and the connection setup timeout is enforced there too, so
+    /// whoever drives the membership must keep polling until it is ready.
+    /// A connection under way reports an unbounded `connection_delay`.
+    pub fn awaiting_connection<C: KafkaClient>(&self, client: &C, now: Instant) -> bool {
+        each!(self, m => m.awaited_node()).is_some_and(|node| {
+            !client.is_ready(node, now) && client.connection_delay(node, now) == Duration::MAX
+        })
     }
 }

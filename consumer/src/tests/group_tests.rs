@@ -623,7 +623,7 @@ fn pattern_subscription_follows_new_matching_topics() {
     c.client_mut()
         .respond_to(coordinator_connection_id(1), joined);
     let assignment = Assignment {
-        partitions: vec![TopicPartition::new("a1", 0), TopicPartition::new("a2", 0)],
+        partitions: vec![TopicPartition::new("a1", 0), TopicPartition::new("a2", 0)].into(),
         user_data: None,
     };
     c.client_mut().prepare_response(
@@ -1065,4 +1065,24 @@ fn auto_commit_before_a_cooperative_rejoin_that_revokes_nothing() {
         "cooperative: nothing revoked, nothing new"
     );
     assert_eq!(c.assignment(), vec![tp(0), tp(1)]);
+}
+
+#[test]
+fn every_call_hands_the_client_back_to_the_heartbeat_thread() {
+    // Each public call takes the client back on entry and parks it again on
+    // return, whatever path it returns by: a call that forgot would leave
+    // the member without heartbeats while the application processes.
+    let (mut c, _log) = joined_with_thread(&[]);
+    c.poll(Duration::ZERO).unwrap();
+    assert!(c.is_parked(), "after poll");
+    c.enforce_rebalance(None).unwrap();
+    assert!(c.is_parked(), "after enforce_rebalance");
+    c.commit_sync_offsets(Default::default()).unwrap();
+    assert!(c.is_parked(), "after a commit with nothing to commit");
+    assert!(c.assign([tp(0)]).is_err(), "assign while subscribed");
+    assert!(c.is_parked(), "after a refused assign");
+    assert!(c.seek(&tp(0), -1).is_err());
+    assert!(c.is_parked(), "after a refused seek");
+    c.close(Duration::ZERO).ok();
+    assert!(!c.is_parked(), "closed: nothing is parked");
 }

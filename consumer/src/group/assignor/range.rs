@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use prozess_network::TopicPartition;
-
 use super::{empty_assignments, sorted_members, ConsumerPartitionAssignor, PartitionsPerTopic};
 use crate::group::consumer_protocol::{Assignment, Subscription};
 
@@ -42,8 +40,9 @@ impl ConsumerPartitionAssignor for RangeAssignor {
                 let start = per * i + i.min(extra);
                 let len = per + if i < extra { 1 } else { 0 };
                 let a = out.get_mut(*m).expect("member has an entry");
-                a.partitions
-                    .extend((start..start + len).map(|p| TopicPartition::new(topic.clone(), p)));
+                for p in start..start + len {
+                    a.partitions.push(topic, p);
+                }
             }
         }
         out

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use prozess_network::TopicPartition;
-
 use super::{empty_assignments, sorted_members, ConsumerPartitionAssignor, PartitionsPerTopic};
 use crate::group::consumer_protocol::{Assignment, Subscription};
 
@@ -48,7 +46,7 @@ impl ConsumerPartitionAssignor for RoundRobinAssignor {
                 out.get_mut(m)
                     .expect("member has an entry")
                     .partitions
-                    .push(TopicPartition::new(topic.clone(), p));
+                    .push(topic, p);
             }
         }
         out

@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::{empty_assignments, ConsumerPartitionAssignor, PartitionsPerTopic, RebalanceProtocol};
 use crate::group::consumer_protocol::{
-    read_topic_partitions, write_topic_partitions, Assignment, Subscription,
+    read_topic_partitions, write_topic_partitions, Assignment, Subscription, TopicPartitionList,
 };
 
 /// The eager sticky assignor (Java's `StickyAssignor`).
@@ -24,7 +24,7 @@ use crate::group::consumer_protocol::{
 pub struct StickyAssignor {
     /// What this member was given last, and in which generation: sent back in
     /// the next subscription's user data.
-    last: Option<(Vec<TopicPartition>, i32)>,
+    last: Option<(TopicPartitionList, i32)>,
 }
 
 /// The cooperative sticky assignor (Java's `CooperativeStickyAssignor`).
@@ -32,7 +32,7 @@ pub struct StickyAssignor {
 pub struct CooperativeStickyAssignor;
 
 /// Encodes the sticky assignor's user data (v1: previous assignment + generation).
-pub fn encode_sticky_user_data(partitions: &[TopicPartition], generation: i32) -> Bytes {
+pub fn encode_sticky_user_data(partitions: &TopicPartitionList, generation: i32) -> Bytes {
     let mut buf = BytesMut::new();
     write_topic_partitions(&mut buf, partitions);
     buf.put_i32(generation);
@@ -40,7 +40,7 @@ pub fn encode_sticky_user_data(partitions: &[TopicPartition], generation: i32) -
 }
 
 /// Decodes sticky user data, v1 or v0 (v0 has no generation).
-pub fn decode_sticky_user_data(mut data: Bytes) -> Option<(Vec<TopicPartition>, i32)> {
+pub fn decode_sticky_user_data(mut data: Bytes) -> Option<(TopicPartitionList, i32)> {
     let partitions = read_topic_partitions(&mut data).ok()?;
     let generation = if data.is_empty() {
         -1
@@ -66,7 +66,7 @@ impl ConsumerPartitionAssignor for StickyAssignor {
         partitions_per_topic: &PartitionsPerTopic,
         subscriptions: &BTreeMap<String, Subscription>,
     ) -> BTreeMap<String, Assignment> {
-        let previous = previous_owners(subscriptions, true);
+        let previous = previous_owners(partitions_per_topic, subscriptions, true);
         to_assignments(
             subscriptions,
             sticky_assign(partitions_per_topic, subscriptions, &previous),
@@ -92,7 +92,7 @@ impl ConsumerPartitionAssignor for CooperativeStickyAssignor {
         partitions_per_topic: &PartitionsPerTopic,
         subscriptions: &BTreeMap<String, Subscription>,
     ) -> BTreeMap<String, Assignment> {
-        let previous = previous_owners(subscriptions, false);
+        let previous = previous_owners(partitions_per_topic, subscriptions, false);
         let mut target = sticky_assign(partitions_per_topic, subscriptions, &previous);
         // Hold back partitions that change owner: the current owner revokes
         // them after this round, and the follow-up rebalance hands them over.
@@ -115,7 +115,7 @@ fn to_assignments(
     for (m, mut partitions) in target {
         partitions.sort();
         if let Some(a) = out.get_mut(&m) {
-            a.partitions = partitions;
+            a.partitions = partitions.into();
         }
     }
     out
@@ -124,12 +124,16 @@ fn to_assignments(
 /// What each member owns now, as far as it can be trusted: only members of
 /// the highest generation reported keep their claims (older claims may be
 /// stale), and a partition claimed by two members of that generation is
-/// taken from both.
+/// taken from both. Claims of partitions that do not exist (a topic nobody
+/// subscribes to, a partition beyond the topic's count) are dropped before
+/// anything is built per partition: what a member claims cannot make the
+/// leader's work larger than the group's real partitions.
 fn previous_owners(
+    partitions_per_topic: &PartitionsPerTopic,
     subscriptions: &BTreeMap<String, Subscription>,
     use_user_data: bool,
 ) -> BTreeMap<String, Vec<TopicPartition>> {
-    let claims: BTreeMap<&String, (Vec<TopicPartition>, i32)> = subscriptions
+    let claims: BTreeMap<&String, (TopicPartitionList, i32)> = subscriptions
         .iter()
         .map(|(m, s)| {
             let claim = if !s.owned_partitions.is_empty() || !use_user_data {
@@ -138,9 +142,9 @@ fn previous_owners(
                 s.user_data
                     .clone()
                     .and_then(decode_sticky_user_data)
-                    .unwrap_or((Vec::new(), -1))
+                    .unwrap_or((TopicPartitionList::new(), -1))
             };
-            (m, claim)
+            (m, (existing(partitions_per_topic, &claim.0), claim.1))
         })
         .collect();
     let max_generation = claims
@@ -172,6 +176,21 @@ fn previous_owners(
     }
     for v in out.values_mut() {
         v.sort();
+    }
+    out
+}
+
+/// The partitions of `claimed` that exist in `partitions_per_topic`.
+fn existing(
+    partitions_per_topic: &PartitionsPerTopic,
+    claimed: &TopicPartitionList,
+) -> TopicPartitionList {
+    let mut out = TopicPartitionList::new();
+    for (topic, partitions) in claimed.topics() {
+        let count = partitions_per_topic.get(topic).copied().unwrap_or(0);
+        for &p in partitions.iter().filter(|p| (0..count).contains(*p)) {
+            out.push(topic, p);
+        }
     }
     out
 }
@@ -351,7 +370,7 @@ mod tests {
         generation: i32,
     ) {
         let sub = s.get_mut(m).unwrap();
-        sub.owned_partitions = tps(parts);
+        sub.owned_partitions = tps(parts).into();
         sub.generation_id = generation;
     }
 
@@ -359,7 +378,7 @@ mod tests {
         let mut n = 0;
         for (m, a) in after {
             for p in &a.partitions {
-                if before.get(m).is_none_or(|b| !b.partitions.contains(p)) {
+                if before.get(m).is_none_or(|b| !b.partitions.contains(&p)) {
                     n += 1;
                 }
             }
@@ -378,7 +397,7 @@ mod tests {
         owned(&mut s, "a", &[("t", 0), ("t", 1), ("t", 2)], 1);
         owned(&mut s, "b", &[("t", 3), ("t", 4), ("t", 5)], 1);
         s.insert("c".into(), sub(&["t"]));
-        let target = sticky_assign(&t, &s, &previous_owners(&s, false));
+        let target = sticky_assign(&t, &s, &previous_owners(&t, &s, false));
         let lens: Vec<usize> = target.values().map(Vec::len).collect();
         assert_eq!(lens, vec![2, 2, 2]);
         // a and b each keep two of their three.
@@ -421,13 +440,34 @@ mod tests {
     }
 
     #[test]
+    fn claims_of_partitions_that_do_not_exist_are_dropped() {
+        // A member claiming a huge made-up assignment (in owned partitions
+        // or in its user data) cannot make the leader build per-partition
+        // state for it, nor outrank real claims with its generation.
+        let t = topics(&[("t", 2)]);
+        let mut s = members(&[("a", &["t"]), ("b", &["t"])]);
+        owned(&mut s, "a", &[("t", 0)], 3);
+        let bogus: Vec<(&str, i32)> = (2..100_000)
+            .map(|p| ("t", p))
+            .chain([("nope", 0)])
+            .collect();
+        owned(&mut s, "b", &bogus, 9);
+        let prev = previous_owners(&t, &s, false);
+        assert_eq!(prev.len(), 1, "{prev:?}");
+        assert_eq!(prev["a"], vec![TopicPartition::new("t", 0)]);
+        let out = StickyAssignor::default().assign(&t, &s);
+        assert_valid(&t, &s, &out);
+        assert!(out["a"].partitions.contains(&TopicPartition::new("t", 0)));
+    }
+
+    #[test]
     fn stale_generation_and_double_claims_are_not_trusted() {
         let t = topics(&[("t", 2)]);
         let mut s = members(&[("a", &["t"]), ("b", &["t"]), ("z", &["t"])]);
         owned(&mut s, "a", &[("t", 0)], 5);
         owned(&mut s, "b", &[("t", 0)], 5); // same generation: conflict
         owned(&mut s, "z", &[("t", 1)], 2); // zombie from an old generation
-        let prev = previous_owners(&s, false);
+        let prev = previous_owners(&t, &s, false);
         assert!(prev.is_empty(), "{prev:?}");
         let out = StickyAssignor::default().assign(&t, &s);
         assert_valid(&t, &s, &out);
@@ -448,7 +488,7 @@ mod tests {
         let mut me = StickyAssignor::default();
         me.on_assignment(
             &Assignment {
-                partitions: tps(&[("t", 1), ("t", 3)]),
+                partitions: tps(&[("t", 1), ("t", 3)]).into(),
                 user_data: None,
             },
             4,
@@ -456,7 +496,7 @@ mod tests {
         let ud = me.subscription_user_data(&["t".into()]).unwrap();
         assert_eq!(
             decode_sticky_user_data(ud.clone()),
-            Some((tps(&[("t", 1), ("t", 3)]), 4))
+            Some((tps(&[("t", 1), ("t", 3)]).into(), 4))
         );
         let mut s = members(&[("a", &["t"]), ("b", &["t"])]);
         s.get_mut("a").unwrap().user_data = Some(ud);

@@ -106,17 +106,23 @@ fn validate_cooperative(
     subscriptions: &BTreeMap<String, Subscription>,
     result: &BTreeMap<String, Assignment>,
 ) {
-    let mut owner: HashMap<&TopicPartition, &String> = HashMap::new();
-    for (m, s) in subscriptions {
-        for tp in &s.owned_partitions {
-            owner.insert(tp, m);
+    // Keyed by what the leader assigned (real partitions only): the members'
+    // claims are checked against it without building anything per claim.
+    let mut assigned_to: HashMap<(&str, i32), &String> = HashMap::new();
+    for (m, a) in result {
+        for (topic, partitions) in a.partitions.topics() {
+            for &p in partitions {
+                assigned_to.insert((topic, p), m);
+            }
         }
     }
-    for (m, a) in result {
-        for tp in &a.partitions {
-            if let Some(prev) = owner.get(tp) {
-                if *prev != m {
-                    warn!(partition = %tp, from = %prev, to = %m, "cooperative assignment moves a partition without revoking it first");
+    for (prev, s) in subscriptions {
+        for (topic, partitions) in s.owned_partitions.topics() {
+            for &p in partitions {
+                if let Some(m) = assigned_to.get(&(topic, p)) {
+                    if *m != prev {
+                        warn!(partition = %TopicPartition::new(topic, p), from = %prev, to = %m, "cooperative assignment moves a partition without revoking it first");
+                    }
                 }
             }
         }

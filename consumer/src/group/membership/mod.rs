@@ -563,16 +563,30 @@ impl GroupMembership {
         if self.failed.is_some() || !self.heartbeating() {
             return None;
         }
-        let mut t = self
-            .heartbeat
-            .next_deadline()
-            .min(self.heartbeat.poll_deadline());
+        let mut heartbeat = self.heartbeat.next_deadline();
+        if let Some(w) = self.network_wait_until.filter(|w| *w > now) {
+            // The coordinator's connection is not ready: the network poll
+            // reports its progress; look again no later than this.
+            heartbeat = heartbeat.max(w);
+        }
+        let mut t = self.heartbeat.poll_deadline();
         if self.lookup.coordinator().is_none() {
+            // No heartbeat without a coordinator: only the lookup is due
+            // (nothing while FindCoordinator is in flight: its answer comes
+            // through the network poll).
             if let Some(l) = self.lookup.next_deadline(now) {
                 t = t.min(l);
             }
+        } else {
+            t = t.min(heartbeat);
         }
         Some(t)
+    }
+
+    /// The node whose connection the membership waits for (the coordinator,
+    /// or the node of the coordinator lookup).
+    pub fn awaited_node(&self) -> Option<NodeId> {
+        self.lookup.awaited_node()
     }
 
     /// Handles a network event if it belongs to this membership (matched by
@@ -830,7 +844,7 @@ impl GroupMembership {
                 let subscription = Subscription {
                     topics: self.subscription.clone(),
                     user_data: a.subscription_user_data(&self.subscription),
-                    owned_partitions: owned.clone(),
+                    owned_partitions: owned.iter().collect(),
                     generation_id: self.generation.generation_id,
                     rack_id: self.config.rack_id.clone(),
                     group_instance_id: None,
@@ -1088,17 +1102,19 @@ impl GroupMembership {
 
     /// Java's `onJoinComplete`: applies the assignment.
     fn on_join_complete(&mut self, assignment: Assignment) {
-        let assigned: BTreeSet<TopicPartition> = assignment.partitions.iter().cloned().collect();
-        if let Some(tp) = assigned
-            .iter()
-            .find(|tp| self.joined_subscription.binary_search(&tp.topic).is_err())
-        {
+        // Checked per topic before anything is built per partition.
+        if let Some((topic, _)) = assignment.partitions.topics().find(|(t, _)| {
+            self.joined_subscription
+                .binary_search_by(|s| s.as_str().cmp(t))
+                .is_err()
+        }) {
             // The leader worked from a different subscription (stale or
             // racing): ask for a new round rather than take it.
-            warn!(group = %self.config.group_id, partition = %tp, "assignment has a partition of a topic this member does not subscribe to; rejoining");
+            warn!(group = %self.config.group_id, topic, "assignment has a partition of a topic this member does not subscribe to; rejoining");
             self.request_rejoin("assignment does not match the subscription");
             return;
         }
+        let assigned: BTreeSet<TopicPartition> = assignment.partitions.iter().collect();
         if let Some(name) = &self.protocol_name {
             if let Some(a) = self.assignors.iter_mut().find(|a| a.name() == name) {
                 a.on_assignment(&assignment, self.generation.generation_id);
@@ -1138,7 +1154,9 @@ impl GroupMembership {
             );
             return;
         }
-        if !self.heartbeat.should_heartbeat(now) || !client.ready(node, now) {
+        // A coordinator not ready is waited for (`network_wait_until`), not
+        // asked again at once: its connection may be under way.
+        if !self.heartbeat.should_heartbeat(now) || !self.coordinator_ready(client, node, now) {
             return;
         }
         let request = HeartbeatRequest {

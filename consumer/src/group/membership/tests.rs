@@ -205,7 +205,7 @@ fn join_error(error: ErrorCode, member_id: &str) -> ResponseBody {
 
 fn sync_response(error: i16, assignment: &[(&str, i32)], protocol: &str) -> ResponseBody {
     let a = Assignment {
-        partitions: tps(assignment),
+        partitions: tps(assignment).into(),
         user_data: None,
     };
     ResponseBody::SyncGroup(SyncGroupResponse {
@@ -473,7 +473,10 @@ fn leader_passes_instance_ids_to_the_assignor() {
         .map(|a| {
             (
                 a.member_id.clone(),
-                Assignment::decode(a.assignment.clone()).unwrap().partitions,
+                Assignment::decode(a.assignment.clone())
+                    .unwrap()
+                    .partitions
+                    .to_vec(),
             )
         })
         .collect();
@@ -1116,7 +1119,10 @@ fn cooperative_two_round_rebalance_revokes_only_moved_partitions() {
         .map(|a| {
             (
                 a.member_id.clone(),
-                Assignment::decode(a.assignment.clone()).unwrap().partitions,
+                Assignment::decode(a.assignment.clone())
+                    .unwrap()
+                    .partitions
+                    .to_vec(),
             )
         })
         .collect();
@@ -1134,7 +1140,7 @@ fn cooperative_two_round_rebalance_revokes_only_moved_partitions() {
             protocol_type: Some("consumer".into()),
             protocol_name: Some("cooperative-sticky".into()),
             assignment: Assignment {
-                partitions: kept.clone(),
+                partitions: kept.clone().into(),
                 user_data: None,
             }
             .encode(3),
@@ -1181,7 +1187,10 @@ fn cooperative_two_round_rebalance_revokes_only_moved_partitions() {
         .map(|a| {
             (
                 a.member_id.clone(),
-                Assignment::decode(a.assignment.clone()).unwrap().partitions,
+                Assignment::decode(a.assignment.clone())
+                    .unwrap()
+                    .partitions
+                    .to_vec(),
             )
         })
         .collect();
@@ -1193,7 +1202,7 @@ fn cooperative_two_round_rebalance_revokes_only_moved_partitions() {
             protocol_type: Some("consumer".into()),
             protocol_name: Some("cooperative-sticky".into()),
             assignment: Assignment {
-                partitions: kept.clone(),
+                partitions: kept.clone().into(),
                 user_data: None,
             }
             .encode(3),
