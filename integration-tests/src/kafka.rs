@@ -7,7 +7,8 @@
 //! and SASL_SSL (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN and OAUTHBEARER with
 //! unsecured tokens; the user [`SASL_USER`] is created at format time), SSL
 //! (server certificate only), MTLS (SSL requiring a client certificate) and
-//! BADHOST (SSL with a certificate for another host name). The harness makes
+//! BADHOST (SSL with a certificate for another host name), and REAUTH
+//! (SASL_PLAINTEXT with connections.max.reauth.ms, KIP-368). The harness makes
 //! the certificates itself with rcgen: a CA, the brokers' certificate for
 //! 127.0.0.1/localhost, a client certificate, and a second CA with a client
 //! certificate of its own (which the brokers must refuse).
@@ -72,11 +73,18 @@ pub enum Listener {
     /// TLS with a certificate for `other.invalid`, not for 127.0.0.1: a
     /// client that checks host names must refuse it.
     BadHost,
+    /// SASL_PLAINTEXT whose sessions last at most [`REAUTH_MS`]
+    /// (connections.max.reauth.ms, KIP-368): a client must re-authenticate
+    /// on the same connection before that, or the broker closes it.
+    Reauth,
 }
+
+/// The session lifetime of the [`Listener::Reauth`] listener, in ms.
+pub const REAUTH_MS: u64 = 10_000;
 
 impl Listener {
     /// Every listener, in the order of the configuration.
-    pub const ALL: [Listener; 7] = [
+    pub const ALL: [Listener; 8] = [
         Listener::Plaintext,
         Listener::Controller,
         Listener::SaslPlaintext,
@@ -84,6 +92,7 @@ impl Listener {
         Listener::Mtls,
         Listener::SaslSsl,
         Listener::BadHost,
+        Listener::Reauth,
     ];
 
     /// The listener's name in the broker configuration.
@@ -96,6 +105,7 @@ impl Listener {
             Listener::Mtls => "MTLS",
             Listener::SaslSsl => "SASL_SSL",
             Listener::BadHost => "BADHOST",
+            Listener::Reauth => "REAUTH",
         }
     }
 
@@ -103,7 +113,7 @@ impl Listener {
     pub fn protocol(self) -> &'static str {
         match self {
             Listener::Plaintext | Listener::Controller => "PLAINTEXT",
-            Listener::SaslPlaintext => "SASL_PLAINTEXT",
+            Listener::SaslPlaintext | Listener::Reauth => "SASL_PLAINTEXT",
             Listener::Ssl | Listener::Mtls | Listener::BadHost => "SSL",
             Listener::SaslSsl => "SASL_SSL",
         }
@@ -511,7 +521,7 @@ impl KafkaCluster {
             )));
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        while process_alive(&pid) && Instant::now() < deadline {
             // Reap it if it is our child, else wait for its parent to.
             let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
             children.retain_mut(|(cid, c)| !(*cid == id && matches!(c.try_wait(), Ok(Some(_)))));
@@ -643,7 +653,12 @@ listener.name.badhost.ssl.keystore.location={dir}/badhost.pem
         min_isr = rf.min(2),
         dir = dir.display(),
     );
-    for l in ["sasl_plaintext", "sasl_ssl"] {
+    for mechanism in ["scram-sha-256", "scram-sha-512", "plain", "oauthbearer"] {
+        c.push_str(&format!(
+            "listener.name.reauth.{mechanism}.connections.max.reauth.ms={REAUTH_MS}\n"
+        ));
+    }
+    for l in ["sasl_plaintext", "sasl_ssl", "reauth"] {
         c.push_str(&format!(
             "listener.name.{l}.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.{l}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -742,6 +757,19 @@ fn random_cluster_id() -> Result<String> {
         out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
     }
     Ok(out)
+}
+
+/// Whether process `pid` runs (a zombie, killed but not yet reaped by its
+/// parent, does not).
+fn process_alive(pid: &str) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) state ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {

@@ -689,3 +689,131 @@ fn leader_change_mid_consumption_reads_every_record_once() {
         after.len()
     );
 }
+
+/// Rebalance callbacks seen by a member.
+#[derive(Default)]
+struct Callbacks {
+    revoked: Vec<Vec<TopicPartition>>,
+    lost: Vec<Vec<TopicPartition>>,
+    assigned: Vec<Vec<TopicPartition>>,
+}
+
+struct RecordCallbacks(Arc<Mutex<Callbacks>>);
+
+impl prozess::consumer::ConsumerRebalanceListener<String, String> for RecordCallbacks {
+    fn on_partitions_revoked(
+        &mut self,
+        _c: &mut KafkaConsumer<String, String>,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        self.0.lock().unwrap().revoked.push(partitions.to_vec());
+        Ok(())
+    }
+    fn on_partitions_assigned(
+        &mut self,
+        _c: &mut KafkaConsumer<String, String>,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        self.0.lock().unwrap().assigned.push(partitions.to_vec());
+        Ok(())
+    }
+    fn on_partitions_lost(
+        &mut self,
+        _c: &mut KafkaConsumer<String, String>,
+        partitions: &[TopicPartition],
+    ) -> Result<(), Error> {
+        self.0.lock().unwrap().lost.push(partitions.to_vec());
+        Ok(())
+    }
+}
+
+/// KIP-62 across a coordinator move: while a member processes a long batch
+/// (no poll for longer than session.timeout.ms, less than
+/// max.poll.interval.ms), the group coordinator's node is killed. The
+/// member's heartbeat thread must find the new coordinator, connect to it
+/// and go on heartbeating, so the member keeps its partitions: no
+/// revocation, no loss, and its next commit succeeds.
+#[test]
+#[ignore = "needs a 3-node Apache Kafka cluster: stage kafka-3 of scripts/test.sh (--include-ignored)"]
+fn heartbeats_survive_a_coordinator_move_during_a_long_pause() {
+    let _serial = serial();
+    let Some(k) = cluster() else { return };
+    init_logging();
+    let topic = replicated_topic(k, "hb-move", 4);
+    let group = harness::unique_topic("g-hb-move");
+    let make = |name: &str| {
+        let config = ConsumerConfig::from_properties([
+            ("bootstrap.servers", k.bootstrap().as_str()),
+            ("group.id", group.as_str()),
+            ("client.id", name),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "1000"),
+            ("max.poll.interval.ms", "120000"),
+            ("request.timeout.ms", "5000"),
+        ])
+        .expect("config");
+        let mut c: KafkaConsumer<String, String> =
+            KafkaConsumer::new(config, StringDeserializer, StringDeserializer).expect("consumer");
+        let log = Arc::new(Mutex::new(Callbacks::default()));
+        c.subscribe([topic.as_str()], RecordCallbacks(log.clone()))
+            .expect("subscribe");
+        (c, log)
+    };
+    let (mut a, a_log) = make("pauser");
+    let (mut b, b_log) = make("poller");
+    let start = Instant::now();
+    loop {
+        a.poll(Duration::from_millis(100)).expect("a poll");
+        b.poll(Duration::from_millis(100)).expect("b poll");
+        if a.assignment().len() == 2 && b.assignment().len() == 2 {
+            break;
+        }
+        assert!(start.elapsed() < T, "no 2/2 split: {:?} / {:?}", a.assignment(), b.assignment());
+    }
+    // Let the group settle (a cooperative or eager round may still be going).
+    let settle = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < settle {
+        a.poll(Duration::from_millis(100)).expect("a poll");
+        b.poll(Duration::from_millis(100)).expect("b poll");
+    }
+    let owned = a.assignment();
+    let (revoked, lost) = {
+        let l = a_log.lock().unwrap();
+        (l.revoked.len(), l.lost.len())
+    };
+    let coordinator = coordinator_of(k, &group);
+    k.kill_node(coordinator).expect("kill coordinator");
+    eprintln!("killed node {coordinator}, coordinator of {group}; a pauses for 25 s");
+    // a "processes" for 25 s (2.5 sessions) without polling; b polls.
+    let pause_end = Instant::now() + Duration::from_secs(25);
+    while Instant::now() < pause_end {
+        b.poll(Duration::from_millis(200)).expect("b poll");
+    }
+    a.poll(Duration::from_millis(100)).expect("a poll after the pause");
+    {
+        let l = a_log.lock().unwrap();
+        assert_eq!(
+            (l.revoked.len(), l.lost.len()),
+            (revoked, lost),
+            "a lost or gave up partitions during its pause: revoked {:?}, lost {:?}",
+            l.revoked,
+            l.lost
+        );
+    }
+    assert_eq!(a.assignment(), owned, "a kept its partitions");
+    let offsets: HashMap<TopicPartition, OffsetAndMetadata> = owned
+        .iter()
+        .map(|tp| (tp.clone(), OffsetAndMetadata::new(0)))
+        .collect();
+    a.commit_sync_offsets(offsets)
+        .expect("a's commit after the pause (same generation)");
+    eprintln!(
+        "coordinator move: a kept {owned:?}; b saw {} revocations",
+        b_log.lock().unwrap().revoked.len()
+    );
+    let _ = a.close(Duration::from_secs(10));
+    let _ = b.close(Duration::from_secs(10));
+    k.restart_node(coordinator).expect("restart");
+}
