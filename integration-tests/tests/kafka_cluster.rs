@@ -770,7 +770,12 @@ fn heartbeats_survive_a_coordinator_move_during_a_long_pause() {
         if a.assignment().len() == 2 && b.assignment().len() == 2 {
             break;
         }
-        assert!(start.elapsed() < T, "no 2/2 split: {:?} / {:?}", a.assignment(), b.assignment());
+        assert!(
+            start.elapsed() < T,
+            "no 2/2 split: {:?} / {:?}",
+            a.assignment(),
+            b.assignment()
+        );
     }
     // Let the group settle (a cooperative or eager round may still be going).
     let settle = Instant::now() + Duration::from_secs(3);
@@ -791,7 +796,8 @@ fn heartbeats_survive_a_coordinator_move_during_a_long_pause() {
     while Instant::now() < pause_end {
         b.poll(Duration::from_millis(200)).expect("b poll");
     }
-    a.poll(Duration::from_millis(100)).expect("a poll after the pause");
+    a.poll(Duration::from_millis(100))
+        .expect("a poll after the pause");
     {
         let l = a_log.lock().unwrap();
         assert_eq!(

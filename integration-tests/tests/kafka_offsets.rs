@@ -89,7 +89,12 @@ fn first_record(c: &mut KafkaConsumer<String, String>) -> (i64, String) {
     let start = Instant::now();
     loop {
         assert!(start.elapsed() < T, "no record within {T:?}");
-        if let Some(r) = c.poll(Duration::from_millis(200)).expect("poll").into_iter().next() {
+        if let Some(r) = c
+            .poll(Duration::from_millis(200))
+            .expect("poll")
+            .into_iter()
+            .next()
+        {
             return (r.offset, r.value.unwrap_or_default());
         }
     }
@@ -156,7 +161,10 @@ fn committed_offset_below_the_log_start_with_reset_none_names_the_partition() {
         other => panic!("expected OffsetOutOfRange, got {other}"),
     }
     let text = err.to_string();
-    assert!(text.contains(&tp.to_string()) && text.contains('2'), "{text}");
+    assert!(
+        text.contains(&tp.to_string()) && text.contains('2'),
+        "{text}"
+    );
     // A seek clears it.
     c.seek(&tp, 7).expect("seek");
     assert_eq!(first_record(&mut c), (7, "v7".to_string()));
