@@ -726,15 +726,48 @@ fn make_tls_files(dir: &Path) -> Result<TlsFiles> {
     })
 }
 
-/// `n` distinct free ports on 127.0.0.1.
+/// `n` distinct free ports on 127.0.0.1, each held until all are chosen.
+/// They are taken below the kernel's ephemeral range (where port 0 binds
+/// and outgoing connections get their local ports): a port probed there and
+/// released can be taken by any client connection before the broker binds
+/// it, which on a busy machine happens.
 fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    let low = ephemeral_low().unwrap_or(32768).clamp(2048, 65535) as u32;
+    let (start, end) = (low.saturating_sub(22000).max(1024), low);
+    let mut seed = {
+        let mut b = [0u8; 4];
+        File::open("/dev/urandom")?.read_exact(&mut b)?;
+        u32::from_le_bytes(b)
+    };
+    let mut held = Vec::new();
+    let mut tries = 0;
+    while held.len() < n {
+        tries += 1;
+        if tries > 10_000 {
+            return Err(HarnessError::new(format!(
+                "no {n} free ports in {start}..{end}"
+            )));
+        }
+        // xorshift: cheap, good enough to spread the picks.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let port = (start + seed % (end - start)) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// The first port of the kernel's ephemeral range.
+fn ephemeral_low() -> Option<u16> {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// A Kafka cluster id: 16 random bytes, base64url without padding.
