@@ -16,7 +16,7 @@
 //! - ListGroups goes to every broker (each lists the groups it coordinates);
 //!   DescribeGroups/DeleteGroups to each group's coordinator (FindCoordinator
 //!   first; NOT_COORDINATOR and friends make it look again).
-//! - ListOffsets goes to each partition's leader.
+//! - ListOffsets and DeleteRecords go to each partition's leader.
 //! - The admin client keeps its own view of topics from its own Metadata
 //!   requests; the network client's metadata only supplies broker addresses.
 
@@ -25,11 +25,14 @@ mod driver;
 mod error;
 mod groups;
 mod offsets;
+mod records;
 mod topics;
 mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_more;
 
 use std::time::Duration;
 
@@ -42,6 +45,7 @@ pub use prozess_consumer::group::consumer_protocol::Assignment as MemberAssignme
 /// A consumer group member's decoded subscription: the consumer's own
 /// `ConsumerProtocolSubscription` type.
 pub use prozess_consumer::group::consumer_protocol::Subscription as MemberSubscription;
+pub use records::DeleteRecordsResult;
 pub use types::{
     ClusterDescription, CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription,
     GroupListing, ListOffsetsResult, ListOffsetsResultInfo, MemberDescription, NewTopic,

@@ -1,0 +1,289 @@
+//! AdminClient unit tests for delete_records, create_partitions and the
+//! config calls, over prozess-network's scripted [`MockClient`] (as in
+//! `tests.rs`: the responses are prepared in the order the client asks).
+
+use std::time::Duration;
+
+use prozess_network::mock::MockClient;
+use prozess_network::{NodeId, TopicPartition};
+use prozess_protocol::messages::delete_records::response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use prozess_protocol::messages::metadata::response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use prozess_protocol::messages::{DeleteRecordsResponse, MetadataResponse};
+use prozess_protocol::{ApiKey, ErrorCode, RequestBody};
+
+use super::*;
+
+const T: Duration = Duration::from_secs(5);
+
+/// An admin client over a mock cluster of `brokers` negotiating Kafka 4.0's
+/// newest versions of the APIs these tests use.
+fn admin(brokers: &[NodeId]) -> AdminClient<MockClient> {
+    let mut mock = MockClient::new_with_cluster(brokers, &[]);
+    for &node in brokers {
+        for (api, max) in [
+            (ApiKey::Metadata, 12),
+            (ApiKey::DeleteRecords, 2),
+            (ApiKey::CreatePartitions, 3),
+            (ApiKey::DescribeConfigs, 4),
+        ] {
+            mock.set_api_version_range(node, api, 0, max);
+        }
+    }
+    let config = AdminConfig {
+        bootstrap_servers: vec!["localhost:9092".into()],
+        retry_backoff: Duration::from_millis(1),
+        default_api_timeout: T,
+        ..AdminConfig::default()
+    };
+    AdminClient::with_client(mock, config)
+}
+
+/// A topic of a prepared Metadata response: its name and each partition's
+/// leader (-1: none, LEADER_NOT_AVAILABLE), or `None` for an unknown topic.
+type TopicSpec<'a> = (&'a str, Option<&'a [NodeId]>);
+
+fn metadata(brokers: &[NodeId], controller: NodeId, topics: &[TopicSpec<'_>]) -> MetadataResponse {
+    MetadataResponse {
+        brokers: brokers
+            .iter()
+            .map(|&id| MetadataResponseBroker {
+                node_id: id,
+                host: "localhost".into(),
+                port: 9092 + id,
+                ..Default::default()
+            })
+            .collect(),
+        controller_id: controller,
+        topics: topics
+            .iter()
+            .map(|&(name, leaders)| match leaders {
+                None => MetadataResponseTopic {
+                    error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                Some(leaders) => MetadataResponseTopic {
+                    name: Some(name.into()),
+                    partitions: leaders
+                        .iter()
+                        .enumerate()
+                        .map(|(p, &leader)| MetadataResponsePartition {
+                            partition_index: p as i32,
+                            leader_id: leader,
+                            error_code: if leader < 0 {
+                                ErrorCode::LeaderNotAvailable.code()
+                            } else {
+                                0
+                            },
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                },
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn is_api(api: ApiKey) -> impl Fn(&RequestBody) -> bool + Send {
+    move |body| body.api_key() == api
+}
+
+fn is_metadata(body: &RequestBody) -> bool {
+    matches!(body, RequestBody::Metadata(_))
+}
+
+/// A DeleteRecords response: (topic, partition, error, low watermark).
+fn deleted(partitions: &[(&str, i32, ErrorCode, i64)]) -> DeleteRecordsResponse {
+    let mut topics: Vec<DeleteRecordsTopicResult> = Vec::new();
+    for &(topic, partition, code, low) in partitions {
+        let result = DeleteRecordsPartitionResult {
+            partition_index: partition,
+            low_watermark: low,
+            error_code: code.code(),
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| t.name == topic) {
+            Some(t) => t.partitions.push(result),
+            None => topics.push(DeleteRecordsTopicResult {
+                name: topic.into(),
+                partitions: vec![result],
+                ..Default::default()
+            }),
+        }
+    }
+    DeleteRecordsResponse {
+        topics,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn delete_records_goes_to_each_leader_and_reports_per_partition() {
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = admin.client_mut();
+    m.prepare_response(
+        is_metadata,
+        metadata(&brokers, 1, &[("t", Some(&[1, 2, 1])), ("gone", None)]),
+    );
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::DeleteRecords),
+        deleted(&[
+            ("t", 0, ErrorCode::None, 10),
+            ("t", 2, ErrorCode::OffsetOutOfRange, -1),
+        ]),
+    );
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::DeleteRecords),
+        deleted(&[("t", 1, ErrorCode::None, 77)]),
+    );
+    let input = [
+        (TopicPartition::new("t", 2), 1_000_000),
+        (TopicPartition::new("gone", 0), 5),
+        (TopicPartition::new("t", 0), 10),
+        (TopicPartition::new("t", 1), -1),
+        (TopicPartition::new("t", 7), 3),
+    ];
+    let results = admin.delete_records(&input, T).unwrap();
+    let got: Vec<&TopicPartition> = results.iter().map(|r| &r.partition).collect();
+    let want: Vec<&TopicPartition> = input.iter().map(|(tp, _)| tp).collect();
+    assert_eq!(got, want, "one result per input partition, in input order");
+    let err = results[0].result.as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::OffsetOutOfRange), "{err}");
+    assert!(err.to_string().contains("t-2"), "{err}");
+    for i in [1, 4] {
+        let err = results[i].result.as_ref().unwrap_err();
+        assert!(err.is_unknown_topic(), "{err}");
+    }
+    assert_eq!(results[2].result.as_ref().unwrap(), &10);
+    assert_eq!(results[3].result.as_ref().unwrap(), &77);
+    assert_eq!(admin.client().prepared_count(), 0);
+
+    let requests = admin.client().requests_of(ApiKey::DeleteRecords);
+    assert_eq!(requests.len(), 2, "one request per leader");
+    for s in requests {
+        assert_eq!(s.version, 2);
+        let RequestBody::DeleteRecords(r) = &s.body else {
+            unreachable!()
+        };
+        assert!(r.timeout_ms > 0 && r.timeout_ms <= 5000);
+        assert_eq!(r.topics.len(), 1);
+        assert_eq!(r.topics[0].name, "t");
+        let sent: Vec<(i32, i64)> = r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.offset))
+            .collect();
+        match s.node {
+            1 => assert_eq!(sent, vec![(2, 1_000_000), (0, 10)]),
+            2 => assert_eq!(sent, vec![(1, -1)], "-1 is sent as is"),
+            n => panic!("sent to node {n}"),
+        }
+    }
+}
+
+#[test]
+fn delete_records_retries_not_leader_after_a_metadata_refresh() {
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = admin.client_mut();
+    // First look-up: the leader of t-0 is 1, t-1 has none yet.
+    m.prepare_response(is_metadata, metadata(&brokers, 1, &[("t", Some(&[1, -1]))]));
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::DeleteRecords),
+        deleted(&[("t", 0, ErrorCode::NotLeaderOrFollower, -1)]),
+    );
+    // Second: both partitions now led by 2, which answers t-0 and gives
+    // LEADER_NOT_AVAILABLE for t-1 once.
+    m.prepare_response(is_metadata, metadata(&brokers, 1, &[("t", Some(&[2, 2]))]));
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::DeleteRecords),
+        deleted(&[
+            ("t", 0, ErrorCode::None, 4),
+            ("t", 1, ErrorCode::LeaderNotAvailable, -1),
+        ]),
+    );
+    m.prepare_response(is_metadata, metadata(&brokers, 1, &[("t", Some(&[2, 2]))]));
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::DeleteRecords),
+        deleted(&[("t", 1, ErrorCode::None, 9)]),
+    );
+    let results = admin
+        .delete_records(
+            &[
+                (TopicPartition::new("t", 0), 4),
+                (TopicPartition::new("t", 1), 9),
+            ],
+            T,
+        )
+        .unwrap();
+    assert_eq!(results[0].result.as_ref().unwrap(), &4);
+    assert_eq!(results[1].result.as_ref().unwrap(), &9);
+    assert_eq!(admin.client().prepared_count(), 0);
+    let nodes: Vec<NodeId> = admin
+        .client()
+        .requests_of(ApiKey::DeleteRecords)
+        .iter()
+        .map(|r| r.node)
+        .collect();
+    assert_eq!(nodes, vec![1, 2, 2]);
+    assert_eq!(admin.client().requests_of(ApiKey::Metadata).len(), 3);
+}
+
+#[test]
+fn delete_records_times_out_per_partition_when_a_leader_never_appears() {
+    let brokers = [1];
+    let mut admin = admin(&brokers);
+    let m = admin.client_mut();
+    for _ in 0..1000 {
+        m.prepare_response(is_metadata, metadata(&brokers, 1, &[("t", Some(&[-1, 1]))]));
+    }
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::DeleteRecords),
+        deleted(&[("t", 1, ErrorCode::None, 3)]),
+    );
+    let results = admin
+        .delete_records(
+            &[
+                (TopicPartition::new("t", 0), 1),
+                (TopicPartition::new("t", 1), 3),
+            ],
+            Duration::from_millis(30),
+        )
+        .unwrap();
+    let err = results[0].result.as_ref().unwrap_err();
+    // The deadline passes either between rounds (the error names t-0) or
+    // during a round's metadata look-up (it names that request).
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(
+        results[1].result.as_ref().unwrap(),
+        &3,
+        "t-1 is not held up"
+    );
+}
+
+#[test]
+fn delete_records_refuses_duplicates_and_bad_offsets_before_sending() {
+    let mut admin = admin(&[1]);
+    let tp = TopicPartition::new("t", 0);
+    let err = admin
+        .delete_records(&[(tp.clone(), 1), (tp.clone(), 2)], T)
+        .unwrap_err();
+    assert!(err.to_string().contains("named twice"), "{err}");
+    let err = admin.delete_records(&[(tp, -2)], T).unwrap_err();
+    assert!(err.to_string().contains("-2"), "{err}");
+    assert!(admin.client().requests().is_empty());
+    assert!(admin.delete_records(&[], T).unwrap().is_empty());
+}
