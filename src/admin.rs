@@ -7,7 +7,7 @@
 //! partly fail (one topic exists, another is created).
 //!
 //! How requests are routed, as in the Java `KafkaAdminClient`:
-//! - CreateTopics/DeleteTopics go to the controller named by Metadata (any
+//! - CreateTopics/DeleteTopics/CreatePartitions go to the controller named by Metadata (any
 //!   broker if none is named; KRaft brokers forward); NOT_CONTROLLER makes
 //!   the client look the controller up again and retry.
 //! - Created topics are waited for until every broker's metadata shows each
@@ -25,6 +25,7 @@ mod driver;
 mod error;
 mod groups;
 mod offsets;
+mod partitions;
 mod records;
 mod topics;
 mod types;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig};
 
 pub use error::AdminError;
+pub use partitions::{CreatePartitionsResult, NewPartitions};
 /// A consumer group member's decoded assignment: the consumer's own
 /// `ConsumerProtocolAssignment` type, under the Java admin client's name.
 pub use prozess_consumer::group::consumer_protocol::Assignment as MemberAssignment;

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use prozess::admin::{AdminClient, NewTopic, OffsetSpec};
+use prozess::admin::{AdminClient, NewPartitions, NewTopic, OffsetSpec};
 use prozess::producer::{KafkaProducer, ProducerConfig, ProducerRecord, StringSerializer};
 use prozess::TopicPartition;
 use prozess_integration_tests as harness;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const DELETE_RECORDS: i16 = 21;
+const CREATE_PARTITIONS: i16 = 37;
 
 fn admin() -> AdminClient {
     AdminClient::from_bootstrap(&harness::bootstrap()).expect("admin client")
@@ -91,5 +92,49 @@ fn delete_records_moves_the_log_start_offset() {
         "{err}"
     );
     assert_eq!(*results[1].result.as_ref().expect("p1 unchanged"), 3);
+    let _ = admin.delete_topics(&[&topic], TIMEOUT);
+}
+
+#[test]
+fn create_partitions_grows_a_topic() {
+    if !harness::broker_supports(CREATE_PARTITIONS, 0) {
+        return skip("the broker has no CreatePartitions");
+    }
+    let mut admin = admin();
+    let topic = harness::unique_topic("admin-grow");
+    admin
+        .create_topics(&[NewTopic::new(&topic, 1)], TIMEOUT)
+        .expect("create_topics")[0]
+        .result
+        .as_ref()
+        .expect("topic created");
+    let missing = harness::unique_topic("admin-no-such-topic");
+    let results = admin
+        .create_partitions(
+            &[
+                (topic.as_str(), NewPartitions::increase_to(3)),
+                (missing.as_str(), NewPartitions::increase_to(2)),
+            ],
+            TIMEOUT,
+        )
+        .expect("create_partitions");
+    if let Err(e) = &results[0].result {
+        panic!("growing {topic}: {e}");
+    }
+    let err = results[1].result.as_ref().unwrap_err();
+    assert!(err.is_unknown_topic(), "{err}");
+    let described = admin.describe_topics(&[&topic]).expect("describe_topics");
+    assert_eq!(described[0].partitions.len(), 3);
+
+    // Not more than now: INVALID_PARTITIONS.
+    let results = admin
+        .create_partitions(&[(topic.as_str(), NewPartitions::increase_to(3))], TIMEOUT)
+        .expect("create_partitions");
+    let err = results[0].result.as_ref().unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(prozess::ErrorCode::InvalidPartitions),
+        "{err}"
+    );
     let _ = admin.delete_topics(&[&topic], TIMEOUT);
 }

@@ -287,3 +287,130 @@ fn delete_records_refuses_duplicates_and_bad_offsets_before_sending() {
     assert!(admin.client().requests().is_empty());
     assert!(admin.delete_records(&[], T).unwrap().is_empty());
 }
+
+fn partitions_created(
+    topics: &[(&str, ErrorCode)],
+) -> prozess_protocol::messages::CreatePartitionsResponse {
+    use prozess_protocol::messages::create_partitions::response::CreatePartitionsTopicResult;
+    prozess_protocol::messages::CreatePartitionsResponse {
+        results: topics
+            .iter()
+            .map(|&(name, code)| CreatePartitionsTopicResult {
+                name: name.into(),
+                error_code: code.code(),
+                error_message: code
+                    .is_error()
+                    .then(|| format!("{} for {name}", code.name())),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn brokers_only(body: &RequestBody) -> bool {
+    matches!(body, RequestBody::Metadata(r) if r.topics.as_ref().is_some_and(|t| t.is_empty()))
+}
+
+fn topics_only(body: &RequestBody) -> bool {
+    matches!(body, RequestBody::Metadata(r) if r.topics.as_ref().is_some_and(|t| !t.is_empty()))
+}
+
+#[test]
+fn create_partitions_goes_to_the_controller_retries_not_controller_and_waits_for_leaders() {
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let m = admin.client_mut();
+    m.prepare_response(brokers_only, metadata(&brokers, 1, &[]));
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::CreatePartitions),
+        partitions_created(&[
+            ("grow", ErrorCode::NotController),
+            ("same", ErrorCode::InvalidPartitions),
+            ("gone", ErrorCode::UnknownTopicOrPartition),
+        ]),
+    );
+    // The controller moved to 2; only "grow" is asked again.
+    m.prepare_response(brokers_only, metadata(&brokers, 2, &[]));
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::CreatePartitions),
+        partitions_created(&[("grow", ErrorCode::None)]),
+    );
+    // Waiting: the first round (one broker, then each of both) still sees 2
+    // partitions on broker 2; the second sees 4 everywhere.
+    let two: &[NodeId] = &[1, 2];
+    let four: &[NodeId] = &[1, 2, 1, 2];
+    for leaders in [four, four, two, four, four, four] {
+        m.prepare_response(
+            topics_only,
+            metadata(&brokers, 2, &[("grow", Some(leaders))]),
+        );
+    }
+    let input = [
+        ("grow", NewPartitions::increase_to(4)),
+        ("same", NewPartitions::increase_to(1)),
+        (
+            "gone",
+            NewPartitions::increase_to_with(3, vec![vec![1, 2], vec![2]]),
+        ),
+    ];
+    let results = admin.create_partitions(&input, T).unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, vec!["grow", "same", "gone"]);
+    assert!(results[0].result.is_ok(), "{:?}", results[0].result);
+    let err = results[1].result.as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidPartitions), "{err}");
+    assert!(err.to_string().contains("topic 'same'"), "{err}");
+    assert!(results[2].result.as_ref().unwrap_err().is_unknown_topic());
+    assert_eq!(
+        admin.client().prepared_count(),
+        0,
+        "waited for the new leaders"
+    );
+
+    let sent = admin.client().requests_of(ApiKey::CreatePartitions);
+    let nodes: Vec<NodeId> = sent.iter().map(|r| r.node).collect();
+    assert_eq!(nodes, vec![1, 2], "to the controller, then to the new one");
+    assert_eq!(sent[0].version, 3);
+    let RequestBody::CreatePartitions(first) = &sent[0].body else {
+        unreachable!()
+    };
+    assert_eq!(first.topics.len(), 3);
+    assert_eq!(first.topics[0].count, 4);
+    assert_eq!(
+        first.topics[0].assignments, None,
+        "null: the controller places them"
+    );
+    let assigned: Vec<Vec<i32>> = first.topics[2]
+        .assignments
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|a| a.broker_ids.clone())
+        .collect();
+    assert_eq!(assigned, vec![vec![1, 2], vec![2]]);
+    assert!(first.timeout_ms > 0 && first.timeout_ms <= 5000);
+    assert!(!first.validate_only);
+    let RequestBody::CreatePartitions(second) = &sent[1].body else {
+        unreachable!()
+    };
+    let retried: Vec<&str> = second.topics.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(retried, vec!["grow"]);
+}
+
+#[test]
+fn create_partitions_refuses_bad_input_before_sending() {
+    let mut admin = admin(&[1]);
+    let twice = [
+        ("a", NewPartitions::increase_to(2)),
+        ("a", NewPartitions::increase_to(3)),
+    ];
+    let err = admin.create_partitions(&twice, T).unwrap_err();
+    assert!(err.to_string().contains("named twice"), "{err}");
+    let zero = [("a", NewPartitions::increase_to(0))];
+    let err = admin.create_partitions(&zero, T).unwrap_err();
+    assert!(err.to_string().contains("0 partitions"), "{err}");
+    assert!(admin.client().requests().is_empty());
+}
