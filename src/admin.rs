@@ -17,10 +17,13 @@
 //!   DescribeGroups/DeleteGroups to each group's coordinator (FindCoordinator
 //!   first; NOT_COORDINATOR and friends make it look again).
 //! - ListOffsets and DeleteRecords go to each partition's leader.
+//! - DescribeConfigs/IncrementalAlterConfigs for one broker (or its
+//!   loggers) go to that broker, for anything else to any broker.
 //! - The admin client keeps its own view of topics from its own Metadata
 //!   requests; the network client's metadata only supplies broker addresses.
 
 mod cluster;
+mod configs;
 mod driver;
 mod error;
 mod groups;
@@ -39,6 +42,10 @@ use std::time::Duration;
 
 use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig};
 
+pub use configs::{
+    AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,
+    ConfigResourceType, ConfigSource, ConfigSynonym, DescribeConfigsResult,
+};
 pub use error::AdminError;
 pub use partitions::{CreatePartitionsResult, NewPartitions};
 /// A consumer group member's decoded assignment: the consumer's own

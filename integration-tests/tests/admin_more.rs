@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use prozess::admin::{AdminClient, NewPartitions, NewTopic, OffsetSpec};
+use prozess::admin::{
+    AdminClient, AlterConfigOp, ConfigResource, ConfigSource, NewPartitions, NewTopic, OffsetSpec,
+};
 use prozess::producer::{KafkaProducer, ProducerConfig, ProducerRecord, StringSerializer};
 use prozess::TopicPartition;
 use prozess_integration_tests as harness;
@@ -12,6 +14,8 @@ use prozess_integration_tests as harness;
 const TIMEOUT: Duration = Duration::from_secs(30);
 const DELETE_RECORDS: i16 = 21;
 const CREATE_PARTITIONS: i16 = 37;
+const DESCRIBE_CONFIGS: i16 = 32;
+const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 
 fn admin() -> AdminClient {
     AdminClient::from_bootstrap(&harness::bootstrap()).expect("admin client")
@@ -136,5 +140,67 @@ fn create_partitions_grows_a_topic() {
         Some(prozess::ErrorCode::InvalidPartitions),
         "{err}"
     );
+    let _ = admin.delete_topics(&[&topic], TIMEOUT);
+}
+
+#[test]
+fn describe_and_alter_topic_configs() {
+    if !harness::broker_supports(DESCRIBE_CONFIGS, 1)
+        || !harness::broker_supports(INCREMENTAL_ALTER_CONFIGS, 0)
+    {
+        return skip("the broker has no DescribeConfigs or IncrementalAlterConfigs");
+    }
+    let mut admin = admin();
+    let topic = harness::unique_topic("admin-configs");
+    admin
+        .create_topics(
+            &[NewTopic::new(&topic, 1).config("retention.ms", "3600000")],
+            TIMEOUT,
+        )
+        .expect("create_topics")[0]
+        .result
+        .as_ref()
+        .expect("topic created");
+    let resource = ConfigResource::topic(&topic);
+    // retention.ms of the topic (None when not listed).
+    let retention = |admin: &mut AdminClient| {
+        let missing = ConfigResource::topic(harness::unique_topic("admin-no-such-topic"));
+        let results = admin
+            .describe_configs(&[resource.clone(), missing], TIMEOUT)
+            .expect("describe_configs");
+        // Tansu 0.6 describes an unknown topic with no entries, and gives
+        // every value the source DEFAULT_CONFIG.
+        if !harness::is_tansu() {
+            let err = results[1].result.as_ref().unwrap_err();
+            assert!(err.is_unknown_topic(), "{err}");
+        }
+        let config = results[0].result.clone().expect("topic described");
+        config
+            .get("retention.ms")
+            .map(|e| (e.value.clone().unwrap_or_default(), e.source))
+    };
+    let alter = |admin: &mut AdminClient, op: AlterConfigOp| {
+        let results = admin
+            .incremental_alter_configs(&[(resource.clone(), vec![op])], TIMEOUT)
+            .expect("incremental_alter_configs");
+        if let Err(e) = &results[0].result {
+            panic!("altering {topic}: {e}");
+        }
+    };
+
+    let (value, source) = retention(&mut admin).expect("retention.ms listed");
+    assert_eq!(value, "3600000");
+    if !harness::is_tansu() {
+        assert_eq!(source, ConfigSource::DynamicTopicConfig);
+    }
+    alter(&mut admin, AlterConfigOp::set("retention.ms", "7200000"));
+    let (value, _) = retention(&mut admin).expect("retention.ms listed");
+    assert_eq!(value, "7200000");
+    alter(&mut admin, AlterConfigOp::delete("retention.ms"));
+    // Kafka lists the default again, Tansu no entry.
+    if let Some((value, source)) = retention(&mut admin) {
+        assert_ne!(value, "7200000", "override removed");
+        assert_ne!(source, ConfigSource::DynamicTopicConfig);
+    }
     let _ = admin.delete_topics(&[&topic], TIMEOUT);
 }

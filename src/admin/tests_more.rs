@@ -29,6 +29,7 @@ fn admin(brokers: &[NodeId]) -> AdminClient<MockClient> {
             (ApiKey::DeleteRecords, 2),
             (ApiKey::CreatePartitions, 3),
             (ApiKey::DescribeConfigs, 4),
+            (ApiKey::IncrementalAlterConfigs, 1),
         ] {
             mock.set_api_version_range(node, api, 0, max);
         }
@@ -413,4 +414,271 @@ fn create_partitions_refuses_bad_input_before_sending() {
     let err = admin.create_partitions(&zero, T).unwrap_err();
     assert!(err.to_string().contains("0 partitions"), "{err}");
     assert!(admin.client().requests().is_empty());
+}
+
+fn described(
+    results: Vec<prozess_protocol::messages::describe_configs::response::DescribeConfigsResult>,
+) -> prozess_protocol::messages::DescribeConfigsResponse {
+    prozess_protocol::messages::DescribeConfigsResponse {
+        results,
+        ..Default::default()
+    }
+}
+
+fn described_resource(
+    resource_type: i8,
+    name: &str,
+    code: ErrorCode,
+    configs: Vec<
+        prozess_protocol::messages::describe_configs::response::DescribeConfigsResourceResult,
+    >,
+) -> prozess_protocol::messages::describe_configs::response::DescribeConfigsResult {
+    prozess_protocol::messages::describe_configs::response::DescribeConfigsResult {
+        error_code: code.code(),
+        error_message: code
+            .is_error()
+            .then(|| format!("{} for {name}", code.name())),
+        resource_type,
+        resource_name: name.into(),
+        configs,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn describe_configs_routes_broker_resources_and_reads_synonyms_and_sources() {
+    use prozess_protocol::messages::describe_configs::response::{
+        DescribeConfigsResourceResult, DescribeConfigsSynonym,
+    };
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let retention = DescribeConfigsResourceResult {
+        name: "retention.ms".into(),
+        value: Some("1000".into()),
+        read_only: false,
+        config_source: 1,
+        is_sensitive: false,
+        synonyms: vec![
+            DescribeConfigsSynonym {
+                name: "retention.ms".into(),
+                value: Some("1000".into()),
+                source: 1,
+                ..Default::default()
+            },
+            DescribeConfigsSynonym {
+                name: "log.retention.hours".into(),
+                value: Some("168".into()),
+                source: 5,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let password = DescribeConfigsResourceResult {
+        name: "ssl.key.password".into(),
+        value: None,
+        read_only: true,
+        config_source: 4,
+        is_sensitive: true,
+        ..Default::default()
+    };
+    let m = admin.client_mut();
+    m.prepare_response_from(
+        2,
+        is_api(ApiKey::DescribeConfigs),
+        described(vec![
+            described_resource(4, "2", ErrorCode::None, vec![password]),
+            described_resource(8, "2", ErrorCode::None, vec![]),
+        ]),
+    );
+    // The topics go to any broker: the first answer gives "busy" a
+    // retriable error, the second (only "busy" asked) succeeds.
+    m.prepare_response(
+        is_api(ApiKey::DescribeConfigs),
+        described(vec![
+            described_resource(2, "t", ErrorCode::None, vec![retention.clone()]),
+            described_resource(2, "gone", ErrorCode::UnknownTopicOrPartition, vec![]),
+            described_resource(2, "busy", ErrorCode::RequestTimedOut, vec![]),
+        ]),
+    );
+    m.prepare_response(
+        is_api(ApiKey::DescribeConfigs),
+        described(vec![described_resource(
+            2,
+            "busy",
+            ErrorCode::None,
+            vec![retention],
+        )]),
+    );
+    let input = [
+        ConfigResource::topic("t"),
+        ConfigResource::broker(2),
+        ConfigResource::topic("gone"),
+        ConfigResource::broker_logger(2),
+        ConfigResource::topic("busy"),
+    ];
+    let results = admin.describe_configs(&input, T).unwrap();
+    let got: Vec<&ConfigResource> = results.iter().map(|r| &r.resource).collect();
+    assert_eq!(got, input.iter().collect::<Vec<_>>(), "input order");
+    let topic = results[0].result.as_ref().unwrap();
+    let e = topic.get("retention.ms").unwrap();
+    assert_eq!(e.value.as_deref(), Some("1000"));
+    assert_eq!(e.source, ConfigSource::DynamicTopicConfig);
+    assert!(!e.is_sensitive && !e.is_read_only);
+    let synonyms: Vec<(&str, ConfigSource)> = e
+        .synonyms
+        .iter()
+        .map(|s| (s.name.as_str(), s.source))
+        .collect();
+    assert_eq!(
+        synonyms,
+        vec![
+            ("retention.ms", ConfigSource::DynamicTopicConfig),
+            ("log.retention.hours", ConfigSource::DefaultConfig)
+        ]
+    );
+    let broker = results[1].result.as_ref().unwrap();
+    let p = broker.get("ssl.key.password").unwrap();
+    assert!(p.is_sensitive && p.is_read_only && p.value.is_none());
+    assert_eq!(p.source, ConfigSource::StaticBrokerConfig);
+    let err = results[2].result.as_ref().unwrap_err();
+    assert!(err.is_unknown_topic(), "{err}");
+    assert!(err.to_string().contains("topic 'gone'"), "{err}");
+    assert!(results[3].result.as_ref().unwrap().entries.is_empty());
+    assert!(results[4].result.is_ok(), "{:?}", results[4].result);
+    assert_eq!(admin.client().prepared_count(), 0);
+
+    let sent = admin.client().requests_of(ApiKey::DescribeConfigs);
+    assert_eq!(sent.len(), 3);
+    let names = |i: usize| -> Vec<(i8, String)> {
+        let RequestBody::DescribeConfigs(r) = &sent[i].body else {
+            unreachable!()
+        };
+        assert!(r.include_synonyms);
+        r.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.clone()))
+            .collect()
+    };
+    assert_eq!(sent[0].node, 2, "broker resources go to their broker");
+    assert_eq!(names(0), vec![(4, "2".to_string()), (8, "2".to_string())]);
+    assert_eq!(
+        names(1),
+        vec![(2, "t".into()), (2, "gone".into()), (2, "busy".into())]
+    );
+    assert_eq!(
+        names(2),
+        vec![(2, "busy".to_string())],
+        "only the retriable one again"
+    );
+}
+
+#[test]
+fn incremental_alter_configs_sends_each_op_and_reports_per_resource() {
+    use prozess_protocol::messages::incremental_alter_configs::response::AlterConfigsResourceResponse;
+    use prozess_protocol::messages::IncrementalAlterConfigsResponse;
+    let brokers = [1, 2];
+    let mut admin = admin(&brokers);
+    let answer = |items: &[(i8, &str, ErrorCode)]| IncrementalAlterConfigsResponse {
+        responses: items
+            .iter()
+            .map(|&(t, name, code)| AlterConfigsResourceResponse {
+                error_code: code.code(),
+                error_message: code.is_error().then(|| "bad value".to_string()),
+                resource_type: t,
+                resource_name: name.into(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let m = admin.client_mut();
+    m.prepare_response_from(
+        1,
+        is_api(ApiKey::IncrementalAlterConfigs),
+        answer(&[(8, "1", ErrorCode::None)]),
+    );
+    m.prepare_disconnect(is_api(ApiKey::IncrementalAlterConfigs));
+    m.prepare_response(
+        is_api(ApiKey::IncrementalAlterConfigs),
+        answer(&[
+            (2, "t", ErrorCode::None),
+            (2, "u", ErrorCode::InvalidConfig),
+        ]),
+    );
+    let input = vec![
+        (
+            ConfigResource::topic("t"),
+            vec![
+                AlterConfigOp::set("retention.ms", "1000"),
+                AlterConfigOp::delete("max.message.bytes"),
+                AlterConfigOp::append("cleanup.policy", "compact"),
+                AlterConfigOp::subtract("cleanup.policy", "delete"),
+            ],
+        ),
+        (
+            ConfigResource::broker_logger(1),
+            vec![AlterConfigOp::set("kafka.server", "DEBUG")],
+        ),
+        (
+            ConfigResource::topic("u"),
+            vec![AlterConfigOp::set("retention.ms", "soon")],
+        ),
+    ];
+    let results = admin.incremental_alter_configs(&input, T).unwrap();
+    assert!(results[0].result.is_ok(), "{:?}", results[0].result);
+    assert!(results[1].result.is_ok(), "{:?}", results[1].result);
+    let err = results[2].result.as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidConfig), "{err}");
+    assert!(err.to_string().contains("topic 'u': bad value"), "{err}");
+    assert_eq!(admin.client().prepared_count(), 0);
+
+    let sent = admin.client().requests_of(ApiKey::IncrementalAlterConfigs);
+    assert_eq!(sent.len(), 3, "the disconnected request was sent again");
+    assert_eq!(sent[0].node, 1, "a broker's loggers go to that broker");
+    assert_eq!(sent[0].version, 1);
+    let RequestBody::IncrementalAlterConfigs(last) = &sent[2].body else {
+        unreachable!()
+    };
+    assert!(!last.validate_only);
+    let ops: Vec<(&str, i8, Option<&str>)> = last.resources[0]
+        .configs
+        .iter()
+        .map(|c| (c.name.as_str(), c.config_operation, c.value.as_deref()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("retention.ms", 0, Some("1000")),
+            ("max.message.bytes", 1, None),
+            ("cleanup.policy", 2, Some("compact")),
+            ("cleanup.policy", 3, Some("delete")),
+        ]
+    );
+    assert_eq!(last.resources[1].resource_name, "u");
+}
+
+#[test]
+fn config_calls_refuse_duplicates_and_bad_broker_names_before_sending() {
+    let mut admin = admin(&[1]);
+    let t = ConfigResource::topic("t");
+    let err = admin
+        .describe_configs(&[t.clone(), t.clone()], T)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("topic 't' is named twice"),
+        "{err}"
+    );
+    let bad = ConfigResource::new(ConfigResourceType::Broker, "one");
+    let err = admin
+        .describe_configs(std::slice::from_ref(&bad), T)
+        .unwrap_err();
+    assert!(err.to_string().contains("broker id"), "{err}");
+    let err = admin
+        .incremental_alter_configs(&[(bad, vec![AlterConfigOp::delete("x")])], T)
+        .unwrap_err();
+    assert!(err.to_string().contains("broker id"), "{err}");
+    assert!(admin.client().requests().is_empty());
+    assert_eq!(ConfigResourceType::from_id(32), ConfigResourceType::Group);
+    assert_eq!(ConfigResourceType::from_id(99).id(), 99);
 }
