@@ -7,7 +7,7 @@
 //! partly fail (one topic exists, another is created).
 //!
 //! How requests are routed, as in the Java `KafkaAdminClient`:
-//! - CreateTopics/DeleteTopics go to the controller named by Metadata (any
+//! - CreateTopics/DeleteTopics/CreatePartitions go to the controller named by Metadata (any
 //!   broker if none is named; KRaft brokers forward); NOT_CONTROLLER makes
 //!   the client look the controller up again and retry.
 //! - Created topics are waited for until every broker's metadata shows each
@@ -16,32 +16,45 @@
 //! - ListGroups goes to every broker (each lists the groups it coordinates);
 //!   DescribeGroups/DeleteGroups to each group's coordinator (FindCoordinator
 //!   first; NOT_COORDINATOR and friends make it look again).
-//! - ListOffsets goes to each partition's leader.
+//! - ListOffsets and DeleteRecords go to each partition's leader.
+//! - DescribeConfigs/IncrementalAlterConfigs for one broker (or its
+//!   loggers) go to that broker, for anything else to any broker.
 //! - The admin client keeps its own view of topics from its own Metadata
 //!   requests; the network client's metadata only supplies broker addresses.
 
 mod cluster;
+mod configs;
 mod driver;
 mod error;
 mod groups;
 mod offsets;
+mod partitions;
+mod records;
 mod topics;
 mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_more;
 
 use std::time::Duration;
 
 use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig};
 
+pub use configs::{
+    AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,
+    ConfigResourceType, ConfigSource, ConfigSynonym, DescribeConfigsResult,
+};
 pub use error::AdminError;
+pub use partitions::{CreatePartitionsResult, NewPartitions};
 /// A consumer group member's decoded assignment: the consumer's own
 /// `ConsumerProtocolAssignment` type, under the Java admin client's name.
 pub use prozess_consumer::group::consumer_protocol::Assignment as MemberAssignment;
 /// A consumer group member's decoded subscription: the consumer's own
 /// `ConsumerProtocolSubscription` type.
 pub use prozess_consumer::group::consumer_protocol::Subscription as MemberSubscription;
+pub use records::DeleteRecordsResult;
 pub use types::{
     ClusterDescription, CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription,
     GroupListing, ListOffsetsResult, ListOffsetsResultInfo, MemberDescription, NewTopic,

@@ -20,14 +20,19 @@ fn topic_resource(name: &str) -> String {
 }
 
 /// What a topic-changing request answered for one topic.
-enum Answer {
+pub(super) enum Answer {
     Done(Result<Option<Uuid>, AdminError>),
     /// Ask the controller again (after a Metadata refresh).
     Retry,
 }
 
 /// Classifies a per-topic error code of CreateTopics/DeleteTopics.
-fn classify(name: &str, code: ErrorCode, message: Option<String>, id: Option<Uuid>) -> Answer {
+pub(super) fn classify(
+    name: &str,
+    code: ErrorCode,
+    message: Option<String>,
+    id: Option<Uuid>,
+) -> Answer {
     if !code.is_error() {
         Answer::Done(Ok(id))
     } else if code == ErrorCode::NotController
@@ -428,7 +433,7 @@ impl<C: KafkaClient> AdminClient<C> {
 
     /// The controller to send topic changes to (any broker if Metadata
     /// names none, as KRaft brokers forward them).
-    fn controller(
+    pub(super) fn controller(
         &mut self,
         operation: &'static str,
         deadline: Instant,
@@ -445,7 +450,7 @@ impl<C: KafkaClient> AdminClient<C> {
     /// (`ready`: [`topic_ready`] with the expected partition count) or gone
     /// (`!ready`), or the deadline passes. Returns the topics still waited
     /// for at the deadline.
-    fn await_topics(
+    pub(super) fn await_topics(
         &mut self,
         operation: &'static str,
         topics: &[(String, i32)],
@@ -556,7 +561,7 @@ fn creatable(t: &NewTopic) -> CreatableTopic {
     }
 }
 
-fn validate_names(names: &[String]) -> Result<(), AdminError> {
+pub(super) fn validate_names(names: &[String]) -> Result<(), AdminError> {
     let mut seen = HashSet::new();
     for n in names {
         if n.is_empty() {
