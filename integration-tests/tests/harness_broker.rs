@@ -113,3 +113,50 @@ fn broker_dies_when_its_starter_is_killed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// An Apache Kafka cluster must not outlive the process that started it
+/// either: when `prozess-broker --kafka` is killed (SIGKILL), the janitor
+/// kills the nodes and removes the cluster's directory.
+#[test]
+fn kafka_cluster_dies_and_is_removed_when_its_starter_is_killed() {
+    if harness::skip_on(
+        std::env::var_os(harness::kafka::KAFKA_HOME_ENV).is_none(),
+        "needs a Kafka distribution (PROZESS_KAFKA_HOME; set in the Kafka stages)",
+    ) {
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prozess-broker"))
+        .args(["--kafka", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prozess-broker --kafka 1");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut addr, mut info) = (String::new(), String::new());
+    out.read_line(&mut addr).expect("address line");
+    out.read_line(&mut info).expect("cluster.json line");
+    let (addr, info) = (addr.trim().to_string(), info.trim().to_string());
+    let cluster = harness::KafkaCluster::attach(std::path::Path::new(&info)).expect("attach");
+    let dir = cluster.info().dir.clone();
+    let pid_file = cluster.info().nodes[0].pid_file.clone();
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    assert_eq!(
+        harness::kafka::metadata_brokers(&addr).expect("the cluster answers"),
+        vec![1]
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    // Not a timing assertion: the janitor gets ample time to act.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dir.exists() || std::path::Path::new(&format!("/proc/{}", pid.trim())).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the Kafka node (pid {}) or {} outlived its starter",
+            pid.trim(),
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(Connection::connect(&addr, Duration::from_secs(1)).is_err());
+}
