@@ -141,7 +141,7 @@ fn list_and_describe_a_live_consumer_group() {
             .as_ref()
             .unwrap_or_else(|| panic!("consumer assignment decoded: {m:?}"))
             .partitions
-            .clone();
+            .to_vec();
         assigned.sort();
         assert_eq!(
             assigned,

@@ -56,7 +56,7 @@ fn slow_application_keeps_memory_within_fetch_limits() {
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
                 let _ = p.send(ProducerRecord::new(topic.clone(), value.clone()).partition(0));
                 n += 1;
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     p.flush();
                     written.store(n, Ordering::Relaxed);
                 }

@@ -228,7 +228,7 @@ fn produce_in_background(
         let mut pending = std::collections::VecDeque::new();
         let start = Instant::now();
         for i in 0..n {
-            if i % 500 == 0 {
+            if i.is_multiple_of(500) {
                 let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
                 thread::sleep(due.saturating_duration_since(Instant::now()));
             }
