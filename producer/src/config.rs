@@ -757,6 +757,9 @@ mod tests {
             ("acks", "1"),
         ])
         .unwrap_err();
-        assert!(matches!(&e, Error::Config { key, .. } if key == "acks"), "{e}");
+        assert!(
+            matches!(&e, Error::Config { key, .. } if key == "acks"),
+            "{e}"
+        );
     }
 }

@@ -47,6 +47,7 @@ pub mod security;
 pub mod sender;
 pub mod serializer;
 pub mod transaction_manager;
+pub mod transactions;
 
 pub use config::{Acks, CompressionType, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Callback, DeliveryFuture};
@@ -58,9 +59,12 @@ pub use partitioner::{
 pub use producer::{
     AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,
 };
-pub use prozess_network::{SaslMechanism, SecurityProtocol};
+pub use prozess_network::{
+    ConsumerGroupMetadata, OffsetAndMetadata, SaslMechanism, SecurityProtocol,
+};
 pub use record::{Header, ProducerRecord, RecordMetadata};
 pub use serializer::{
     ByteArraySerializer, BytesSerializer, IntegerSerializer, LongSerializer, Serializer,
     StringSerializer, VoidSerializer,
 };
+pub use transactions::TransactionState;
