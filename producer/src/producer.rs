@@ -1180,4 +1180,69 @@ mod tests {
         p.close(Duration::ZERO);
         assert_eq!(first.get().unwrap_err(), Error::Closed);
     }
+
+    #[test]
+    fn a_transaction_through_the_producer_api() {
+        use crate::transactions::TransactionState;
+        use prozess_protocol::messages::add_partitions_to_txn::response::{
+            AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+        };
+        use prozess_protocol::messages::{
+            AddPartitionsToTxnResponse, EndTxnResponse, FindCoordinatorResponse,
+        };
+        let mut client = MockClient::new_with_cluster(&[1], &[("t", 3)]);
+        client.prepare_response_for(FindCoordinatorResponse {
+            node_id: 1,
+            host: "localhost".into(),
+            port: 9092,
+            ..Default::default()
+        });
+        client.prepare_response_for(InitProducerIdResponse {
+            producer_id: 11,
+            producer_epoch: 0,
+            ..Default::default()
+        });
+        client.prepare_response_for(AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: vec![AddPartitionsToTxnTopicResult {
+                name: "t".into(),
+                results_by_partition: vec![AddPartitionsToTxnPartitionResult {
+                    partition_index: 2,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        client.prepare_response(
+            |r| matches!(r, RequestBody::Produce(p) if p.transactional_id.as_deref() == Some("tx")),
+            produce_ok(2, 40),
+        );
+        client.prepare_response(
+            |r| matches!(r, RequestBody::EndTxn(e) if e.committed && e.producer_id == 11),
+            EndTxnResponse::default(),
+        );
+        let p = producer(client, &[("transactional.id", "tx")]);
+        assert_eq!(p.transaction_state(), Some(TransactionState::Uninitialized));
+        let e = p.begin_transaction().unwrap_err();
+        assert!(e.to_string().contains("UNINITIALIZED"), "{e}");
+        let e = p
+            .send(ProducerRecord::new("t", "v".to_string()).partition(2))
+            .get()
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::IllegalState(m) if m.contains("send")),
+            "{e}"
+        );
+        p.init_transactions(Duration::from_secs(30)).unwrap();
+        p.begin_transaction().unwrap();
+        let f = p.send(ProducerRecord::new("t", "v".to_string()).partition(2));
+        p.commit_transaction(Duration::from_secs(30)).unwrap();
+        assert_eq!(f.get().unwrap().offset, 40);
+        assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+        // Without transactional.id the transactional calls are refused.
+        let q = producer(mock(), &[]);
+        let e = q.init_transactions(Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("transactional.id"), "{e}");
+        assert_eq!(q.transaction_state(), None);
+    }
 }
