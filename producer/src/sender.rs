@@ -410,7 +410,15 @@ impl<C: KafkaClient> Sender<C> {
             ..Default::default()
         };
         tracing::trace!(node, partitions = by_tp.len(), "sending ProduceRequest");
-        match self.client.send(node, RequestBody::Produce(request), now) {
+        let sent = match self.client.api_version(node, ApiKey::Produce) {
+            Some(v) if self.transactions.is_some() => {
+                let v = crate::transactions::transaction_v1_version(ApiKey::Produce, v);
+                self.client
+                    .send_with_version(node, RequestBody::Produce(request), v, now)
+            }
+            _ => self.client.send(node, RequestBody::Produce(request), now),
+        };
+        match sent {
             Ok(corr) => {
                 self.in_flight.insert(corr, InFlight { batches: by_tp });
             }
@@ -740,12 +748,12 @@ impl<C: KafkaClient> Sender<C> {
                 };
                 if let Some(node) = node.filter(|&n| self.client.ready(n, now)) {
                     let api = body.api_key();
-                    // Clients use AddPartitionsToTxn up to v3 (v4+ is for brokers).
-                    let sent = match (&body, self.client.api_version(node, api)) {
-                        (RequestBody::AddPartitionsToTxn(_), Some(v)) => {
-                            self.client.send_with_version(node, body, v.min(3), now)
+                    let sent = match self.client.api_version(node, api) {
+                        Some(v) => {
+                            let v = crate::transactions::transaction_v1_version(api, v);
+                            self.client.send_with_version(node, body, v, now)
                         }
-                        _ => self.client.send(node, body, now),
+                        None => self.client.send(node, body, now),
                     };
                     match sent {
                         Ok(corr) => {

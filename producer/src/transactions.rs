@@ -38,7 +38,7 @@ use prozess_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest,
     InitProducerIdRequest, TxnOffsetCommitRequest,
 };
-use prozess_protocol::{ErrorCode, RequestBody, ResponseBody};
+use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use crate::error::{Error, Result};
 
@@ -270,6 +270,21 @@ fn kafka_error(code: ErrorCode, what: &str) -> Error {
         retriable: code.is_retriable(),
         message: Some(what.to_string()),
     }
+}
+
+/// The version to use for `api` in transaction protocol version 1 given the
+/// negotiated `version`: newer versions of these requests tell the broker
+/// the client speaks version 2 (KIP-890: epoch bump per transaction,
+/// partitions added by Produce), which prozess does not yet.
+pub fn transaction_v1_version(api: ApiKey, version: i16) -> i16 {
+    let max = match api {
+        // v4+ is broker to broker.
+        ApiKey::AddPartitionsToTxn => 3,
+        ApiKey::EndTxn | ApiKey::TxnOffsetCommit => 4,
+        ApiKey::Produce => 11,
+        _ => i16::MAX,
+    };
+    version.min(max)
 }
 
 /// Errors after which the producer can only be closed.
@@ -769,7 +784,7 @@ impl Transactions {
                     })
                     .collect();
                 let _ = add_partitions_version;
-                // Clients use versions 0-3 (4+ is broker to broker).
+                // Clients use versions 0-3 (see transaction_v1_version).
                 RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest {
                     v3_and_below_transactional_id: tid,
                     v3_and_below_producer_id: self.producer_id,

@@ -713,3 +713,23 @@ fn a_timed_out_commit_is_resumed_by_the_next_call() {
     assert!(h.m().begin_commit().is_err());
     h.m().begin_transaction().unwrap();
 }
+
+#[test]
+fn requests_stay_on_transaction_protocol_version_1() {
+    let mut h = harness();
+    h.init();
+    h.begin_and_send_one();
+    let commit = h.m().begin_commit().unwrap();
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::None));
+    h.run(2);
+    assert_eq!(commit.wait(Duration::ZERO), Some(Ok(())));
+    let client = h.sender.client();
+    let version = |key| client.requests_of(key)[0].version;
+    assert!(version(ApiKey::AddPartitionsToTxn) <= 3);
+    assert!(version(ApiKey::EndTxn) <= 4);
+    assert!(version(ApiKey::Produce) <= 11);
+    assert_eq!(transaction_v1_version(ApiKey::EndTxn, 5), 4);
+    assert_eq!(transaction_v1_version(ApiKey::Produce, 12), 11);
+    assert_eq!(transaction_v1_version(ApiKey::InitProducerId, 5), 5);
+}
