@@ -732,6 +732,13 @@ impl<C: KafkaClient> Sender<C> {
         let mut m = t.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(err) = m.unsent_batch_error() {
             for b in self.accumulator.take_all() {
+                // A dropped retry leaves a gap in its partition's
+                // sequences: the abort ends with a new epoch (KIP-360).
+                if let Some(x) = self.txn.as_mut() {
+                    if b.base_sequence >= 0 && !x.is_stale(&b) {
+                        x.request_epoch_bump("a batch with a sequence number was dropped");
+                    }
+                }
                 self.accumulator.complete_batch(b, Err(err.clone()));
             }
         }

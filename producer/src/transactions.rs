@@ -873,6 +873,15 @@ impl Transactions {
     }
 
     fn retry(&mut self, op: Op, now: Instant, code: ErrorCode) {
+        if self.state == TransactionState::AbortingTransaction
+            && matches!(
+                op,
+                Op::AddPartitions(_) | Op::AddOffsets { .. } | Op::TxnOffsetCommit { .. }
+            )
+        {
+            // The transaction is being aborted: nothing more joins it.
+            return;
+        }
         tracing::warn!(transactional_id = %self.transactional_id, error = code.name(),
             "transactional request failed; retrying");
         if is_coordinator_moved(code) {

@@ -733,3 +733,27 @@ fn requests_stay_on_transaction_protocol_version_1() {
     assert_eq!(transaction_v1_version(ApiKey::Produce, 12), 11);
     assert_eq!(transaction_v1_version(ApiKey::InitProducerId, 5), 5);
 }
+
+#[test]
+fn a_retry_dropped_by_abort_ends_the_abort_with_a_new_epoch() {
+    let mut h = harness();
+    h.init();
+    h.begin_and_send_one();
+    let f = h.send(0, "retried");
+    h.run(1);
+    // Leader change: the batch (sequence 1) waits for its retry.
+    h.client()
+        .respond(produce_response(0, ErrorCode::NotLeaderOrFollower));
+    h.run(1);
+    let abort = h.m().begin_abort().unwrap();
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::None));
+    h.client()
+        .prepare_response_for(init_response(ErrorCode::None, 7, 1));
+    h.run(3);
+    assert!(f.get().unwrap_err().to_string().contains("aborted"));
+    let inits = h.sent(ApiKey::InitProducerId);
+    assert_eq!(inits.len(), 2, "a bump after the abort");
+    assert_eq!(abort.wait(Duration::ZERO), Some(Ok(())));
+    assert_eq!(h.m().producer_id_and_epoch(), (7, 1));
+}
