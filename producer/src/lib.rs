@@ -12,6 +12,10 @@
 //!   sticky for records without key, round robin, random, manual, your own.
 //! - Idempotence (on by default): producer id, epoch and per-partition
 //!   sequence numbers, so retries neither duplicate nor reorder records.
+//! - Transactions (`transactional.id`): `init_transactions`,
+//!   `begin_transaction`, `send_offsets_to_transaction`,
+//!   `commit_transaction`, `abort_transaction`, with the Java client's
+//!   states and error classes ([`transactions`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
