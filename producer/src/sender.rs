@@ -259,6 +259,7 @@ impl<C: KafkaClient> Sender<C> {
         timeout = timeout.min(ready.next_ready_check_delay);
         let mut nodes: Vec<NodeId> = ready.ready_nodes.into_iter().collect();
         nodes.sort_unstable();
+        let (mut drained, mut waiting_for_txn) = (false, false);
         for node in nodes {
             let can_drain = self.client.ready(node, now);
             // How long a leader has data it cannot take decides whether the
@@ -285,16 +286,21 @@ impl<C: KafkaClient> Sender<C> {
                     })
             };
             if batches.is_empty() && txn_partitions.is_some() {
-                // Waiting for AddPartitionsToTxn: its response wakes the poll.
-                timeout = timeout.max(self.config.retry_backoff.min(Duration::from_millis(100)));
+                waiting_for_txn = true;
             }
             if !batches.is_empty() {
+                drained = true;
                 self.send_produce_request(node, batches, now);
                 // More may be sendable right away (the next batch of a
                 // partition, up to the in-flight limit): come back without
                 // blocking instead of waiting for a response.
                 timeout = Duration::ZERO;
             }
+        }
+        if waiting_for_txn && !drained {
+            // Ready batches wait for AddPartitionsToTxn, whose response
+            // wakes the poll: no busy loop on their ready check meanwhile.
+            timeout = timeout.max(self.config.retry_backoff.min(Duration::from_millis(100)));
         }
         timeout
     }
