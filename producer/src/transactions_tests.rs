@@ -757,3 +757,40 @@ fn a_retry_dropped_by_abort_ends_the_abort_with_a_new_epoch() {
     assert_eq!(abort.wait(Duration::ZERO), Some(Ok(())));
     assert_eq!(h.m().producer_id_and_epoch(), (7, 1));
 }
+
+#[test]
+fn a_send_failing_while_the_commit_flushes_fails_the_commit_and_abort_recovers() {
+    let mut h = harness();
+    h.init();
+    h.m().begin_transaction().unwrap();
+    let f = h.send(0, "a");
+    let commit = h.m().begin_commit().unwrap();
+    h.client()
+        .prepare_response_for(add_partitions_response(&[(0, ErrorCode::None)]));
+    h.client()
+        .prepare_response_for(produce_response(0, ErrorCode::RecordListTooLarge));
+    h.run(4);
+    assert!(f.get().is_err());
+    let e = commit.wait(Duration::ZERO).unwrap().unwrap_err();
+    assert!(e.to_string().contains("RECORD_LIST_TOO_LARGE"), "{e}");
+    assert_eq!(h.state(), TransactionState::AbortableError);
+    assert!(
+        h.sent(ApiKey::EndTxn).is_empty(),
+        "no EndTxn(commit) went out"
+    );
+    // The same commit call again reports the same failure (KIP-691).
+    let again = h.m().begin_commit().unwrap();
+    assert!(Arc::ptr_eq(&commit, &again));
+    let abort = h.m().begin_abort().unwrap();
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::None));
+    h.client()
+        .prepare_response_for(init_response(ErrorCode::None, 7, 1));
+    h.run(3);
+    assert_eq!(abort.wait(Duration::ZERO), Some(Ok(())));
+    let RequestBody::EndTxn(end) = &h.sent(ApiKey::EndTxn)[0].1 else {
+        panic!()
+    };
+    assert!(!end.committed);
+    assert_eq!(h.state(), TransactionState::Ready);
+}
