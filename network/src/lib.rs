@@ -31,6 +31,7 @@ pub mod client;
 pub mod config;
 mod connection;
 pub mod error;
+pub mod group_metadata;
 pub mod metadata;
 pub mod mock;
 pub mod network_client;
@@ -48,6 +49,7 @@ pub use client::{
 };
 pub use config::{NetworkConfig, SecurityProtocol};
 pub use error::NetworkError;
+pub use group_metadata::{ConsumerGroupMetadata, OffsetAndMetadata};
 pub use metadata::{
     Broker, LeaderAndEpoch, Metadata, MetadataRequestSpec, MetadataSnapshot, PartitionMetadata,
     TopicMetadata, MAX_TOPIC_NAME_LEN,

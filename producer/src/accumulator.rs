@@ -221,6 +221,9 @@ pub struct ProducerBatch {
     pub producer_epoch: i16,
     /// See `producer_id`.
     pub base_sequence: i32,
+    /// Whether the batch belongs to a transaction (the batch attribute
+    /// read_committed consumers filter on); set by the sender.
+    pub transactional: bool,
     /// The last retriable error, reported if the batch then expires.
     pub(crate) last_error: Option<Error>,
     id: u64,
@@ -313,6 +316,7 @@ impl ProducerBatch {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            transactional: false,
             last_error: None,
             id,
             order_lo: 0,
@@ -336,6 +340,7 @@ impl ProducerBatch {
                 builder.set_producer_state(state.0, state.1, state.2);
             }
             let bytes = builder
+                .transactional(self.transactional)
                 .build()
                 .map_err(|e| Error::Serialization(e.to_string()))?;
             self.encoded = Some((bytes.clone(), state));

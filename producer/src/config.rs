@@ -192,6 +192,13 @@ pub struct ProducerConfig {
     pub request_timeout: Duration,
     /// `enable.idempotence` (default true).
     pub enable_idempotence: bool,
+    /// `transactional.id` (default none). Set, the producer is
+    /// transactional (and therefore idempotent): see
+    /// [`KafkaProducer::init_transactions`](crate::KafkaProducer::init_transactions).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms` (default 60 s): how long the transaction
+    /// coordinator lets a transaction stay open before it aborts it.
+    pub transaction_timeout: Duration,
     /// `max.in.flight.requests.per.connection` (default 5).
     pub max_in_flight_requests_per_connection: usize,
     /// `metadata.max.age.ms` (default 5 min).
@@ -248,6 +255,8 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_millis(120_000),
             request_timeout: Duration::from_millis(30_000),
             enable_idempotence: true,
+            transactional_id: None,
+            transaction_timeout: Duration::from_millis(60_000),
             max_in_flight_requests_per_connection: 5,
             metadata_max_age: Duration::from_millis(300_000),
             reconnect_backoff: Duration::from_millis(50),
@@ -348,6 +357,25 @@ impl ProducerConfig {
                     (self.linger + self.request_timeout).as_millis()
                 ),
             ));
+        }
+        if self.transactional_id.is_some() {
+            // As the Java client: a transactional producer is idempotent.
+            if self.idempotence_explicit && !self.enable_idempotence {
+                return Err(Error::config(
+                    "enable.idempotence",
+                    "must be true when transactional.id is set (a transactional producer is idempotent)",
+                ));
+            }
+            self.enable_idempotence = true;
+            self.idempotence_explicit = true;
+            if self.transaction_timeout.is_zero()
+                || self.transaction_timeout.as_millis() > i32::MAX as u128
+            {
+                return Err(Error::config(
+                    "transaction.timeout.ms",
+                    "must be between 1 and 2147483647",
+                ));
+            }
         }
         if self.enable_idempotence {
             let conflict = if self.acks != Acks::All {
@@ -452,11 +480,10 @@ impl ProducerConfigBuilder {
                 c.security.set(k, value)?;
             }
             "transactional.id" => {
-                return Err(Error::config(
-                    key,
-                    "transactions are not supported by prozess's producer",
-                ))
+                let id = value.trim();
+                c.transactional_id = (!id.is_empty()).then(|| id.to_string());
             }
+            "transaction.timeout.ms" => c.transaction_timeout = parse_ms(key, value)?,
             _ => {
                 return Err(Error::config(
                     key,
@@ -535,6 +562,16 @@ impl ProducerConfigBuilder {
     /// `request.timeout.ms`.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.config.request_timeout = d;
+        self
+    }
+    /// `transactional.id`: makes the producer transactional.
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.config.transactional_id = Some(id.into());
+        self
+    }
+    /// `transaction.timeout.ms`.
+    pub fn transaction_timeout(mut self, d: Duration) -> Self {
+        self.config.transaction_timeout = d;
         self
     }
     /// `enable.idempotence` (explicit: conflicts become errors).
@@ -683,5 +720,46 @@ mod tests {
         ])
         .unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "acks"));
+    }
+
+    #[test]
+    fn transactional_id_makes_the_producer_idempotent() {
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("transactional.id", "tx-1"),
+        ])
+        .unwrap();
+        assert_eq!(c.transactional_id.as_deref(), Some("tx-1"));
+        assert_eq!(c.transaction_timeout, Duration::from_secs(60));
+        assert!(c.idempotence());
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("transactional.id", "tx-1"),
+            ("transaction.timeout.ms", "15000"),
+        ])
+        .unwrap();
+        assert_eq!(c.transaction_timeout, Duration::from_secs(15));
+        // Conflicts are errors, not a silent switch-off of idempotence.
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("transactional.id", "tx-1"),
+            ("enable.idempotence", "false"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { key, .. } if key == "enable.idempotence"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("transactional.id"), "{e}");
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("transactional.id", "tx-1"),
+            ("acks", "1"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { key, .. } if key == "acks"),
+            "{e}"
+        );
     }
 }

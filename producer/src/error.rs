@@ -83,6 +83,9 @@ pub enum Error {
     Fatal(String),
     /// A wait for a result (e.g. `DeliveryFuture::wait_timeout`) timed out.
     Timeout(Duration),
+    /// A transactional call in a state that does not allow it (Java's
+    /// `IllegalStateException`); the message names the state.
+    IllegalState(String),
 }
 
 impl Error {
@@ -168,6 +171,7 @@ impl fmt::Display for Error {
             Error::Closed => write!(f, "the producer is closed"),
             Error::Fatal(m) => write!(f, "fatal producer error: {m}"),
             Error::Timeout(d) => write!(f, "timed out after {} ms", d.as_millis()),
+            Error::IllegalState(m) => write!(f, "illegal state: {m}"),
         }
     }
 }

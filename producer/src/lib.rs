@@ -12,6 +12,10 @@
 //!   sticky for records without key, round robin, random, manual, your own.
 //! - Idempotence (on by default): producer id, epoch and per-partition
 //!   sequence numbers, so retries neither duplicate nor reorder records.
+//! - Transactions (`transactional.id`): `init_transactions`,
+//!   `begin_transaction`, `send_offsets_to_transaction`,
+//!   `commit_transaction`, `abort_transaction`, with the Java client's
+//!   states and error classes ([`transactions`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -47,6 +51,7 @@ pub mod security;
 pub mod sender;
 pub mod serializer;
 pub mod transaction_manager;
+pub mod transactions;
 
 pub use config::{Acks, CompressionType, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Callback, DeliveryFuture};
@@ -58,9 +63,12 @@ pub use partitioner::{
 pub use producer::{
     AsyncProducer, DeliveryReport, KafkaProducer, ProducerError, ProducerMessage, SyncProducer,
 };
-pub use prozess_network::{SaslMechanism, SecurityProtocol};
+pub use prozess_network::{
+    ConsumerGroupMetadata, OffsetAndMetadata, SaslMechanism, SecurityProtocol,
+};
 pub use record::{Header, ProducerRecord, RecordMetadata};
 pub use serializer::{
     ByteArraySerializer, BytesSerializer, IntegerSerializer, LongSerializer, Serializer,
     StringSerializer, VoidSerializer,
 };
+pub use transactions::TransactionState;

@@ -8,6 +8,7 @@
 //! client and runs the [`Sender`] loop; it completes the [`DeliveryFuture`]s
 //! and runs callbacks.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prozess_network::{
-    KafkaClient, NetworkClient, NetworkConfig, NetworkError, PartitionMetadata, TopicPartition,
-    WakeupHandle,
+    ConsumerGroupMetadata, KafkaClient, NetworkClient, NetworkConfig, NetworkError,
+    OffsetAndMetadata, PartitionMetadata, TopicPartition, WakeupHandle,
 };
 
 use crate::accumulator::{
@@ -34,6 +35,9 @@ use crate::partitioner::{
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::sender::{Sender, SenderConfig};
 use crate::serializer::Serializer;
+use crate::transactions::{
+    SharedTransactions, TransactionState, TransactionalRequestResult, Transactions,
+};
 
 /// State shared by the producer handle and its I/O thread.
 struct Shared {
@@ -58,6 +62,8 @@ pub struct KafkaProducer<K, V> {
     wakeup: WakeupHandle,
     shared: Arc<Shared>,
     io_thread: Mutex<Option<JoinHandle<()>>>,
+    /// `transactional.id` set: the transaction state shared with the sender.
+    transactions: Option<SharedTransactions>,
 }
 
 impl<K, V> std::fmt::Debug for KafkaProducer<K, V> {
@@ -165,12 +171,22 @@ impl<K, V> KafkaProducer<K, V> {
             finished: Mutex::new(false),
             finished_cond: Condvar::new(),
         });
-        let sender = Sender::new(
+        let mut sender = Sender::new(
             client,
             accumulator.clone(),
             metadata.clone(),
             SenderConfig::from_config(&config),
         );
+        let transactions = config.transactional_id.as_ref().map(|id| {
+            Arc::new(Mutex::new(Transactions::new(
+                id.clone(),
+                config.transaction_timeout,
+                config.retry_backoff,
+            )))
+        });
+        if let Some(t) = &transactions {
+            sender.set_transactions(t.clone());
+        }
         let thread_shared = shared.clone();
         let thread_accumulator = accumulator.clone();
         let name = if config.client_id.is_empty() {
@@ -193,6 +209,7 @@ impl<K, V> KafkaProducer<K, V> {
             wakeup,
             shared,
             io_thread: Mutex::new(Some(handle)),
+            transactions,
         })
     }
 
@@ -350,6 +367,16 @@ impl<K, V> KafkaProducer<K, V> {
                 &owned
             }
         };
+        if let Some(t) = &self.transactions {
+            let new = tri!(t
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .maybe_add_partition(tp));
+            if new {
+                // The sender has an AddPartitionsToTxn to send.
+                self.wakeup.wakeup();
+            }
+        }
         // On failure the accumulator reported it to the thunk already.
         match self.accumulator.append(tp, stored, thunk, remaining, now) {
             Ok(appended) => Ok(appended
@@ -357,6 +384,118 @@ impl<K, V> KafkaProducer<K, V> {
                 .expect("a deferred thunk gets its batch's future")),
             Err(e) => Err((e, None)),
         }
+    }
+
+    fn transactions(&self, call: &str) -> Result<&SharedTransactions> {
+        self.transactions.as_ref().ok_or_else(|| {
+            Error::IllegalState(format!(
+                "{call} needs a transactional producer: set transactional.id"
+            ))
+        })
+    }
+
+    /// Starts an operation on the transaction state (under its lock) and
+    /// waits for its result until `deadline`. A timed-out operation goes on;
+    /// calling the same method again waits for it (KIP-691).
+    fn run_transactional(
+        &self,
+        call: &str,
+        timeout: Duration,
+        start: impl FnOnce(&mut Transactions) -> Result<Arc<TransactionalRequestResult>>,
+        before_wait: impl FnOnce(Duration),
+    ) -> Result<()> {
+        let t = self.transactions(call)?;
+        let started = Instant::now();
+        let result = start(&mut t.lock().unwrap_or_else(|e| e.into_inner()))?;
+        self.wakeup.wakeup();
+        before_wait(timeout);
+        let left = timeout.saturating_sub(started.elapsed());
+        match result.wait(left) {
+            Some(r) => {
+                t.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .result_consumed(&result);
+                r
+            }
+            None => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    /// Java's `initTransactions`: finds the transaction coordinator and gets
+    /// the producer id and epoch for `transactional.id`. This fences older
+    /// producers with the same id, and the coordinator completes or aborts a
+    /// transaction such a producer left open. Call once, before the first
+    /// transaction; a call that timed out can be repeated and resumes.
+    pub fn init_transactions(&self, timeout: Duration) -> Result<()> {
+        self.run_transactional(
+            "init_transactions",
+            timeout,
+            |t| t.init_transactions(),
+            |_| {},
+        )
+    }
+
+    /// Java's `beginTransaction`: records sent from now on belong to the
+    /// transaction.
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.transactions("begin_transaction")?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .begin_transaction()
+    }
+
+    /// Java's `sendOffsetsToTransaction` (KIP-447): commits the consumer's
+    /// `offsets` (the next offsets to read) as part of the transaction, for
+    /// the group of `group_metadata` (the consumer's `group_metadata()`:
+    /// generation, member id and group instance id let the group
+    /// coordinator fence zombie consumers). Blocks up to `max.block.ms`.
+    pub fn send_offsets_to_transaction<'a>(
+        &self,
+        offsets: impl IntoIterator<Item = (&'a TopicPartition, &'a OffsetAndMetadata)>,
+        group_metadata: &ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = offsets
+            .into_iter()
+            .map(|(tp, o)| (tp.clone(), o.clone()))
+            .collect();
+        let group = group_metadata.clone();
+        self.run_transactional(
+            "send_offsets_to_transaction",
+            self.config.max_block,
+            move |t| t.send_offsets_to_transaction(offsets, group),
+            |_| {},
+        )
+    }
+
+    /// Java's `commitTransaction`: sends every buffered record, waits for
+    /// them, then ends the transaction with EndTxn(commit). Fails if a
+    /// record of the transaction failed (then only
+    /// [`abort_transaction`](Self::abort_transaction) is possible). On
+    /// [`Error::Timeout`] the commit goes on; call again to wait for it.
+    pub fn commit_transaction(&self, timeout: Duration) -> Result<()> {
+        self.run_transactional(
+            "commit_transaction",
+            timeout,
+            |t| t.begin_commit(),
+            |timeout| {
+                // Linger does not hold records back from a commit.
+                self.accumulator.flush(Some(timeout));
+            },
+        )
+    }
+
+    /// Java's `abortTransaction`: drops the records not yet sent (their
+    /// futures fail), waits for those in flight, then EndTxn(abort). On
+    /// [`Error::Timeout`] the abort goes on; call again to wait for it.
+    pub fn abort_transaction(&self, timeout: Duration) -> Result<()> {
+        self.run_transactional("abort_transaction", timeout, |t| t.begin_abort(), |_| {})
+    }
+
+    /// The transaction state (`None` without `transactional.id`).
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        self.transactions
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()).state())
     }
 
     /// Sends everything buffered at once and waits until all records sent
@@ -1040,5 +1179,70 @@ mod tests {
         assert!(!first.is_done());
         p.close(Duration::ZERO);
         assert_eq!(first.get().unwrap_err(), Error::Closed);
+    }
+
+    #[test]
+    fn a_transaction_through_the_producer_api() {
+        use crate::transactions::TransactionState;
+        use prozess_protocol::messages::add_partitions_to_txn::response::{
+            AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+        };
+        use prozess_protocol::messages::{
+            AddPartitionsToTxnResponse, EndTxnResponse, FindCoordinatorResponse,
+        };
+        let mut client = MockClient::new_with_cluster(&[1], &[("t", 3)]);
+        client.prepare_response_for(FindCoordinatorResponse {
+            node_id: 1,
+            host: "localhost".into(),
+            port: 9092,
+            ..Default::default()
+        });
+        client.prepare_response_for(InitProducerIdResponse {
+            producer_id: 11,
+            producer_epoch: 0,
+            ..Default::default()
+        });
+        client.prepare_response_for(AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: vec![AddPartitionsToTxnTopicResult {
+                name: "t".into(),
+                results_by_partition: vec![AddPartitionsToTxnPartitionResult {
+                    partition_index: 2,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        client.prepare_response(
+            |r| matches!(r, RequestBody::Produce(p) if p.transactional_id.as_deref() == Some("tx")),
+            produce_ok(2, 40),
+        );
+        client.prepare_response(
+            |r| matches!(r, RequestBody::EndTxn(e) if e.committed && e.producer_id == 11),
+            EndTxnResponse::default(),
+        );
+        let p = producer(client, &[("transactional.id", "tx")]);
+        assert_eq!(p.transaction_state(), Some(TransactionState::Uninitialized));
+        let e = p.begin_transaction().unwrap_err();
+        assert!(e.to_string().contains("UNINITIALIZED"), "{e}");
+        let e = p
+            .send(ProducerRecord::new("t", "v".to_string()).partition(2))
+            .get()
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::IllegalState(m) if m.contains("send")),
+            "{e}"
+        );
+        p.init_transactions(Duration::from_secs(30)).unwrap();
+        p.begin_transaction().unwrap();
+        let f = p.send(ProducerRecord::new("t", "v".to_string()).partition(2));
+        p.commit_transaction(Duration::from_secs(30)).unwrap();
+        assert_eq!(f.get().unwrap().offset, 40);
+        assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+        // Without transactional.id the transactional calls are refused.
+        let q = producer(mock(), &[]);
+        let e = q.init_transactions(Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("transactional.id"), "{e}");
+        assert_eq!(q.transaction_state(), None);
     }
 }

@@ -33,6 +33,7 @@ use crate::delivery::deadline_after;
 use crate::error::Error;
 use crate::metadata::ProducerMetadata;
 use crate::transaction_manager::{IdState, TransactionManager};
+use crate::transactions::{Destination, SharedTransactions, TxnEvent};
 
 /// The settings the sender uses.
 #[derive(Debug, Clone)]
@@ -122,6 +123,10 @@ pub struct Sender<C: KafkaClient> {
     in_flight: HashMap<i32, InFlight>,
     init_request: Option<i32>,
     init_not_before: Option<Instant>,
+    /// `transactional.id` set: the transaction state and the correlation
+    /// id of its request in flight.
+    transactions: Option<SharedTransactions>,
+    txn_request: Option<i32>,
 }
 
 impl<C: KafkaClient> Sender<C> {
@@ -142,7 +147,20 @@ impl<C: KafkaClient> Sender<C> {
             in_flight: HashMap::new(),
             init_request: None,
             init_not_before: None,
+            transactions: None,
+            txn_request: None,
         }
+    }
+
+    /// Makes this the sender of a transactional producer: producer id and
+    /// epoch come from `transactions` (InitProducerId with the
+    /// transactional id), batches go out only for partitions added to the
+    /// transaction, and failures feed its state.
+    pub fn set_transactions(&mut self, transactions: SharedTransactions) {
+        if self.txn.is_none() {
+            self.txn = Some(TransactionManager::new());
+        }
+        self.transactions = Some(transactions);
     }
 
     /// The network client.
@@ -212,9 +230,18 @@ impl<C: KafkaClient> Sender<C> {
         if let Some(next) = self.accumulator.next_expiry() {
             timeout = timeout.min(next.saturating_duration_since(now));
         }
-        if self.txn.is_some() && !self.maybe_init_producer_id(now) {
-            return timeout.min(self.config.retry_backoff);
-        }
+        let txn_partitions = match self.transactions.clone() {
+            Some(t) => match self.drive_transactions(&t, now) {
+                Some(allowed) => Some(allowed),
+                None => return timeout.min(self.config.retry_backoff),
+            },
+            None => {
+                if self.txn.is_some() && !self.maybe_init_producer_id(now) {
+                    return timeout.min(self.config.retry_backoff);
+                }
+                None
+            }
+        };
 
         let ready = {
             let md = self.client.metadata();
@@ -232,6 +259,7 @@ impl<C: KafkaClient> Sender<C> {
         timeout = timeout.min(ready.next_ready_check_delay);
         let mut nodes: Vec<NodeId> = ready.ready_nodes.into_iter().collect();
         nodes.sort_unstable();
+        let (mut drained, mut waiting_for_txn) = (false, false);
         for node in nodes {
             let can_drain = self.client.ready(node, now);
             // How long a leader has data it cannot take decides whether the
@@ -247,18 +275,32 @@ impl<C: KafkaClient> Sender<C> {
             }
             let batches = {
                 let md = self.client.metadata();
+                // In a transaction, only partitions the coordinator added.
+                let allowed = txn_partitions.as_ref();
                 self.accumulator
                     .drain_node(node, self.config.max_request_size, now, &|tp| {
+                        if allowed.is_some_and(|a| !a.contains(tp)) {
+                            return None;
+                        }
                         md.leader_for(tp)
                     })
             };
+            if batches.is_empty() && txn_partitions.is_some() {
+                waiting_for_txn = true;
+            }
             if !batches.is_empty() {
+                drained = true;
                 self.send_produce_request(node, batches, now);
                 // More may be sendable right away (the next batch of a
                 // partition, up to the in-flight limit): come back without
                 // blocking instead of waiting for a response.
                 timeout = Duration::ZERO;
             }
+        }
+        if waiting_for_txn && !drained {
+            // Ready batches wait for AddPartitionsToTxn, whose response
+            // wakes the poll: no busy loop on their ready check meanwhile.
+            timeout = timeout.max(self.config.retry_backoff.min(Duration::from_millis(100)));
         }
         timeout
     }
@@ -331,6 +373,7 @@ impl<C: KafkaClient> Sender<C> {
             if let Some(txn) = self.txn.as_mut() {
                 txn.assign(&mut batch);
             }
+            batch.transactional = self.transactions.is_some();
             match batch.encoded() {
                 Ok(records) => {
                     topics
@@ -355,7 +398,7 @@ impl<C: KafkaClient> Sender<C> {
             return;
         }
         let request = ProduceRequest {
-            transactional_id: None,
+            transactional_id: self.transactional_id(),
             acks: self.config.acks.as_i16(),
             timeout_ms: self
                 .config
@@ -373,7 +416,15 @@ impl<C: KafkaClient> Sender<C> {
             ..Default::default()
         };
         tracing::trace!(node, partitions = by_tp.len(), "sending ProduceRequest");
-        match self.client.send(node, RequestBody::Produce(request), now) {
+        let sent = match self.client.api_version(node, ApiKey::Produce) {
+            Some(v) if self.transactions.is_some() => {
+                let v = crate::transactions::transaction_v1_version(ApiKey::Produce, v);
+                self.client
+                    .send_with_version(node, RequestBody::Produce(request), v, now)
+            }
+            _ => self.client.send(node, RequestBody::Produce(request), now),
+        };
+        match sent {
             Ok(corr) => {
                 self.in_flight.insert(corr, InFlight { batches: by_tp });
             }
@@ -391,7 +442,10 @@ impl<C: KafkaClient> Sender<C> {
         for event in events {
             match event {
                 ClientEvent::Response(resp) => {
-                    if self.init_request == Some(resp.correlation_id) {
+                    if self.txn_request.is_some() && self.txn_request == Some(resp.correlation_id) {
+                        self.txn_request = None;
+                        self.handle_txn_response(resp.body, now);
+                    } else if self.init_request == Some(resp.correlation_id) {
                         self.init_request = None;
                         self.handle_init_response(resp.body, now);
                     } else if let Some(inflight) = self.in_flight.remove(&resp.correlation_id) {
@@ -447,6 +501,16 @@ impl<C: KafkaClient> Sender<C> {
         cause: NetworkError,
         now: Instant,
     ) {
+        if self.txn_request.is_some() && self.txn_request == Some(correlation_id) {
+            tracing::warn!(node, error = %cause, "transactional request failed; retrying");
+            self.txn_request = None;
+            if let Some(t) = &self.transactions {
+                t.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .request_failed(now);
+            }
+            return;
+        }
         if self.init_request == Some(correlation_id) {
             self.init_request = None;
             if let Some(t) = self.txn.as_mut() {
@@ -538,6 +602,12 @@ impl<C: KafkaClient> Sender<C> {
         now: Instant,
     ) {
         match code {
+            // A transactional producer is fenced or not allowed: fatal,
+            // no epoch bump of its own (the transaction state decides).
+            c if self.transactions.is_some() && crate::transactions::is_fatal_code(c) => {
+                tracing::error!(tp = %batch.tp, error = c.name(), "transactional produce failed");
+                self.fail_in_flight(batch, kafka_error(c, message));
+            }
             ErrorCode::None => self.complete_in_flight(batch, base_offset, log_append_time),
             // The broker already has this batch: it was written by an
             // earlier attempt whose response got lost.
@@ -619,6 +689,11 @@ impl<C: KafkaClient> Sender<C> {
     /// gap (or may even have been written): later batches of its partition
     /// would be out of order, so the epoch is bumped and sequences restart.
     fn fail_batch(&mut self, batch: ProducerBatch, err: Error) {
+        if let Some(t) = &self.transactions {
+            t.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .batch_failed(&err);
+        }
         if let Some(txn) = self.txn.as_mut() {
             if batch.base_sequence >= 0 && !txn.is_stale(&batch) {
                 txn.request_epoch_bump("a batch with a sequence number failed");
@@ -637,6 +712,106 @@ impl<C: KafkaClient> Sender<C> {
         }
         for b in self.accumulator.take_all() {
             self.accumulator.complete_batch(b, Err(err.clone()));
+        }
+    }
+}
+
+impl<C: KafkaClient> Sender<C> {
+    fn transactional_id(&self) -> Option<String> {
+        self.transactions.as_ref().map(|t| {
+            t.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .transactional_id()
+                .to_string()
+        })
+    }
+
+    /// One step of the transaction: drops batches that may not be sent any
+    /// more, sends the next transactional request. Returns the partitions
+    /// whose batches may be drained, or `None` while nothing may be
+    /// produced (no producer id yet).
+    fn drive_transactions(
+        &mut self,
+        t: &SharedTransactions,
+        now: Instant,
+    ) -> Option<std::collections::HashSet<TopicPartition>> {
+        let mut m = t.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(err) = m.unsent_batch_error() {
+            for b in self.accumulator.take_all() {
+                // A dropped retry leaves a gap in its partition's
+                // sequences: the abort ends with a new epoch (KIP-360).
+                if let Some(x) = self.txn.as_mut() {
+                    if b.base_sequence >= 0 && !x.is_stale(&b) {
+                        x.request_epoch_bump("a batch with a sequence number was dropped");
+                    }
+                }
+                self.accumulator.complete_batch(b, Err(err.clone()));
+            }
+        }
+        if self.txn.as_ref().is_some_and(|x| x.bump_requested()) {
+            m.request_epoch_bump();
+        }
+        if self.txn_request.is_none() {
+            let pending = self.has_pending();
+            let version = 3;
+            if let Some((dest, body)) = m.next_request(now, pending, version) {
+                let node = match dest {
+                    Destination::Node(n) => Some(n),
+                    Destination::AnyNode => self.client.least_loaded_node(now),
+                };
+                if let Some(node) = node.filter(|&n| self.client.ready(n, now)) {
+                    let api = body.api_key();
+                    let sent = match self.client.api_version(node, api) {
+                        Some(v) => {
+                            let v = crate::transactions::transaction_v1_version(api, v);
+                            self.client.send_with_version(node, body, v, now)
+                        }
+                        None => self.client.send(node, body, now),
+                    };
+                    match sent {
+                        Ok(corr) => {
+                            tracing::debug!(node, ?api, "sent transactional request");
+                            m.request_sent();
+                            self.txn_request = Some(corr);
+                        }
+                        Err(e) => {
+                            tracing::warn!(node, ?api, error = %e, "could not send a transactional request");
+                            m.request_sent();
+                            m.request_failed(now);
+                        }
+                    }
+                }
+            }
+        }
+        let ready = self.txn.as_ref().is_some_and(|x| x.has_producer_id());
+        ready.then(|| m.partitions_in_transaction().clone())
+    }
+
+    fn handle_txn_response(&mut self, body: ResponseBody, now: Instant) {
+        let Some(t) = self.transactions.clone() else {
+            return;
+        };
+        let mut m = t.lock().unwrap_or_else(|e| e.into_inner());
+        match m.handle_response(body, now) {
+            TxnEvent::None => {}
+            TxnEvent::CoordinatorFound {
+                kind,
+                broker,
+                host,
+                port,
+            } => {
+                let node = self.client.coordinator_node(broker, &host, port);
+                tracing::info!(?kind, broker, node, "transaction coordinator found");
+                m.set_coordinator(kind, node);
+            }
+            TxnEvent::ProducerId {
+                producer_id,
+                producer_epoch,
+            } => {
+                if let Some(x) = self.txn.as_mut() {
+                    x.init_succeeded(producer_id, producer_epoch);
+                }
+            }
         }
     }
 }

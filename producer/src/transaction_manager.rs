@@ -1,5 +1,5 @@
-//! `TransactionManager`: the idempotent producer's state (transactions
-//! themselves are not supported).
+//! `TransactionManager`: the idempotent producer's state (the
+//! transactional state is [`crate::transactions::Transactions`]).
 //!
 //! - A producer id and epoch from InitProducerId, fetched before the first
 //!   produce request.

@@ -27,19 +27,9 @@ use crate::group::membership::{GroupEvent, GroupMembership, MembershipConfig};
 use crate::rebalance_listener::ConsumerRebalanceListener;
 use crate::subscription_state::SubscriptionType;
 
-/// Java's `ConsumerGroupMetadata`: what a transactional producer needs to
-/// commit offsets for this consumer (`send_offsets_to_transaction`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    /// `group.id`.
-    pub group_id: String,
-    /// The current generation (-1 outside a generation).
-    pub generation_id: i32,
-    /// The member id ("" before joining).
-    pub member_id: String,
-    /// `group.instance.id`.
-    pub group_instance_id: Option<String>,
-}
+/// Java's `ConsumerGroupMetadata`, defined in the network crate so that
+/// the producer (`send_offsets_to_transaction`) can take it too.
+pub use prozess_network::ConsumerGroupMetadata;
 
 /// Reason sent with LeaveGroup.
 const UNSUBSCRIBE_REASON: &str = "the consumer unsubscribed from all topics";
