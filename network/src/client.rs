@@ -57,6 +57,19 @@ pub enum ClientEvent {
 }
 
 impl ClientEvent {
+    /// The cause of a `Disconnected` event that is a failed authentication
+    /// (SASL, or the TLS handshake): the consumer, producer and admin client
+    /// fail their pending calls with it instead of retrying, as the Java
+    /// client throws `AuthenticationException`.
+    pub fn authentication_failure(&self) -> Option<&NetworkError> {
+        match self {
+            ClientEvent::Disconnected { cause, .. } if cause.is_authentication_failure() => {
+                Some(cause)
+            }
+            _ => None,
+        }
+    }
+
     /// The node the event is about.
     pub fn node(&self) -> NodeId {
         match self {

@@ -137,6 +137,19 @@ impl NetworkClient {
         } else {
             None
         };
+        if config.security_protocol == crate::SecurityProtocol::SaslPlaintext
+            && config
+                .sasl
+                .as_ref()
+                .is_some_and(|s| s.mechanism == crate::sasl::SaslMechanism::Plain)
+        {
+            // Once per client: every connection would repeat it.
+            tracing::warn!(
+                client_id = %config.client_id,
+                "SASL PLAIN over SASL_PLAINTEXT sends the password in clear text; \
+                 use SASL_SSL, or SCRAM"
+            );
+        }
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let mut metadata = Metadata::from_config(&config);
@@ -912,6 +925,7 @@ impl NetworkClient {
             tracing::debug!(node, error = %e, "deregistering a closed socket failed");
         }
         let during_setup = conn.state != ConnectionState::Ready;
+        let cause = self.with_broker_context(node, conn.addr, cause, during_setup);
         let mut in_flight = Vec::new();
         for r in conn.in_flight.drain(..) {
             if already_reported.contains(&r.correlation_id) {
@@ -958,7 +972,9 @@ impl NetworkClient {
             self.initiate_connect(node, now, out);
             return;
         }
-        if during_setup {
+        if cause.is_authentication_failure() {
+            tracing::error!(node, addr = %conn.addr, error = %cause, "authentication failed; not reconnecting before reconnect.backoff.max.ms");
+        } else if during_setup {
             tracing::warn!(node, addr = %conn.addr, error = %cause, "connection setup failed");
         } else if in_flight.is_empty() {
             tracing::debug!(node, addr = %conn.addr, error = %cause, "connection closed");
@@ -966,6 +982,13 @@ impl NetworkClient {
             tracing::warn!(node, addr = %conn.addr, error = %cause, requests = in_flight.len(), "connection closed with requests in flight");
         }
         self.record_failure(node, now, during_setup);
+        if cause.is_authentication_failure() {
+            // Credentials do not fix themselves within milliseconds: as the
+            // Java client, wait the longest backoff before trying again.
+            let state = self.nodes.entry(node).or_default();
+            let at = now + self.config.reconnect_backoff_max;
+            state.reconnect_at = Some(state.reconnect_at.map_or(at, |t| t.max(at)));
+        }
         // The cluster may have changed (broker gone, leaders moved): refresh,
         // as the Java client does after a disconnect.
         self.metadata.request_update();
@@ -974,6 +997,41 @@ impl NetworkClient {
             in_flight,
             cause,
         });
+    }
+
+    /// The cause of a closed connection as the caller sees it: a failed
+    /// authentication names the broker (host, port, node, address) and the
+    /// SASL mechanism besides the broker's message; a TLS error after the
+    /// handshake is an I/O error (retriable), not an authentication failure.
+    fn with_broker_context(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        cause: NetworkError,
+        during_setup: bool,
+    ) -> NetworkError {
+        let broker = || match self.node_address(node) {
+            Some((host, port)) => format!("broker {host}:{port} (node {node}, {addr})"),
+            None => format!("broker node {node} ({addr})"),
+        };
+        match cause {
+            NetworkError::Authentication(m) if during_setup => {
+                let mechanism = self
+                    .config
+                    .sasl
+                    .as_ref()
+                    .map_or("SASL", |s| s.mechanism.name());
+                NetworkError::Authentication(format!("{mechanism} with {}: {m}", broker()))
+            }
+            NetworkError::Tls(m) if during_setup => {
+                NetworkError::Tls(format!("with {}: {m}", broker()))
+            }
+            NetworkError::Tls(m) => NetworkError::from(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("TLS session with {} failed: {m}", broker()),
+            )),
+            other => other,
+        }
     }
 
     /// Handles readiness of one socket.
