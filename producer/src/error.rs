@@ -83,6 +83,12 @@ pub enum Error {
     Fatal(String),
     /// A wait for a result (e.g. `DeliveryFuture::wait_timeout`) timed out.
     Timeout(Duration),
+    /// SASL authentication or the TLS handshake with a broker failed (Java's
+    /// `SaslAuthenticationException` / `SslAuthenticationException`): the
+    /// records waiting to be sent and the `send` calls waiting for metadata
+    /// fail with it. Not retriable; the message names the broker, the
+    /// mechanism and the broker's message. Later sends try again.
+    Authentication(String),
 }
 
 impl Error {
@@ -168,6 +174,7 @@ impl fmt::Display for Error {
             Error::Closed => write!(f, "the producer is closed"),
             Error::Fatal(m) => write!(f, "fatal producer error: {m}"),
             Error::Timeout(d) => write!(f, "timed out after {} ms", d.as_millis()),
+            Error::Authentication(m) => f.write_str(m),
         }
     }
 }

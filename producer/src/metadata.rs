@@ -53,6 +53,10 @@ struct State {
     wanted: BTreeSet<String>,
     unsent: Vec<String>,
     published_version: Option<u64>,
+    /// Failed authentications so far, and the last one: `send` calls waiting
+    /// when one happens fail with it.
+    failures: u64,
+    failure: Option<Error>,
 }
 
 /// Topic partitions as last seen by the sender.
@@ -139,6 +143,7 @@ impl ProducerMetadata {
             self.published.store(u64::MAX, Ordering::SeqCst);
             self.note_attention(&state);
         }
+        let failures = state.failures;
         drop(state);
         wake();
         let deadline = crate::delivery::deadline_after(Instant::now(), max_block);
@@ -146,6 +151,11 @@ impl ProducerMetadata {
         loop {
             if let Some(p) = state.topics.get(topic) {
                 return Ok(p.clone());
+            }
+            if state.failures != failures {
+                if let Some(e) = &state.failure {
+                    return Err(e.clone());
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -218,6 +228,17 @@ impl ProducerMetadata {
             }
         }
         self.note_attention(&state);
+        drop(state);
+        self.updated.notify_all();
+    }
+
+    /// Fails every `send` waiting for metadata now with `error` (a failed
+    /// authentication, as Java's `Metadata.fatalError`); later sends wait
+    /// anew.
+    pub fn fail_waiters(&self, error: Error) {
+        let mut state = self.lock();
+        state.failures += 1;
+        state.failure = Some(error);
         drop(state);
         self.updated.notify_all();
     }
