@@ -53,7 +53,7 @@ pub use metadata::{
     TopicMetadata, MAX_TOPIC_NAME_LEN,
 };
 pub use network_client::NetworkClient;
-pub use sasl::{SaslConfig, SaslMechanism};
+pub use sasl::{Password, SaslConfig, SaslMechanism};
 pub use security::{apply_security, SecurityConfig, SecurityConfigError};
 pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;

@@ -220,7 +220,7 @@ fn sasl_config<'a>(
     Ok(SaslConfig {
         mechanism,
         username,
-        password,
+        password: password.into(),
     })
 }
 

@@ -141,7 +141,7 @@ fn sasl_jaas_config_gives_the_credentials() {
     let sasl = n.sasl.unwrap();
     assert_eq!(sasl.mechanism, SaslMechanism::ScramSha256);
     assert_eq!(sasl.username, "bob");
-    assert_eq!(sasl.password, "p=\"q\";");
+    assert_eq!(sasl.password.as_str(), "p=\"q\";");
     // sasl.username/sasl.password take precedence over the JAAS options.
     let n = map(
         "SASL_PLAINTEXT",
