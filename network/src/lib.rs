@@ -55,7 +55,7 @@ pub use metadata::{
 pub use network_client::NetworkClient;
 pub use sasl::{Password, SaslConfig, SaslMechanism};
 pub use security::{apply_security, SecurityConfig, SecurityConfigError};
-pub use tls::TlsConfig;
+pub use tls::{ClientCertificate, PemSource, TlsConfig};
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;
 
