@@ -652,7 +652,10 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 return r;
             }
             if now >= deadline {
-                return Err(Error::Timeout(what.to_string()));
+                // Why, when the cluster could not be reached at all.
+                let errors = self.client.as_ref().expect(UNPARKED).connection_errors();
+                let why = prozess_network::describe_connection_errors(&errors);
+                return Err(Error::Timeout(format!("{what}{why}")));
             }
             let wait = deadline
                 .saturating_duration_since(now)

@@ -43,8 +43,8 @@ pub mod wakeup;
 
 pub use backoff::{ExponentialBackoff, XorShiftRng};
 pub use client::{
-    coordinator_connection_id, coordinators_in, expects_response, ClientEvent, ClientRequest,
-    ClientResponse, InFlightInfo, KafkaClient,
+    coordinator_connection_id, coordinators_in, describe_connection_errors, expects_response,
+    ClientEvent, ClientRequest, ClientResponse, InFlightInfo, KafkaClient,
 };
 pub use config::{NetworkConfig, SecurityProtocol};
 pub use error::NetworkError;

@@ -73,6 +73,10 @@ struct NodeState {
     addresses: Vec<SocketAddr>,
     /// The next address to try in this round.
     next_address: usize,
+    /// Why the last attempt failed, while none has succeeded since.
+    last_error: Option<NetworkError>,
+    /// A warning was logged for the failures since the last success.
+    warned: bool,
 }
 
 /// The in-progress metadata refresh.
@@ -389,13 +393,46 @@ impl NetworkClient {
         out: &mut Vec<ClientEvent>,
     ) {
         let addr = self.node_address(node);
-        tracing::warn!(node, address = ?addr, error = %cause, "connection could not be established; node may not be available");
+        if self.note_connection_error(node, &cause) {
+            tracing::warn!(node, address = ?addr, error = %cause, "connection could not be established; node may not be available");
+        } else {
+            tracing::debug!(node, address = ?addr, error = %cause, "connection could not be established");
+        }
         self.record_failure(node, now, true);
         out.push(ClientEvent::Disconnected {
             node,
             in_flight: Vec::new(),
             cause,
         });
+    }
+
+    /// Remembers why connecting to `node` failed; true if this is the first
+    /// failure since the node last worked (then it deserves a warning; the
+    /// repeats every backoff do not).
+    fn note_connection_error(&mut self, node: NodeId, cause: &NetworkError) -> bool {
+        let state = self.nodes.entry(node).or_default();
+        state.last_error = Some(cause.clone());
+        !std::mem::replace(&mut state.warned, true)
+    }
+
+    /// The last connection error of each node that has not connected since,
+    /// as (`host:port`, error), by node id (bootstrap servers first): what a
+    /// caller's timeout should say when the cluster cannot be reached.
+    pub fn connection_errors(&self) -> Vec<(String, NetworkError)> {
+        let mut errors: Vec<(NodeId, String, NetworkError)> = self
+            .nodes
+            .iter()
+            .filter_map(|(&node, s)| {
+                let error = s.last_error.clone()?;
+                let address = match s.host.clone().or_else(|| self.node_address(node)) {
+                    Some((h, p)) => format!("{h}:{p}"),
+                    None => format!("node {node}"),
+                };
+                Some((node, address, error))
+            })
+            .collect();
+        errors.sort_by_key(|(node, _, _)| *node);
+        errors.into_iter().map(|(_, a, e)| (a, e)).collect()
     }
 
     /// Backoff bookkeeping after a failed attempt or a dropped connection.
@@ -514,6 +551,8 @@ impl NetworkClient {
         state.reconnect_at = None;
         state.disconnected = false;
         state.next_address = state.addresses.len();
+        state.last_error = None;
+        state.warned = false;
     }
 
     // ----- SASL -----
@@ -973,9 +1012,14 @@ impl NetworkClient {
             return;
         }
         if cause.is_authentication_failure() {
+            self.note_connection_error(node, &cause);
             tracing::error!(node, addr = %conn.addr, error = %cause, "authentication failed; not reconnecting before reconnect.backoff.max.ms");
         } else if during_setup {
-            tracing::warn!(node, addr = %conn.addr, error = %cause, "connection setup failed");
+            if self.note_connection_error(node, &cause) {
+                tracing::warn!(node, addr = %conn.addr, error = %cause, "connection setup failed; node may not be available");
+            } else {
+                tracing::debug!(node, addr = %conn.addr, error = %cause, "connection setup failed");
+            }
         } else if in_flight.is_empty() {
             tracing::debug!(node, addr = %conn.addr, error = %cause, "connection closed");
         } else {
@@ -1370,6 +1414,10 @@ impl KafkaClient for NetworkClient {
         );
         self.nodes.remove(&node);
         self.pending.extend(out);
+    }
+
+    fn connection_errors(&self) -> Vec<(String, NetworkError)> {
+        NetworkClient::connection_errors(self)
     }
 
     fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {

@@ -1,6 +1,6 @@
-//! Credentials never appear in errors, `Debug` output or logs (at any
-//! level). Alone in its binary: it installs the global `tracing` subscriber
-//! that captures every log line.
+//! What the logs say (every level, captured by the global `tracing`
+//! subscriber this binary installs): credentials never appear in errors,
+//! `Debug` output or logs; an unreachable broker is warned about once.
 
 mod support;
 
@@ -64,15 +64,58 @@ fn client(cluster: &FakeCluster, password: &str) -> NetworkClient {
     NetworkClient::new(cfg).unwrap()
 }
 
+/// The log lines of this test binary so far.
+fn logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).to_string()
+}
+
+#[test]
+fn an_unreachable_broker_is_warned_about_once_and_its_error_kept() {
+    logs();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut client = NetworkClient::new(config(&address)).unwrap();
+    let mut events = Vec::new();
+    poll_until(&mut client, &mut events, |_, ev| {
+        ev.iter()
+            .filter(|e| matches!(e, ClientEvent::Disconnected { node: -1, .. }))
+            .count()
+            >= 3
+    });
+    let errors = client.connection_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, address);
+    assert!(matches!(errors[0].1, NetworkError::Io(_)), "{errors:?}");
+    let described = prozess_network::describe_connection_errors(&errors);
+    assert!(described.contains(&format!("{address}: ")), "{described}");
+    let warnings = log_text()
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains(&format!("{port}")))
+        .count();
+    assert_eq!(warnings, 1, "{}", log_text());
+}
+
 #[test]
 fn a_password_never_shows_in_errors_debug_or_logs() {
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    logs();
     let secret = "hunter2-do-not-print";
     let cluster = plain_broker();
     let mut bad = client(&cluster, secret);
@@ -99,7 +142,7 @@ fn a_password_never_shows_in_errors_debug_or_logs() {
     bootstrap(&mut good);
     assert!(!good.metadata().is_bootstrap());
 
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let text = log_text();
     assert!(text.contains("authentication failed"), "logs: {text}");
     // One warning per client about PLAIN in clear text.
     assert_eq!(

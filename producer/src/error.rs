@@ -39,6 +39,10 @@ pub enum Error {
         topic: String,
         /// How long `send` waited.
         waited: Duration,
+        /// The last connection error of each broker that could not be
+        /// reached, as `"; last connection errors: host:port: error, ..."`
+        /// (empty if none).
+        connection_errors: String,
     },
     /// The record names a partition the topic does not have.
     InvalidPartition {
@@ -127,9 +131,13 @@ impl fmt::Display for Error {
                  (buffer.memory = {buffer_memory})",
                 waited.as_millis()
             ),
-            Error::MetadataTimeout { topic, waited } => write!(
+            Error::MetadataTimeout {
+                topic,
+                waited,
+                connection_errors,
+            } => write!(
                 f,
-                "topic {topic} not present in metadata after {} ms",
+                "topic {topic} not present in metadata after {} ms{connection_errors}",
                 waited.as_millis()
             ),
             Error::InvalidPartition {

@@ -57,6 +57,8 @@ struct State {
     /// when one happens fail with it.
     failures: u64,
     failure: Option<Error>,
+    /// Why brokers could not be reached, for the timeout error.
+    connection_errors: String,
 }
 
 /// Topic partitions as last seen by the sender.
@@ -165,6 +167,7 @@ impl ProducerMetadata {
                 return Err(Error::MetadataTimeout {
                     topic: topic.to_string(),
                     waited: max_block,
+                    connection_errors: state.connection_errors.clone(),
                 });
             }
             state = self
@@ -230,6 +233,16 @@ impl ProducerMetadata {
         self.note_attention(&state);
         drop(state);
         self.updated.notify_all();
+    }
+
+    /// Records why brokers could not be reached
+    /// ([`prozess_network::describe_connection_errors`]), for the timeout
+    /// error of `send` calls waiting for metadata.
+    pub fn set_connection_errors(&self, described: String) {
+        let mut state = self.lock();
+        if state.connection_errors != described {
+            state.connection_errors = described;
+        }
     }
 
     /// Fails every `send` waiting for metadata now with `error` (a failed

@@ -175,6 +175,13 @@ impl<C: KafkaClient> Sender<C> {
         self.accumulator.set_sender_polling(false);
         self.handle_events(events, now);
         self.metadata.publish(self.client.metadata());
+        if self.metadata.has_missing_topics() {
+            // A send waits for metadata: its timeout says why, if brokers
+            // cannot be reached.
+            let errors = self.client.connection_errors();
+            self.metadata
+                .set_connection_errors(prozess_network::describe_connection_errors(&errors));
+        }
     }
 
     /// Sends what is ready; returns how long the client may then block.
