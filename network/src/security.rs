@@ -12,24 +12,28 @@
 //! | `sasl.username`, `sasl.password` (librdkafka) | SASL credentials; both or neither |
 //! | `sasl.jaas.config` (Java) | credentials from its `username="…" password="…"` options, used when `sasl.username`/`sasl.password` are not set |
 //! | `ssl.ca.location` (librdkafka) | PEM file of the CA certificates to trust |
-//! | `ssl.truststore.location` + `ssl.truststore.type=PEM` (Java) | the same; used when `ssl.ca.location` is not set. Other types (JKS default, PKCS12) are refused |
+//! | `ssl.truststore.location` + `ssl.truststore.type=PEM` (Java) | the same; used when `ssl.ca.location` is not set |
+//! | `ssl.truststore.location` + `ssl.truststore.type` `PKCS12` (or `JKS`, the default, for a PKCS#12 file) + `ssl.truststore.password` | the certificates of a PKCS#12 trust store |
 //! | `ssl.ca.pem` (librdkafka), `ssl.truststore.certificates` (Java) | PEM text of CA certificates to trust |
+//! | `ssl.keystore.certificate.chain` + `ssl.keystore.key` (Java), `ssl.certificate.pem` + `ssl.key.pem` (librdkafka) | mutual TLS: chain and key as PEM text |
+//! | `ssl.certificate.location` + `ssl.key.location` (librdkafka) | mutual TLS: chain and key as PEM files |
+//! | `ssl.keystore.location` + `ssl.keystore.password` (`ssl.keystore.type` `PKCS12`, or `JKS` for a PKCS#12 file) | mutual TLS: a PKCS#12 keystore |
+//! | `ssl.keystore.location` + `ssl.keystore.type=PEM` | mutual TLS: one PEM file with chain and key |
+//! | `ssl.key.password` | decrypts an encrypted PKCS#8 PEM key |
 //! | `ssl.endpoint.identification.algorithm` | `https` (default): check the broker's host name; empty or `none`: do not |
 //! | `enable.ssl.certificate.verification` (librdkafka) | `true` only; `false` is refused |
 //!
-//! With no CA given, TLS trusts the Mozilla root certificates.
+//! With no CA given, TLS trusts the Mozilla root certificates. Files are read
+//! when the network client is built; their errors name the setting.
 //!
-//! Refused, with an error naming the key, because prozess-network cannot
-//! honour them: TLS client certificates (`ssl.keystore.location`,
-//! `ssl.keystore.certificate.chain`, `ssl.keystore.key`,
-//! `ssl.certificate.location`, `ssl.key.location`) when the protocol uses
-//! TLS, turning certificate verification off, JKS/PKCS12 trust stores, SASL
-//! mechanisms other than the three above, SASL without credentials.
+//! Refused, with an error naming the key: turning certificate verification
+//! off, other trust/key store types, half a certificate/key pair, a PKCS#12
+//! keystore without its password, SASL mechanisms other than the three
+//! above, SASL without credentials.
 //!
 //! Every other `sasl.*`, `ssl.*` and `security.*` key of the Java client and
 //! librdkafka (`ssl.protocol`, `ssl.enabled.protocols`, `ssl.cipher.suites`,
-//! `sasl.login.*`, `ssl.truststore.password`, `ssl.key.password`,
-//! `security.providers`, ...) is accepted and has no effect, as the keys of
+//! `sasl.login.*`, `security.providers`, ...) is accepted and has no effect, as the keys of
 //! the protocol not in use are in Java (`ssl.*` with `SASL_PLAINTEXT`).
 //!
 //! Two ways in: configs that keep the properties in a map call
