@@ -1486,6 +1486,53 @@ mod tests {
         assert!(!client.connection_failed(-1));
     }
 
+    /// Issue 10 item 7: a Ready connection that drops is no setup failure;
+    /// the next connection gets the base setup timeout, not a longer one.
+    #[test]
+    fn a_dropped_ready_connection_is_not_a_setup_failure() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = NetworkConfig::new([addr.to_string()]);
+        config.socket_connection_setup_timeout = Duration::from_secs(10);
+        config.socket_connection_setup_timeout_max = Duration::from_secs(300);
+        let mut client = NetworkClient::new(config).unwrap();
+        let now = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let token = Token(7);
+        client
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+            .unwrap();
+        let mut conn = Connection::new(token, addr, stream, now, now);
+        conn.state = ConnectionState::Ready;
+        conn.setup_deadline = None;
+        client.tokens.insert(token, -1);
+        client.connections.insert(-1, conn);
+        // Two earlier failed setups: a Ready connection resets the count.
+        client.nodes.entry(-1).or_default().setup_failures = 2;
+        drop(peer);
+        let start = Instant::now();
+        let mut events = Vec::new();
+        while events.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(20));
+            events.extend(client.poll(Duration::from_millis(20), Instant::now()));
+        }
+        assert!(matches!(
+            events[0],
+            ClientEvent::Disconnected { node: -1, .. }
+        ));
+        let state = &client.nodes[&-1];
+        assert_eq!(state.setup_failures, 0);
+        assert_eq!(state.failures, 1);
+        // The next setup timeout is the base one (with jitter), not grown.
+        let timeout = client
+            .setup_timeout
+            .backoff(state.setup_failures, &mut client.rng);
+        assert!(timeout <= Duration::from_secs(12), "{timeout:?}");
+    }
+
     #[test]
     fn all_addresses_failing_is_one_reported_failure() {
         let dead: Vec<SocketAddr> = (0..3)
