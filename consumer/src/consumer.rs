@@ -95,6 +95,8 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     background: Option<std::sync::Arc<Background<C>>>,
     /// Starts it (set when the client type allows a thread).
     heartbeat_starter: Option<heartbeat_thread::Starter<C>>,
+    /// A failed authentication, returned by the running (or next) call.
+    auth_failures: crate::auth_failure::AuthenticationFailures,
 }
 
 impl<K, V> KafkaConsumer<K, V, NetworkClient> {
@@ -212,6 +214,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             background: None,
             heartbeat_starter: None,
             in_poll: false,
+            auth_failures: Default::default(),
             client: Some(client),
             config,
         }
@@ -421,6 +424,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             if self.wakeup.take() {
                 return Err(Error::Wakeup);
             }
+            self.auth_failures.check()?;
             let now = (self.clock)();
             self.group_poll(now)?;
             self.coordinator_poll(now);
@@ -516,6 +520,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     fn dispatch(&mut self, events: Vec<ClientEvent>, now: Instant) {
         let mut metadata_update = false;
         for event in events {
+            self.auth_failures.record(&event);
             // A disconnect concerns every component with requests on that
             // connection, and the membership even without any.
             if let ClientEvent::Disconnected { .. } = event {
@@ -658,6 +663,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             if self.wakeup.take() {
                 return Err(Error::Wakeup);
             }
+            self.auth_failures.check()?;
             let now = (self.clock)();
             self.sync_group_coordinator(now);
             self.coordinator.poll(unparked(&mut self.client), now);
@@ -665,7 +671,10 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 return r;
             }
             if now >= deadline {
-                return Err(Error::Timeout(what.to_string()));
+                // Why, when the cluster could not be reached at all.
+                let errors = self.client.as_ref().expect(UNPARKED).connection_errors();
+                let why = prozess_network::describe_connection_errors(&errors);
+                return Err(Error::Timeout(format!("{what}{why}")));
             }
             let wait = deadline
                 .saturating_duration_since(now)

@@ -101,6 +101,12 @@ pub enum Error {
     IllegalState(String),
     /// A response could not be decoded or did not fit the request.
     Protocol(String),
+    /// SASL authentication or the TLS handshake with a broker failed (Java's
+    /// `SaslAuthenticationException` / `SslAuthenticationException`). Not
+    /// retriable: fix the credentials or certificates. The message names the
+    /// broker, the mechanism and the broker's message; a later call tries
+    /// again (after `reconnect.backoff.max.ms`).
+    Authentication(String),
 }
 
 impl Error {
@@ -177,6 +183,7 @@ impl fmt::Display for Error {
             Error::InvalidGroupId => write!(f, "this call needs a group.id"),
             Error::IllegalState(m) => write!(f, "illegal state: {m}"),
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
+            Error::Authentication(m) => f.write_str(m),
         }
     }
 }

@@ -84,6 +84,7 @@
 //!   `max.poll.interval.ms` (KIP-62); past that the member leaves the group
 //!   and rejoins on its next poll.
 
+mod auth_failure;
 pub mod completed_fetches;
 pub mod config;
 pub mod consumer;

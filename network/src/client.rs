@@ -57,6 +57,19 @@ pub enum ClientEvent {
 }
 
 impl ClientEvent {
+    /// The cause of a `Disconnected` event that is a failed authentication
+    /// (SASL, or the TLS handshake): the consumer, producer and admin client
+    /// fail their pending calls with it instead of retrying, as the Java
+    /// client throws `AuthenticationException`.
+    pub fn authentication_failure(&self) -> Option<&NetworkError> {
+        match self {
+            ClientEvent::Disconnected { cause, .. } if cause.is_authentication_failure() => {
+                Some(cause)
+            }
+            _ => None,
+        }
+    }
+
     /// The node the event is about.
     pub fn node(&self) -> NodeId {
         match self {
@@ -190,6 +203,13 @@ pub trait KafkaClient {
     /// as `Disconnected` (cause `ClosedByClient`) by the next `poll`.
     fn close(&mut self, node: NodeId);
 
+    /// The last connection error of each broker (or bootstrap server) that
+    /// has not connected since, as (`host:port`, error): for timeouts to
+    /// say why the cluster could not be reached. Empty by default.
+    fn connection_errors(&self) -> Vec<(String, NetworkError)> {
+        Vec::new()
+    }
+
     /// The node id under which to talk to group coordinator `broker`, whose
     /// address FindCoordinator gave as `host:port`.
     ///
@@ -212,6 +232,17 @@ pub trait KafkaClient {
         let _ = (host, port);
         broker
     }
+}
+
+/// `errors` ([`KafkaClient::connection_errors`]) as a sentence to append to
+/// a timeout message: `"; last connection errors: 127.0.0.1:1: I/O error:
+/// Connection refused (os error 111)"`, or empty when there are none.
+pub fn describe_connection_errors(errors: &[(String, NetworkError)]) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = errors.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+    format!("; last connection errors: {}", list.join(", "))
 }
 
 /// The connection id of the dedicated connection to coordinator `broker`

@@ -45,9 +45,15 @@ pub enum NetworkError {
     /// The caller closed the connection (`close(node)`) with requests in flight.
     ClosedByClient,
     /// SASL authentication failed (bad credentials, unsupported mechanism, or
-    /// a server that could not prove it knows the password).
+    /// a server that could not prove it knows the password): Java's
+    /// `SaslAuthenticationException`. Fatal: the client reports it to the
+    /// caller instead of retrying. The message names the broker, the
+    /// mechanism and the broker's own message.
     Authentication(String),
-    /// The TLS session failed (handshake, certificate, or a bad record).
+    /// The TLS handshake failed (certificate not trusted, wrong host name,
+    /// client certificate refused): Java's `SslAuthenticationException`.
+    /// Fatal, like `Authentication`. A TLS error on an established
+    /// connection is reported as `Io` instead (retriable).
     Tls(String),
 }
 
@@ -64,6 +70,15 @@ impl NetworkError {
                 | NetworkError::Authentication(_)
                 | NetworkError::Tls(_)
         )
+    }
+}
+
+impl NetworkError {
+    /// Whether this is a failed authentication (SASL or the TLS handshake),
+    /// which the consumer, producer and admin client surface to the caller
+    /// (Java's `AuthenticationException`) rather than retry.
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(self, NetworkError::Authentication(_) | NetworkError::Tls(_))
     }
 }
 
@@ -95,7 +110,7 @@ impl fmt::Display for NetworkError {
             NetworkError::UnknownNode(node) => write!(f, "node {node} is not known"),
             NetworkError::ClosedByClient => write!(f, "connection closed by the client"),
             NetworkError::Authentication(m) => write!(f, "SASL authentication failed: {m}"),
-            NetworkError::Tls(m) => write!(f, "TLS error: {m}"),
+            NetworkError::Tls(m) => write!(f, "TLS handshake failed: {m}"),
         }
     }
 }

@@ -44,8 +44,8 @@ pub mod wakeup;
 
 pub use backoff::{ExponentialBackoff, XorShiftRng};
 pub use client::{
-    coordinator_connection_id, coordinators_in, expects_response, ClientEvent, ClientRequest,
-    ClientResponse, InFlightInfo, KafkaClient,
+    coordinator_connection_id, coordinators_in, describe_connection_errors, expects_response,
+    ClientEvent, ClientRequest, ClientResponse, InFlightInfo, KafkaClient,
 };
 pub use config::{NetworkConfig, SecurityProtocol};
 pub use error::NetworkError;
@@ -55,9 +55,9 @@ pub use metadata::{
     TopicMetadata, MAX_TOPIC_NAME_LEN,
 };
 pub use network_client::NetworkClient;
-pub use sasl::{SaslConfig, SaslMechanism};
+pub use sasl::{Password, SaslConfig, SaslMechanism};
 pub use security::{apply_security, SecurityConfig, SecurityConfigError};
-pub use tls::TlsConfig;
+pub use tls::{ClientCertificate, PemSource, TlsConfig};
 pub use topic_partition::TopicPartition;
 pub use wakeup::WakeupHandle;
 

@@ -73,6 +73,10 @@ struct NodeState {
     addresses: Vec<SocketAddr>,
     /// The next address to try in this round.
     next_address: usize,
+    /// Why the last attempt failed, while none has succeeded since.
+    last_error: Option<NetworkError>,
+    /// A warning was logged for the failures since the last success.
+    warned: bool,
 }
 
 /// The in-progress metadata refresh.
@@ -137,6 +141,19 @@ impl NetworkClient {
         } else {
             None
         };
+        if config.security_protocol == crate::SecurityProtocol::SaslPlaintext
+            && config
+                .sasl
+                .as_ref()
+                .is_some_and(|s| s.mechanism == crate::sasl::SaslMechanism::Plain)
+        {
+            // Once per client: every connection would repeat it.
+            tracing::warn!(
+                client_id = %config.client_id,
+                "SASL PLAIN over SASL_PLAINTEXT sends the password in clear text; \
+                 use SASL_SSL, or SCRAM"
+            );
+        }
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let mut metadata = Metadata::from_config(&config);
@@ -376,13 +393,46 @@ impl NetworkClient {
         out: &mut Vec<ClientEvent>,
     ) {
         let addr = self.node_address(node);
-        tracing::warn!(node, address = ?addr, error = %cause, "connection could not be established; node may not be available");
+        if self.note_connection_error(node, &cause) {
+            tracing::warn!(node, address = ?addr, error = %cause, "connection could not be established; node may not be available");
+        } else {
+            tracing::debug!(node, address = ?addr, error = %cause, "connection could not be established");
+        }
         self.record_failure(node, now, true);
         out.push(ClientEvent::Disconnected {
             node,
             in_flight: Vec::new(),
             cause,
         });
+    }
+
+    /// Remembers why connecting to `node` failed; true if this is the first
+    /// failure since the node last worked (then it deserves a warning; the
+    /// repeats every backoff do not).
+    fn note_connection_error(&mut self, node: NodeId, cause: &NetworkError) -> bool {
+        let state = self.nodes.entry(node).or_default();
+        state.last_error = Some(cause.clone());
+        !std::mem::replace(&mut state.warned, true)
+    }
+
+    /// The last connection error of each node that has not connected since,
+    /// as (`host:port`, error), by node id (bootstrap servers first): what a
+    /// caller's timeout should say when the cluster cannot be reached.
+    pub fn connection_errors(&self) -> Vec<(String, NetworkError)> {
+        let mut errors: Vec<(NodeId, String, NetworkError)> = self
+            .nodes
+            .iter()
+            .filter_map(|(&node, s)| {
+                let error = s.last_error.clone()?;
+                let address = match s.host.clone().or_else(|| self.node_address(node)) {
+                    Some((h, p)) => format!("{h}:{p}"),
+                    None => format!("node {node}"),
+                };
+                Some((node, address, error))
+            })
+            .collect();
+        errors.sort_by_key(|(node, _, _)| *node);
+        errors.into_iter().map(|(_, a, e)| (a, e)).collect()
     }
 
     /// Backoff bookkeeping after a failed attempt or a dropped connection.
@@ -501,6 +551,8 @@ impl NetworkClient {
         state.reconnect_at = None;
         state.disconnected = false;
         state.next_address = state.addresses.len();
+        state.last_error = None;
+        state.warned = false;
     }
 
     // ----- SASL -----
@@ -912,6 +964,7 @@ impl NetworkClient {
             tracing::debug!(node, error = %e, "deregistering a closed socket failed");
         }
         let during_setup = conn.state != ConnectionState::Ready;
+        let cause = self.with_broker_context(node, conn.addr, cause, during_setup);
         let mut in_flight = Vec::new();
         for r in conn.in_flight.drain(..) {
             if already_reported.contains(&r.correlation_id) {
@@ -958,14 +1011,28 @@ impl NetworkClient {
             self.initiate_connect(node, now, out);
             return;
         }
-        if during_setup {
-            tracing::warn!(node, addr = %conn.addr, error = %cause, "connection setup failed");
+        if cause.is_authentication_failure() {
+            self.note_connection_error(node, &cause);
+            tracing::error!(node, addr = %conn.addr, error = %cause, "authentication failed; not reconnecting before reconnect.backoff.max.ms");
+        } else if during_setup {
+            if self.note_connection_error(node, &cause) {
+                tracing::warn!(node, addr = %conn.addr, error = %cause, "connection setup failed; node may not be available");
+            } else {
+                tracing::debug!(node, addr = %conn.addr, error = %cause, "connection setup failed");
+            }
         } else if in_flight.is_empty() {
             tracing::debug!(node, addr = %conn.addr, error = %cause, "connection closed");
         } else {
             tracing::warn!(node, addr = %conn.addr, error = %cause, requests = in_flight.len(), "connection closed with requests in flight");
         }
         self.record_failure(node, now, during_setup);
+        if cause.is_authentication_failure() {
+            // Credentials do not fix themselves within milliseconds: as the
+            // Java client, wait the longest backoff before trying again.
+            let state = self.nodes.entry(node).or_default();
+            let at = now + self.config.reconnect_backoff_max;
+            state.reconnect_at = Some(state.reconnect_at.map_or(at, |t| t.max(at)));
+        }
         // The cluster may have changed (broker gone, leaders moved): refresh,
         // as the Java client does after a disconnect.
         self.metadata.request_update();
@@ -974,6 +1041,41 @@ impl NetworkClient {
             in_flight,
             cause,
         });
+    }
+
+    /// The cause of a closed connection as the caller sees it: a failed
+    /// authentication names the broker (host, port, node, address) and the
+    /// SASL mechanism besides the broker's message; a TLS error after the
+    /// handshake is an I/O error (retriable), not an authentication failure.
+    fn with_broker_context(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        cause: NetworkError,
+        during_setup: bool,
+    ) -> NetworkError {
+        let broker = || match self.node_address(node) {
+            Some((host, port)) => format!("broker {host}:{port} (node {node}, {addr})"),
+            None => format!("broker node {node} ({addr})"),
+        };
+        match cause {
+            NetworkError::Authentication(m) if during_setup => {
+                let mechanism = self
+                    .config
+                    .sasl
+                    .as_ref()
+                    .map_or("SASL", |s| s.mechanism.name());
+                NetworkError::Authentication(format!("{mechanism} with {}: {m}", broker()))
+            }
+            NetworkError::Tls(m) if during_setup => {
+                NetworkError::Tls(format!("with {}: {m}", broker()))
+            }
+            NetworkError::Tls(m) => NetworkError::from(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("TLS session with {} failed: {m}", broker()),
+            )),
+            other => other,
+        }
     }
 
     /// Handles readiness of one socket.
@@ -1314,6 +1416,10 @@ impl KafkaClient for NetworkClient {
         self.pending.extend(out);
     }
 
+    fn connection_errors(&self) -> Vec<(String, NetworkError)> {
+        NetworkClient::connection_errors(self)
+    }
+
     fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {
         if broker < 0 {
             return broker;
@@ -1378,6 +1484,53 @@ mod tests {
             "a failed address is not reported while others remain: {events:?}"
         );
         assert!(!client.connection_failed(-1));
+    }
+
+    /// Issue 10 item 7: a Ready connection that drops is no setup failure;
+    /// the next connection gets the base setup timeout, not a longer one.
+    #[test]
+    fn a_dropped_ready_connection_is_not_a_setup_failure() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = NetworkConfig::new([addr.to_string()]);
+        config.socket_connection_setup_timeout = Duration::from_secs(10);
+        config.socket_connection_setup_timeout_max = Duration::from_secs(300);
+        let mut client = NetworkClient::new(config).unwrap();
+        let now = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let token = Token(7);
+        client
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+            .unwrap();
+        let mut conn = Connection::new(token, addr, stream, now, now);
+        conn.state = ConnectionState::Ready;
+        conn.setup_deadline = None;
+        client.tokens.insert(token, -1);
+        client.connections.insert(-1, conn);
+        // Two earlier failed setups: a Ready connection resets the count.
+        client.nodes.entry(-1).or_default().setup_failures = 2;
+        drop(peer);
+        let start = Instant::now();
+        let mut events = Vec::new();
+        while events.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(20));
+            events.extend(client.poll(Duration::from_millis(20), Instant::now()));
+        }
+        assert!(matches!(
+            events[0],
+            ClientEvent::Disconnected { node: -1, .. }
+        ));
+        let state = &client.nodes[&-1];
+        assert_eq!(state.setup_failures, 0);
+        assert_eq!(state.failures, 1);
+        // The next setup timeout is the base one (with jitter), not grown.
+        let timeout = client
+            .setup_timeout
+            .backoff(state.setup_failures, &mut client.rng);
+        assert!(timeout <= Duration::from_secs(12), "{timeout:?}");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::NetworkError;
 
@@ -41,13 +43,44 @@ impl SaslMechanism {
     }
 }
 
+/// A secret (a password): its memory is zeroed when dropped, and neither
+/// `Debug` nor anything else prints it. Built from a `&str` or `String`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// The secret itself, for the few places that must use it.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<String> for Password {
+    fn from(s: String) -> Self {
+        Password(Zeroizing::new(s))
+    }
+}
+
+impl From<&str> for Password {
+    fn from(s: &str) -> Self {
+        Password(Zeroizing::new(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[hidden]")
+    }
+}
+
 /// SASL credentials (`sasl.mechanism`, and the username/password that
 /// `sasl.jaas.config` would carry in Java).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanism,
     pub username: String,
-    pub password: String,
+    /// Never printed; zeroed on drop.
+    pub password: Password,
 }
 
 impl std::fmt::Debug for SaslConfig {
@@ -134,22 +167,23 @@ impl SaslClient {
         match self.config.mechanism {
             SaslMechanism::Plain => {
                 // authzid NUL authcid NUL passwd (RFC 4616), empty authzid.
-                let mut msg =
-                    Vec::with_capacity(2 + self.config.username.len() + self.config.password.len());
+                let password = self.config.password.as_str();
+                let mut msg = Vec::with_capacity(2 + self.config.username.len() + password.len());
                 msg.push(0);
                 msg.extend_from_slice(self.config.username.as_bytes());
                 msg.push(0);
-                msg.extend_from_slice(self.config.password.as_bytes());
+                msg.extend_from_slice(password.as_bytes());
                 self.state = State::PlainSent;
                 Ok(msg)
             }
             SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                let username = prepared(&self.config.username, "sasl.username")?;
+                prepared(self.config.password.as_str(), "sasl.password")?;
                 let nonce = match self.nonce.take() {
                     Some(n) => n,
                     None => random_nonce()?,
                 };
-                let client_first_bare =
-                    format!("n={},r={nonce}", escape_username(&self.config.username));
+                let client_first_bare = format!("n={},r={nonce}", escape_username(username));
                 let msg = format!("n,,{client_first_bare}").into_bytes();
                 self.state = State::ScramFirstSent {
                     client_first_bare,
@@ -170,6 +204,14 @@ impl SaslClient {
             } => {
                 let server_first = std::str::from_utf8(server)
                     .map_err(|_| auth_error("SCRAM server-first message is not UTF-8"))?;
+                if server_first.starts_with("m=") {
+                    // RFC 5802 5.1: an extension the client must understand;
+                    // none is defined, so none is understood.
+                    return Err(auth_error(
+                        "SCRAM server-first message carries a mandatory extension (m=), \
+                         which this client does not support",
+                    ));
+                }
                 let attrs = parse_attributes(server_first)?;
                 if let Some(e) = attrs.get("e") {
                     return Err(auth_error(format!("SCRAM server error: {e}")));
@@ -205,9 +247,10 @@ impl SaslClient {
                     )));
                 }
                 let alg = self.config.mechanism;
-                let salted = pbkdf2_hmac(alg, self.config.password.as_bytes(), &salt, iterations);
-                let client_key = hmac(alg, &salted, b"Client Key");
-                let stored_key = hash(alg, &client_key);
+                let password = prepared(self.config.password.as_str(), "sasl.password")?;
+                let salted = pbkdf2_hmac(alg, password.as_bytes(), &salt, iterations);
+                let client_key = Zeroizing::new(hmac(alg, &salted, b"Client Key"));
+                let stored_key = Zeroizing::new(hash(alg, &client_key));
                 // "biws" = base64("n,,"): no channel binding, no authzid.
                 let without_proof = format!("c=biws,r={server_nonce}");
                 let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
@@ -238,7 +281,9 @@ impl SaslClient {
                             .ok_or_else(|| auth_error("SCRAM server-final lacks v="))?,
                     )
                     .map_err(|_| auth_error("SCRAM server signature is not base64"))?;
-                if v != server_signature {
+                // Constant time: how much of a forged signature matches
+                // must not show in the time taken.
+                if !bool::from(v.ct_eq(&server_signature)) {
                     return Err(auth_error("SCRAM server signature does not match: the server does not know the password"));
                 }
                 Ok(SaslStep::Done)
@@ -246,6 +291,25 @@ impl SaslClient {
             State::Start => Err(auth_error("SASL step before start")),
             State::Done => Err(auth_error("SASL step after completion")),
         }
+    }
+}
+
+/// `value` as SCRAM sends it: RFC 5802 asks for SASLprep (RFC 4013), and
+/// Kafka's brokers derive their keys from the bytes as given, without it. A
+/// value that SASLprep leaves as it is (every printable ASCII string, most
+/// others) satisfies both; one it would change or prohibits (control
+/// characters, unnormalized Unicode, unassigned code points) is refused
+/// with an error naming `key`, never showing the value.
+fn prepared<'a>(value: &'a str, key: &str) -> Result<&'a str, NetworkError> {
+    match stringprep::saslprep(value) {
+        Ok(p) if p == value => Ok(value),
+        Ok(_) => Err(auth_error(format!(
+            "{key} is not in SASLprep form (RFC 4013: it would be normalized or mapped); \
+             use its normalized form (NFKC, no non-ASCII spaces or soft hyphens)"
+        ))),
+        Err(e) => Err(auth_error(format!(
+            "{key} cannot be used with SCRAM: SASLprep (RFC 4013) refuses it ({e})"
+        ))),
     }
 }
 
@@ -296,15 +360,21 @@ fn hash(alg: SaslMechanism, data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn pbkdf2_hmac(alg: SaslMechanism, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+/// The salted password: as good as the password itself, so zeroed on drop.
+fn pbkdf2_hmac(
+    alg: SaslMechanism,
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+) -> Zeroizing<Vec<u8>> {
     match alg {
         SaslMechanism::ScramSha512 => {
-            let mut out = vec![0u8; 64];
+            let mut out = Zeroizing::new(vec![0u8; 64]);
             pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out);
             out
         }
         _ => {
-            let mut out = vec![0u8; 32];
+            let mut out = Zeroizing::new(vec![0u8; 32]);
             pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
             out
         }
@@ -377,7 +447,7 @@ mod tests {
         SaslConfig {
             mechanism: SaslMechanism::ScramSha256,
             username: user.to_string(),
-            password: password.to_string(),
+            password: password.into(),
         }
     }
 
@@ -435,11 +505,86 @@ mod tests {
     }
 
     #[test]
+    fn scram_refuses_a_mandatory_extension() {
+        let mut c = SaslClient::with_nonce(scram256("user", "pencil"), "rOprNGfwEbeRWgbNEkqO");
+        c.start().unwrap();
+        let e = c
+            .step(b"m=future-ext,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+            .unwrap_err();
+        assert!(e.to_string().contains("mandatory extension"), "{e}");
+        // Optional extensions after i= (Kafka's own, KIP-84) are fine.
+        let mut c = SaslClient::with_nonce(scram256("user", "pencil"), "rOprNGfwEbeRWgbNEkqO");
+        c.start().unwrap();
+        assert!(c
+            .step(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,tokenauth=true")
+            .is_ok());
+    }
+
+    #[test]
+    fn scram_refuses_a_signature_of_another_length_or_one_bit_off() {
+        for v in [
+            // The RFC 7677 signature with its last byte changed.
+            "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G0=",
+            // A prefix of it.
+            "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5n",
+        ] {
+            let mut c = SaslClient::with_nonce(scram256("user", "pencil"), "rOprNGfwEbeRWgbNEkqO");
+            c.start().unwrap();
+            c.step(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+                .unwrap();
+            assert!(c.step(v.as_bytes()).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn saslprep_form_is_required_and_the_value_never_shown() {
+        // Printable ASCII and normalized Unicode are sent as they are.
+        for (user, password) in [
+            ("user", "pencil"),
+            ("jürgen", "pässwörd"),
+            ("u", "I\u{00AD}X"),
+        ] {
+            let mut c = SaslClient::new(scram256(user, password));
+            let r = c.start();
+            if password.contains('\u{00AD}') {
+                // A soft hyphen is mapped to nothing by SASLprep: refused
+                // rather than sent in a form the broker may not have stored.
+                let e = r.unwrap_err().to_string();
+                assert!(e.contains("sasl.password") && e.contains("SASLprep"), "{e}");
+                assert!(!e.contains(password), "{e}");
+            } else {
+                assert!(r.is_ok(), "{user}");
+            }
+        }
+        // Control characters are prohibited (RFC 4013 section 2.3).
+        let e = SaslClient::new(scram256("user", "pen\u{0007}cil"))
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sasl.password"), "{e}");
+        // NFKC: a ligature is not in normalized form.
+        let e = SaslClient::new(scram256("\u{FB01}le", "pw"))
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sasl.username"), "{e}");
+    }
+
+    #[test]
+    fn passwords_are_hidden_and_zeroizing() {
+        let p = Password::from("hunter2");
+        assert_eq!(format!("{p:?}"), "[hidden]");
+        assert_eq!(p.as_str(), "hunter2");
+        let c = SaslClient::new(scram256("u", "hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn scram_sha512_round_trip_with_test_server() {
         let cfg = SaslConfig {
             mechanism: SaslMechanism::ScramSha512,
             username: "a=b,c".to_string(),
-            password: "secret".to_string(),
+            password: "secret".into(),
         };
         let mut c = SaslClient::new(cfg);
         let first = c.start().unwrap();

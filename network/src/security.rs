@@ -12,24 +12,28 @@
 //! | `sasl.username`, `sasl.password` (librdkafka) | SASL credentials; both or neither |
 //! | `sasl.jaas.config` (Java) | credentials from its `username="…" password="…"` options, used when `sasl.username`/`sasl.password` are not set |
 //! | `ssl.ca.location` (librdkafka) | PEM file of the CA certificates to trust |
-//! | `ssl.truststore.location` + `ssl.truststore.type=PEM` (Java) | the same; used when `ssl.ca.location` is not set. Other types (JKS default, PKCS12) are refused |
+//! | `ssl.truststore.location` + `ssl.truststore.type=PEM` (Java) | the same; used when `ssl.ca.location` is not set |
+//! | `ssl.truststore.location` + `ssl.truststore.type` `PKCS12` (or `JKS`, the default, for a PKCS#12 file) + `ssl.truststore.password` | the certificates of a PKCS#12 trust store |
 //! | `ssl.ca.pem` (librdkafka), `ssl.truststore.certificates` (Java) | PEM text of CA certificates to trust |
+//! | `ssl.keystore.certificate.chain` + `ssl.keystore.key` (Java), `ssl.certificate.pem` + `ssl.key.pem` (librdkafka) | mutual TLS: chain and key as PEM text |
+//! | `ssl.certificate.location` + `ssl.key.location` (librdkafka) | mutual TLS: chain and key as PEM files |
+//! | `ssl.keystore.location` + `ssl.keystore.password` (`ssl.keystore.type` `PKCS12`, or `JKS` for a PKCS#12 file) | mutual TLS: a PKCS#12 keystore |
+//! | `ssl.keystore.location` + `ssl.keystore.type=PEM` | mutual TLS: one PEM file with chain and key |
+//! | `ssl.key.password` | decrypts an encrypted PKCS#8 PEM key |
 //! | `ssl.endpoint.identification.algorithm` | `https` (default): check the broker's host name; empty or `none`: do not |
 //! | `enable.ssl.certificate.verification` (librdkafka) | `true` only; `false` is refused |
 //!
-//! With no CA given, TLS trusts the Mozilla root certificates.
+//! With no CA given, TLS trusts the Mozilla root certificates. Files are read
+//! when the network client is built; their errors name the setting.
 //!
-//! Refused, with an error naming the key, because prozess-network cannot
-//! honour them: TLS client certificates (`ssl.keystore.location`,
-//! `ssl.keystore.certificate.chain`, `ssl.keystore.key`,
-//! `ssl.certificate.location`, `ssl.key.location`) when the protocol uses
-//! TLS, turning certificate verification off, JKS/PKCS12 trust stores, SASL
-//! mechanisms other than the three above, SASL without credentials.
+//! Refused, with an error naming the key: turning certificate verification
+//! off, other trust/key store types, half a certificate/key pair, a PKCS#12
+//! keystore without its password, SASL mechanisms other than the three
+//! above, SASL without credentials.
 //!
 //! Every other `sasl.*`, `ssl.*` and `security.*` key of the Java client and
 //! librdkafka (`ssl.protocol`, `ssl.enabled.protocols`, `ssl.cipher.suites`,
-//! `sasl.login.*`, `ssl.truststore.password`, `ssl.key.password`,
-//! `security.providers`, ...) is accepted and has no effect, as the keys of
+//! `sasl.login.*`, `security.providers`, ...) is accepted and has no effect, as the keys of
 //! the protocol not in use are in Java (`ssl.*` with `SASL_PLAINTEXT`).
 //!
 //! Two ways in: configs that keep the properties in a map call
@@ -44,8 +48,8 @@ use std::fmt;
 
 use crate::config::{NetworkConfig, SecurityProtocol};
 use crate::error::NetworkError;
-use crate::sasl::{SaslConfig, SaslMechanism};
-use crate::tls::TlsConfig;
+use crate::sasl::{Password, SaslConfig, SaslMechanism};
+use crate::tls::{ClientCertificate, PemSource, TlsConfig};
 
 /// The `sasl.*`/`ssl.*` keys this module reads (or refuses).
 pub const SECURITY_KEYS: &[&str] = &[
@@ -70,18 +74,10 @@ pub const SECURITY_KEYS: &[&str] = &[
     "ssl.keystore.type",
     "ssl.keystore.certificate.chain",
     "ssl.keystore.key",
+    "ssl.certificate.pem",
+    "ssl.key.pem",
     "ssl.protocol",
     "ssl.enabled.protocols",
-];
-
-/// Keys that would need a TLS client certificate, which prozess-network
-/// does not send.
-const CLIENT_CERT_KEYS: &[&str] = &[
-    "ssl.certificate.location",
-    "ssl.key.location",
-    "ssl.keystore.location",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
 ];
 
 /// Values never shown by `Debug`.
@@ -92,6 +88,7 @@ const SECRET_KEYS: &[&str] = &[
     "ssl.keystore.password",
     "ssl.truststore.password",
     "ssl.keystore.key",
+    "ssl.key.pem",
 ];
 
 /// A security property that cannot be used; `key` is the property to fix.
@@ -220,7 +217,7 @@ fn sasl_config<'a>(
     Ok(SaslConfig {
         mechanism,
         username,
-        password,
+        password: password.into(),
     })
 }
 
@@ -229,31 +226,30 @@ fn tls_config<'a>(
 ) -> Result<TlsConfig, SecurityConfigError> {
     // An empty location means "not set", as an empty Java property does.
     let set = |key: &str| get(key).map(str::trim).filter(|v| !v.is_empty());
-    for key in CLIENT_CERT_KEYS {
-        if set(key).is_some() {
-            return Err(SecurityConfigError::new(
-                key,
-                "TLS client certificates are not supported by prozess-network; \
-                 authenticate with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) instead",
-            ));
-        }
-    }
     let mut tls = TlsConfig::default();
     if let Some(ca) = set("ssl.ca.location") {
         tls.ca_file = Some(ca.into());
     } else if let Some(ca) = set("ssl.truststore.location") {
-        let kind = set("ssl.truststore.type").unwrap_or("JKS");
-        if !kind.eq_ignore_ascii_case("PEM") {
-            return Err(SecurityConfigError::new(
-                "ssl.truststore.type",
-                format!(
-                    "`{kind}` trust stores are not supported: set ssl.truststore.type=PEM \
-                     with a PEM file, or use ssl.ca.location"
-                ),
-            ));
+        let kind = set("ssl.truststore.type")
+            .unwrap_or("JKS")
+            .to_ascii_uppercase();
+        match kind.as_str() {
+            "PEM" => tls.ca_file = Some(ca.into()),
+            // Java's JKS default reads PKCS#12 files too (keytool's default
+            // format since Java 9); a real JKS file is refused when loaded.
+            "PKCS12" | "JKS" => {
+                let password = get("ssl.truststore.password").unwrap_or("");
+                tls.truststore_pkcs12 = Some((ca.into(), password.into()));
+            }
+            other => {
+                return Err(SecurityConfigError::new(
+                    "ssl.truststore.type",
+                    format!("`{other}` is not one of PEM, PKCS12 (or JKS for a PKCS#12 file)"),
+                ))
+            }
         }
-        tls.ca_file = Some(ca.into());
     }
+    tls.client_certificate = client_certificate(&set, get)?;
     if let Some(pem) = set("ssl.ca.pem").or_else(|| set("ssl.truststore.certificates")) {
         tls.ca_pem = Some(pem.to_string());
     }
@@ -288,6 +284,86 @@ fn tls_config<'a>(
         }
     }
     Ok(tls)
+}
+
+/// The client certificate for mutual TLS, from (first match wins):
+/// `ssl.keystore.certificate.chain` + `ssl.keystore.key` (Java, PEM text);
+/// `ssl.certificate.location` + `ssl.key.location` (librdkafka, PEM files);
+/// `ssl.certificate.pem` + `ssl.key.pem` (librdkafka, PEM text);
+/// `ssl.keystore.location` with `ssl.keystore.type` PKCS12 (or JKS, the
+/// default, for a PKCS#12 file) and `ssl.keystore.password`, or with
+/// `ssl.keystore.type=PEM` (one PEM file holding chain and key). A PEM key
+/// may be encrypted PKCS#8, decrypted with `ssl.key.password`.
+fn client_certificate<'a>(
+    set: &impl Fn(&str) -> Option<&'a str>,
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<Option<ClientCertificate>, SecurityConfigError> {
+    let key_password = get("ssl.key.password").map(Password::from);
+    let pair = |cert_key: &str, key_key: &str, file: bool| {
+        let Some(cert) = set(cert_key) else {
+            return Ok(None);
+        };
+        let key = set(key_key).ok_or_else(|| {
+            SecurityConfigError::new(key_key, format!("missing ({cert_key} is set)"))
+        })?;
+        let source = |v: &str| {
+            if file {
+                PemSource::File(v.into())
+            } else {
+                PemSource::Inline(v.into())
+            }
+        };
+        Ok(Some(ClientCertificate::Pem {
+            certificate_chain: source(cert),
+            private_key: source(key),
+            key_password: key_password.clone(),
+        }))
+    };
+    for (cert_key, key_key, file) in [
+        ("ssl.keystore.certificate.chain", "ssl.keystore.key", false),
+        ("ssl.certificate.location", "ssl.key.location", true),
+        ("ssl.certificate.pem", "ssl.key.pem", false),
+    ] {
+        if let Some(c) = pair(cert_key, key_key, file)? {
+            return Ok(Some(c));
+        }
+        if set(cert_key).is_none() && set(key_key).is_some() {
+            return Err(SecurityConfigError::new(
+                cert_key,
+                format!("missing ({key_key} is set)"),
+            ));
+        }
+    }
+    let Some(location) = set("ssl.keystore.location") else {
+        return Ok(None);
+    };
+    match set("ssl.keystore.type")
+        .unwrap_or("JKS")
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "PEM" => Ok(Some(ClientCertificate::Pem {
+            certificate_chain: PemSource::File(location.into()),
+            private_key: PemSource::File(location.into()),
+            key_password,
+        })),
+        "PKCS12" | "JKS" => {
+            let password = get("ssl.keystore.password").ok_or_else(|| {
+                SecurityConfigError::new(
+                    "ssl.keystore.password",
+                    "missing (ssl.keystore.location is a PKCS#12 keystore)",
+                )
+            })?;
+            Ok(Some(ClientCertificate::Pkcs12 {
+                path: location.into(),
+                password: password.into(),
+            }))
+        }
+        other => Err(SecurityConfigError::new(
+            "ssl.keystore.type",
+            format!("`{other}` is not one of PKCS12, PEM (or JKS for a PKCS#12 file)"),
+        )),
+    }
 }
 
 /// `username` and `password` of a Java `sasl.jaas.config` value such as

@@ -11,7 +11,12 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
+use crate::sasl::Password;
 use crate::NetworkError;
+
+mod client_auth;
+
+pub use client_auth::{ClientCertificate, PemSource};
 
 /// TLS settings (`ssl.*`).
 #[derive(Debug, Clone)]
@@ -24,6 +29,12 @@ pub struct TlsConfig {
     /// certificate names the host connected to (default). The chain is always
     /// verified.
     pub verify_hostname: bool,
+    /// `ssl.truststore.location` with `ssl.truststore.type=PKCS12` and
+    /// `ssl.truststore.password`: trust the certificates of this store.
+    pub truststore_pkcs12: Option<(PathBuf, Password)>,
+    /// Mutual TLS: the certificate and key to present (`ssl.keystore.*`,
+    /// `ssl.certificate.location` + `ssl.key.location`).
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl Default for TlsConfig {
@@ -32,6 +43,8 @@ impl Default for TlsConfig {
             ca_file: None,
             ca_pem: None,
             verify_hostname: true,
+            truststore_pkcs12: None,
+            client_certificate: None,
         }
     }
 }
@@ -42,7 +55,8 @@ fn tls_config_error(message: impl Into<String>) -> NetworkError {
 
 impl TlsConfig {
     /// The rustls client configuration: the given CAs (or, with none given,
-    /// the Mozilla root set), TLS 1.2 and 1.3, no client certificate.
+    /// the Mozilla root set), TLS 1.2 and 1.3, and the client certificate
+    /// if one is configured. Files are read here: errors name the setting.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, NetworkError> {
         let mut roots = RootCertStore::empty();
         let mut custom = false;
@@ -68,6 +82,14 @@ impl TlsConfig {
                 custom = true;
             }
         }
+        if let Some((path, password)) = &self.truststore_pkcs12 {
+            for cert in client_auth::pkcs12_trusted_certificates(path, password)? {
+                roots.add(cert).map_err(|e| {
+                    tls_config_error(format!("ssl.truststore.location {}: {e}", path.display()))
+                })?;
+                custom = true;
+            }
+        }
         if !custom {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
@@ -79,8 +101,8 @@ impl TlsConfig {
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_config_error(format!("TLS: {e}")))?;
         let roots = Arc::new(roots);
-        let config = if self.verify_hostname {
-            builder.with_root_certificates(roots).with_no_client_auth()
+        let builder = if self.verify_hostname {
+            builder.with_root_certificates(roots)
         } else {
             let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
                 .build()
@@ -88,7 +110,17 @@ impl TlsConfig {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoHostnameVerifier(inner)))
-                .with_no_client_auth()
+        };
+        let config = match &self.client_certificate {
+            None => builder.with_no_client_auth(),
+            Some(identity) => {
+                let (chain, key) = identity.load()?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    tls_config_error(format!(
+                        "the client certificate and its private key cannot be used: {e}"
+                    ))
+                })?
+            }
         };
         Ok(Arc::new(config))
     }

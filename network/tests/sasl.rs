@@ -41,6 +41,11 @@ type ScramSessions = HashMap<(i32, usize), (String, String)>;
 /// A broker that knows user "alice" with password "secret", over PLAIN and
 /// SCRAM-SHA-256.
 fn sasl_broker() -> FakeCluster {
+    sasl_broker_with(Arc::new(Mutex::new("secret".to_string())))
+}
+
+/// As [`sasl_broker`], with a password the test may change.
+fn sasl_broker_with(password: Arc<Mutex<String>>) -> FakeCluster {
     let scram: Arc<Mutex<ScramSessions>> = Arc::default();
     let handler: Handler = Arc::new(move |s| match &s.body {
         RequestBody::SaslHandshake(h) => {
@@ -58,8 +63,9 @@ fn sasl_broker() -> FakeCluster {
         }
         RequestBody::SaslAuthenticate(a) => {
             let bytes = &a.auth_bytes[..];
+            let secret = password.lock().unwrap().clone();
             if bytes.first() == Some(&0) {
-                let ok = bytes == b"\0alice\0secret";
+                let ok = bytes == format!("\0alice\0{secret}").as_bytes();
                 return Some(vec![auth(if ok { 0 } else { 58 }, b"")]);
             }
             let key = (s.broker, s.conn);
@@ -74,7 +80,7 @@ fn sasl_broker() -> FakeCluster {
                 Some((bare, first)) => {
                     match test_server::server_final(
                         SaslMechanism::ScramSha256,
-                        "secret",
+                        &secret,
                         SALT,
                         ITERATIONS,
                         &bare,
@@ -184,4 +190,39 @@ fn sasl_protocol_without_credentials_is_a_config_error() {
         NetworkClient::new(cfg),
         Err(NetworkError::Config(_))
     ));
+}
+
+#[test]
+fn authentication_failure_names_broker_and_mechanism_and_backs_off_to_the_max() {
+    let password = Arc::new(Mutex::new("secret".to_string()));
+    let cluster = sasl_broker_with(password.clone());
+    let mut cfg = support::config(&cluster.bootstrap());
+    cfg.security_protocol = SecurityProtocol::SaslPlaintext;
+    cfg.reconnect_backoff = std::time::Duration::from_millis(1);
+    cfg.reconnect_backoff_max = std::time::Duration::from_millis(300);
+    cfg.sasl = Some(SaslConfig {
+        mechanism: SaslMechanism::ScramSha256,
+        username: "alice".into(),
+        password: "changed".into(),
+    });
+    let mut client = NetworkClient::new(cfg).unwrap();
+    let m = expect_auth_failure(&mut client);
+    // Broker (host:port and node), mechanism and the broker's message.
+    let addr = cluster.bootstrap();
+    assert!(m.contains(&addr), "{m}");
+    assert!(m.contains("node -1"), "{m}");
+    assert!(m.contains("SCRAM-SHA-256"), "{m}");
+    assert!(m.contains("Authentication failed"), "{m}");
+    // One connection attempt, then the longest backoff (not 1 ms).
+    assert_eq!(cluster.count(ApiKey::SaslHandshake), 1);
+    let delay = client.connection_delay(-1, std::time::Instant::now());
+    assert!(
+        delay > std::time::Duration::from_millis(200),
+        "reconnects after {delay:?}"
+    );
+    // The credentials become valid (the user is created): the next attempt
+    // after the backoff succeeds.
+    *password.lock().unwrap() = "changed".to_string();
+    bootstrap(&mut client);
+    assert_eq!(cluster.count(ApiKey::SaslHandshake), 2);
 }

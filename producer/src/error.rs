@@ -39,6 +39,10 @@ pub enum Error {
         topic: String,
         /// How long `send` waited.
         waited: Duration,
+        /// The last connection error of each broker that could not be
+        /// reached, as `"; last connection errors: host:port: error, ..."`
+        /// (empty if none).
+        connection_errors: String,
     },
     /// The record names a partition the topic does not have.
     InvalidPartition {
@@ -86,6 +90,12 @@ pub enum Error {
     /// A transactional call in a state that does not allow it (Java's
     /// `IllegalStateException`); the message names the state.
     IllegalState(String),
+    /// SASL authentication or the TLS handshake with a broker failed (Java's
+    /// `SaslAuthenticationException` / `SslAuthenticationException`): the
+    /// records waiting to be sent and the `send` calls waiting for metadata
+    /// fail with it. Not retriable; the message names the broker, the
+    /// mechanism and the broker's message. Later sends try again.
+    Authentication(String),
 }
 
 impl Error {
@@ -124,9 +134,13 @@ impl fmt::Display for Error {
                  (buffer.memory = {buffer_memory})",
                 waited.as_millis()
             ),
-            Error::MetadataTimeout { topic, waited } => write!(
+            Error::MetadataTimeout {
+                topic,
+                waited,
+                connection_errors,
+            } => write!(
                 f,
-                "topic {topic} not present in metadata after {} ms",
+                "topic {topic} not present in metadata after {} ms{connection_errors}",
                 waited.as_millis()
             ),
             Error::InvalidPartition {
@@ -172,6 +186,7 @@ impl fmt::Display for Error {
             Error::Fatal(m) => write!(f, "fatal producer error: {m}"),
             Error::Timeout(d) => write!(f, "timed out after {} ms", d.as_millis()),
             Error::IllegalState(m) => write!(f, "illegal state: {m}"),
+            Error::Authentication(m) => f.write_str(m),
         }
     }
 }

@@ -53,6 +53,12 @@ struct State {
     wanted: BTreeSet<String>,
     unsent: Vec<String>,
     published_version: Option<u64>,
+    /// Failed authentications so far, and the last one: `send` calls waiting
+    /// when one happens fail with it.
+    failures: u64,
+    failure: Option<Error>,
+    /// Why brokers could not be reached, for the timeout error.
+    connection_errors: String,
 }
 
 /// Topic partitions as last seen by the sender.
@@ -139,6 +145,7 @@ impl ProducerMetadata {
             self.published.store(u64::MAX, Ordering::SeqCst);
             self.note_attention(&state);
         }
+        let failures = state.failures;
         drop(state);
         wake();
         let deadline = crate::delivery::deadline_after(Instant::now(), max_block);
@@ -146,6 +153,11 @@ impl ProducerMetadata {
         loop {
             if let Some(p) = state.topics.get(topic) {
                 return Ok(p.clone());
+            }
+            if state.failures != failures {
+                if let Some(e) = &state.failure {
+                    return Err(e.clone());
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -155,6 +167,7 @@ impl ProducerMetadata {
                 return Err(Error::MetadataTimeout {
                     topic: topic.to_string(),
                     waited: max_block,
+                    connection_errors: state.connection_errors.clone(),
                 });
             }
             state = self
@@ -218,6 +231,27 @@ impl ProducerMetadata {
             }
         }
         self.note_attention(&state);
+        drop(state);
+        self.updated.notify_all();
+    }
+
+    /// Records why brokers could not be reached
+    /// ([`prozess_network::describe_connection_errors`]), for the timeout
+    /// error of `send` calls waiting for metadata.
+    pub fn set_connection_errors(&self, described: String) {
+        let mut state = self.lock();
+        if state.connection_errors != described {
+            state.connection_errors = described;
+        }
+    }
+
+    /// Fails every `send` waiting for metadata now with `error` (a failed
+    /// authentication, as Java's `Metadata.fatalError`); later sends wait
+    /// anew.
+    pub fn fail_waiters(&self, error: Error) {
+        let mut state = self.lock();
+        state.failures += 1;
+        state.failure = Some(error);
         drop(state);
         self.updated.notify_all();
     }

@@ -116,7 +116,15 @@ impl<K, V> KafkaProducer<K, V> {
             // Besides the bootstrap list, only the TLS set-up (CA files
             // and PEM) is checked when the client is built.
             NetworkError::Config(m) if !m.contains("bootstrap") => {
-                Error::config("ssl.ca.location", m)
+                // The message starts with the setting at fault (CA, trust
+                // store, keystore, key password).
+                let key = crate::security::SECURITY_KEYS
+                    .iter()
+                    .filter(|k| m.contains(*k))
+                    .min_by_key(|k| m.find(*k))
+                    .copied()
+                    .unwrap_or("ssl.ca.location");
+                Error::config(key, m)
             }
             NetworkError::Config(m) => Error::config("bootstrap.servers", m),
             other => Error::Network(other.to_string()),

@@ -39,7 +39,7 @@ mod tests {
             ("ssl.keystore.location", "/ks.p12"),
         ])
         .unwrap_err();
-        assert!(matches!(&e, Error::Config { key, .. } if key == "ssl.keystore.location"));
+        assert!(matches!(&e, Error::Config { key, .. } if key == "ssl.keystore.password"));
     }
 
     #[test]

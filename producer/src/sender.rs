@@ -193,6 +193,13 @@ impl<C: KafkaClient> Sender<C> {
         self.accumulator.set_sender_polling(false);
         self.handle_events(events, now);
         self.metadata.publish(self.client.metadata());
+        if self.metadata.has_missing_topics() {
+            // A send waits for metadata: its timeout says why, if brokers
+            // cannot be reached.
+            let errors = self.client.connection_errors();
+            self.metadata
+                .set_connection_errors(prozess_network::describe_connection_errors(&errors));
+        }
     }
 
     /// Sends what is ready; returns how long the client may then block.
@@ -480,6 +487,11 @@ impl<C: KafkaClient> Sender<C> {
                 } => {
                     self.request_failed(node, correlation_id, NetworkError::RequestTimeout, now);
                 }
+                ClientEvent::Disconnected { ref cause, .. }
+                    if cause.is_authentication_failure() =>
+                {
+                    self.authentication_failed(Error::Authentication(cause.to_string()));
+                }
                 ClientEvent::Disconnected {
                     node,
                     in_flight,
@@ -700,6 +712,21 @@ impl<C: KafkaClient> Sender<C> {
             }
         }
         self.accumulator.complete_batch(batch, Err(err));
+    }
+
+    /// A broker refused the credentials or the TLS handshake: as the Java
+    /// producer, fail what waits (records in the accumulator, and `send`
+    /// calls waiting for metadata) with the error rather than let
+    /// them wait for delivery.timeout.ms or max.block.ms. Later records are
+    /// tried again (the client reconnects after reconnect.backoff.max.ms).
+    fn authentication_failed(&mut self, err: Error) {
+        tracing::error!(error = %err, "failing the records waiting to be sent");
+        // Requests in flight went out on connections that did authenticate:
+        // their answers still count.
+        for b in self.accumulator.take_all() {
+            self.fail_batch(b, err.clone());
+        }
+        self.metadata.fail_waiters(err);
     }
 
     /// Fails everything waiting or in flight (forced close).
@@ -1156,6 +1183,50 @@ mod tests {
             .respond(corr, produce_response(0, ErrorCode::None, 1));
         sender.run_once(later);
         assert_eq!(f2.get().unwrap().offset, 1);
+    }
+
+    #[test]
+    fn an_authentication_failure_fails_waiting_records_and_metadata_waiters() {
+        let (mut sender, acc) = setup(Acks::All, false);
+        let now = Instant::now();
+        let f = append(&acc, 0, "x", now);
+        // A send waiting for an unknown topic's metadata.
+        let metadata = sender.metadata.clone();
+        let waiter = std::thread::spawn(move || {
+            metadata.wait_for_partitions("unknown", Duration::from_secs(600), &|| {})
+        });
+        while !sender.metadata.has_missing_topics() {
+            std::thread::yield_now();
+        }
+        let message = "SCRAM-SHA-512 with broker b:9092 (node -1, 127.0.0.1:9092): \
+                       SASL_AUTHENTICATION_FAILED (58): Authentication failed";
+        sender.handle_events(
+            vec![ClientEvent::Disconnected {
+                node: -1,
+                in_flight: Vec::new(),
+                cause: NetworkError::Authentication(message.into()),
+            }],
+            now,
+        );
+        let e = f.get().unwrap_err();
+        assert!(
+            matches!(&e, Error::Authentication(m) if m.contains(message)),
+            "{e}"
+        );
+        assert!(!e.is_retriable());
+        let e = waiter.join().unwrap().unwrap_err();
+        assert!(
+            matches!(&e, Error::Authentication(m) if m.contains(message)),
+            "{e}"
+        );
+        // Later records are tried again.
+        let g = append(&acc, 0, "y", now);
+        sender.run_once(now);
+        assert!(!g.is_done());
+        assert!(matches!(
+            sender.client().sent.last(),
+            Some((_, _, RequestBody::Produce(_)))
+        ));
     }
 
     #[test]

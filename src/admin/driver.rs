@@ -210,6 +210,18 @@ impl<C: KafkaClient> AdminClient<C> {
                                 slot.outcome = Some(Err(AdminError::Network(cause.clone())));
                             }
                         }
+                        if cause.is_authentication_failure() {
+                            // Java's AuthenticationException: the calls
+                            // waiting for this node (or for any node) fail
+                            // now instead of retrying until the deadline.
+                            for slot in slots.iter_mut().filter(|s| {
+                                s.outcome.is_none()
+                                    && s.correlation_id.is_none()
+                                    && (s.call.target == Target::Any || s.node == Some(node))
+                            }) {
+                                slot.outcome = Some(Err(AdminError::Network(cause.clone())));
+                            }
+                        }
                         tracing::debug!(node, error = %cause, "admin: connection closed");
                         last_error.insert(node, cause);
                     }

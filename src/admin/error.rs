@@ -65,6 +65,13 @@ impl AdminError {
         self.code() == Some(ErrorCode::UnknownTopicOrPartition)
     }
 
+    /// True if a broker refused the credentials or the TLS handshake
+    /// ([`NetworkError::Authentication`] or [`NetworkError::Tls`] inside
+    /// `Network`; Java's `AuthenticationException`). Not retriable.
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(self, AdminError::Network(e) if e.is_authentication_failure())
+    }
+
     /// True if this is a timeout of the admin operation.
     pub fn is_timeout(&self) -> bool {
         matches!(self, AdminError::Timeout { .. })

@@ -1021,3 +1021,25 @@ fn security_properties_reach_the_network_config() {
     let debug = format!("{c:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
 }
+
+#[test]
+fn an_authentication_failure_fails_the_call_at_once() {
+    let mut admin = admin(&[1]);
+    let m = mock(&mut admin);
+    m.set_unready(1);
+    m.disconnect_with(
+        1,
+        NetworkError::Authentication(
+            "SCRAM-SHA-256 with broker b1:9092 (node 1, 127.0.0.1:9092): \
+             SASL_AUTHENTICATION_FAILED (58): Authentication failed"
+                .into(),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let e = admin.list_topics(false).unwrap_err();
+    assert!(e.is_authentication_failure(), "{e}");
+    assert!(!e.is_retriable());
+    assert!(e.to_string().contains("b1:9092"), "{e}");
+    // Not after default.api.timeout.ms (a guard, not a timing measurement).
+    assert!(started.elapsed() < T, "{e}");
+}

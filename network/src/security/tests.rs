@@ -141,7 +141,7 @@ fn sasl_jaas_config_gives_the_credentials() {
     let sasl = n.sasl.unwrap();
     assert_eq!(sasl.mechanism, SaslMechanism::ScramSha256);
     assert_eq!(sasl.username, "bob");
-    assert_eq!(sasl.password, "p=\"q\";");
+    assert_eq!(sasl.password.as_str(), "p=\"q\";");
     // sasl.username/sasl.password take precedence over the JAAS options.
     let n = map(
         "SASL_PLAINTEXT",
@@ -259,36 +259,179 @@ fn enable_ssl_certificate_verification_only_true() {
     }
 }
 
-#[test]
-fn client_certificates_are_refused_naming_the_key() {
-    for key in CLIENT_CERT_KEYS {
-        assert_eq!(key_of("SSL", &[(key, "/x")]), *key);
-        assert_eq!(key_of("SASL_SSL", &sasl_with(&[(key, "/x")])), *key);
-    }
-    // Their passwords and types alone are harmless.
-    map(
-        "SSL",
-        &[
-            ("ssl.key.password", "k"),
-            ("ssl.keystore.password", "k"),
-            ("ssl.keystore.type", "PKCS12"),
-            ("ssl.keystore.location", " "),
-        ],
-    )
-    .unwrap();
+fn client_cert(protocol: &str, props: &[(&str, &str)]) -> Option<ClientCertificate> {
+    map(protocol, props)
+        .unwrap()
+        .tls
+        .unwrap()
+        .client_certificate
 }
 
 #[test]
-fn jks_and_pkcs12_truststores_are_refused() {
+fn client_certificates_java_and_librdkafka_names() {
+    let pem = |chain: PemSource, key: PemSource, pw: Option<&str>| ClientCertificate::Pem {
+        certificate_chain: chain,
+        private_key: key,
+        key_password: pw.map(Password::from),
+    };
+    let file = |p: &str| PemSource::File(p.into());
+    let inline = |p: &str| PemSource::Inline(p.into());
+    // librdkafka: PEM files.
+    assert_eq!(
+        client_cert(
+            "SSL",
+            &[
+                ("ssl.certificate.location", "/c.pem"),
+                ("ssl.key.location", "/k.pem"),
+                ("ssl.key.password", "kp"),
+            ]
+        ),
+        Some(pem(file("/c.pem"), file("/k.pem"), Some("kp")))
+    );
+    // Java: PEM text.
+    assert_eq!(
+        client_cert(
+            "SASL_SSL",
+            &sasl_with(&[
+                ("ssl.keystore.type", "PEM"),
+                ("ssl.keystore.certificate.chain", "CHAIN"),
+                ("ssl.keystore.key", "KEY"),
+            ])
+        ),
+        Some(pem(inline("CHAIN"), inline("KEY"), None))
+    );
+    // librdkafka: PEM text.
+    assert_eq!(
+        client_cert("SSL", &[("ssl.certificate.pem", "C"), ("ssl.key.pem", "K")]),
+        Some(pem(inline("C"), inline("K"), None))
+    );
+    // Java: a PEM keystore file holding both.
+    assert_eq!(
+        client_cert(
+            "SSL",
+            &[
+                ("ssl.keystore.type", "pem"),
+                ("ssl.keystore.location", "/ks.pem"),
+            ]
+        ),
+        Some(pem(file("/ks.pem"), file("/ks.pem"), None))
+    );
+    // Java and librdkafka: PKCS#12 (JKS, Java's default type, for a PKCS#12 file).
+    for kind in [None, Some("PKCS12"), Some("JKS")] {
+        let mut props = vec![
+            ("ssl.keystore.location", "/ks.p12"),
+            ("ssl.keystore.password", "sp"),
+        ];
+        if let Some(kind) = kind {
+            props.push(("ssl.keystore.type", kind));
+        }
+        assert_eq!(
+            client_cert("SSL", &props),
+            Some(ClientCertificate::Pkcs12 {
+                path: "/ks.p12".into(),
+                password: "sp".into()
+            })
+        );
+    }
+    // Their passwords and types alone are harmless.
+    assert_eq!(
+        client_cert(
+            "SSL",
+            &[
+                ("ssl.key.password", "k"),
+                ("ssl.keystore.password", "k"),
+                ("ssl.keystore.type", "PKCS12"),
+                ("ssl.keystore.location", " "),
+            ],
+        ),
+        None
+    );
+    // Not looked at without TLS.
+    assert!(map(
+        "SASL_PLAINTEXT",
+        &sasl_with(&[("ssl.keystore.location", "/x")])
+    )
+    .is_ok());
+}
+
+#[test]
+fn incomplete_client_certificates_name_the_missing_key() {
+    assert_eq!(
+        key_of("SSL", &[("ssl.certificate.location", "/c")]),
+        "ssl.key.location"
+    );
+    assert_eq!(
+        key_of("SSL", &[("ssl.key.location", "/k")]),
+        "ssl.certificate.location"
+    );
+    assert_eq!(
+        key_of("SSL", &[("ssl.keystore.certificate.chain", "C")]),
+        "ssl.keystore.key"
+    );
+    assert_eq!(
+        key_of("SSL", &[("ssl.keystore.location", "/ks")]),
+        "ssl.keystore.password"
+    );
+    assert_eq!(
+        key_of(
+            "SSL",
+            &[
+                ("ssl.keystore.location", "/ks"),
+                ("ssl.keystore.type", "BKS")
+            ]
+        ),
+        "ssl.keystore.type"
+    );
+    // Debug never shows key material or passwords.
+    let shown = format!(
+        "{:?}",
+        map(
+            "SSL",
+            &[
+                ("ssl.keystore.certificate.chain", "C"),
+                ("ssl.keystore.key", "SECRET-KEY"),
+                ("ssl.key.password", "SECRET-PW"),
+            ]
+        )
+        .unwrap()
+    );
+    assert!(!shown.contains("SECRET"), "{shown}");
+}
+
+#[test]
+fn pem_and_pkcs12_truststores() {
+    let tls = map(
+        "SSL",
+        &[
+            ("ssl.truststore.location", "/ts.pem"),
+            ("ssl.truststore.type", "PEM"),
+        ],
+    )
+    .unwrap()
+    .tls
+    .unwrap();
+    assert_eq!(tls.ca_file, Some("/ts.pem".into()));
     for kind in [None, Some("JKS"), Some("PKCS12")] {
-        let mut props = vec![("ssl.truststore.location", "/ts")];
+        let mut props = vec![
+            ("ssl.truststore.location", "/ts"),
+            ("ssl.truststore.password", "tp"),
+        ];
         if let Some(kind) = kind {
             props.push(("ssl.truststore.type", kind));
         }
-        let e = map("SSL", &props).unwrap_err();
-        assert_eq!(e.key, "ssl.truststore.type");
-        assert!(e.message.contains(kind.unwrap_or("JKS")), "{e}");
+        let tls = map("SSL", &props).unwrap().tls.unwrap();
+        assert_eq!(tls.truststore_pkcs12, Some(("/ts".into(), "tp".into())));
     }
+    assert_eq!(
+        key_of(
+            "SSL",
+            &[
+                ("ssl.truststore.location", "/ts"),
+                ("ssl.truststore.type", "BCFKS")
+            ]
+        ),
+        "ssl.truststore.type"
+    );
 }
 
 #[test]
@@ -386,7 +529,7 @@ fn security_config_set_apply_and_hidden_secrets() {
     );
 
     c.set("ssl.keystore.location", "/ks.p12").unwrap();
-    assert_eq!(c.validate().unwrap_err().key, "ssl.keystore.location");
+    assert_eq!(c.validate().unwrap_err().key, "ssl.keystore.password");
     let err: NetworkError = c.validate().unwrap_err().into();
-    assert!(err.to_string().contains("ssl.keystore.location"), "{err}");
+    assert!(err.to_string().contains("ssl.keystore.password"), "{err}");
 }
