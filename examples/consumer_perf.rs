@@ -107,9 +107,7 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn run(args: Args) -> Result<String, String> {
-    let config = ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v)))
-        .map_err(|e| e.to_string())?;
+fn run(args: Args, config: ConsumerConfig) -> Result<String, String> {
     let mut consumer: KafkaConsumer<Bytes, Bytes> =
         KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
             .map_err(|e| e.to_string())?;
@@ -204,8 +202,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A bad -X key or value is an argument error too.
+    let config = match ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging();
-    match run(args) {
+    match run(args, config) {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS

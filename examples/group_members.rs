@@ -10,6 +10,12 @@
 //! `partition.assignment.strategy` (e.g. `-X partition.assignment.strategy=cooperative-sticky`)
 //! chooses the assignor; with cooperative-sticky only moved partitions are
 //! revoked.
+//!
+//! Joins are made quick by default (`session.timeout.ms=6000`, Kafka's
+//! smallest by default, and `heartbeat.interval.ms=1000`): a test broker such
+//! as Tansu takes about half the session timeout per join round, so with the
+//! Java default of 45 s no split would show within the default 20 s. `-X`
+//! overrides them.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +161,8 @@ fn main() -> ExitCode {
     let mut props: Vec<(String, String)> = vec![
         ("enable.auto.commit".into(), "false".into()),
         ("auto.offset.reset".into(), "earliest".into()),
+        ("session.timeout.ms".into(), "6000".into()),
+        ("heartbeat.interval.ms".into(), "1000".into()),
     ];
     let (mut topic, mut members, mut seconds, mut stagger) =
         (String::new(), 3usize, 20u64, 2000u64);
