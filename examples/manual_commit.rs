@@ -31,6 +31,8 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -113,7 +115,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         for r in &records {
-            println!("processing offset {}: {:?}", r.offset, r.value);
+            println!(
+                "processing offset {}: {}",
+                r.offset,
+                r.value.as_deref().unwrap_or("<null>")
+            );
         }
         let next = last.offset + 1;
         let mut offsets = HashMap::new();
