@@ -16,17 +16,82 @@ use std::time::Duration;
 
 use prozess::consumer::{ConsumerConfig, KafkaConsumer, StringDeserializer, TopicPartition};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+const USAGE: &str =
+    "usage: assign_seek --bootstrap HOST:PORT --topic T [--partition 0] [--offset N]";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let bootstrap = arg("--bootstrap").ok_or("--bootstrap is required")?;
-    let topic = arg("--topic").ok_or("--topic is required")?;
-    let partition: i32 = arg("--partition").unwrap_or_else(|| "0".into()).parse()?;
+/// What the command line asked for.
+enum Cli {
+    /// `--name value` pairs.
+    Run(HashMap<String, String>),
+    /// `-h`/`--help`.
+    Help,
+}
+
+/// Reads `--name value` pairs, accepting only the `known` names.
+fn parse_pairs(known: &[&str]) -> Result<Cli, String> {
+    let mut out = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        if a == "-h" || a == "--help" {
+            return Ok(Cli::Help);
+        }
+        if !known.contains(&a.as_str()) {
+            return Err(format!("unknown argument {a}"));
+        }
+        let v = it.next().ok_or(format!("{a} needs a value"))?;
+        out.insert(a, v);
+    }
+    Ok(Cli::Run(out))
+}
+
+struct Args {
+    bootstrap: String,
+    topic: String,
+    partition: i32,
+    offset: Option<i64>,
+}
+
+fn args(mut m: HashMap<String, String>) -> Result<Args, String> {
+    Ok(Args {
+        bootstrap: m.remove("--bootstrap").ok_or("--bootstrap is required")?,
+        topic: m.remove("--topic").ok_or("--topic is required")?,
+        partition: match m.remove("--partition") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--partition expects a number, got {v}"))?,
+            None => 0,
+        },
+        offset: match m.remove("--offset") {
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("--offset expects a number, got {v}"))?,
+            None => None,
+        },
+    })
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let Args {
+        bootstrap,
+        topic,
+        partition,
+        offset,
+    } = args;
     let config = ConsumerConfig::builder()
         .bootstrap_servers(&bootstrap)
         .build()?;
@@ -40,10 +105,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let end = consumer.end_offsets([&tp], timeout)?[&tp];
     println!("{tp}: beginning {begin}, end {end}");
 
-    let start = match arg("--offset") {
-        Some(o) => o.parse()?,
-        None => begin + (end - begin) / 2,
-    };
+    let start = offset.unwrap_or(begin + (end - begin) / 2);
     consumer.seek(&tp, start)?;
     let mut first_timestamp = None;
     let mut read = 0;
@@ -82,7 +144,26 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let parsed = parse_pairs(&["--bootstrap", "--topic", "--partition", "--offset"]).and_then(
+        |cli| match cli {
+            Cli::Help => Ok(None),
+            Cli::Run(m) => args(m).map(Some),
+        },
+    );
+    let args = match parsed {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -17,19 +17,71 @@
 //! partition, or its beginning with `--from-beginning`. `--exit-at-end` stops
 //! once every (assigned) partition has been read up to its end. A null key
 //! prints as an empty field; keys and values are written as they are (bytes).
+//!
+//! Only what was printed is committed: the offset after the last printed
+//! record of each partition (with `--max-messages` a poll may return more
+//! records than are printed; their positions are not committed).
+//! Logs go to stderr, filtered by `RUST_LOG` (default: warnings, and group
+//! membership changes).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use prozess::consumer::{
     BytesDeserializer, ConsumerConfig, ConsumerRebalanceListener, Error, KafkaConsumer,
-    TopicPartition, WakeupHandle,
+    OffsetAndMetadata, TopicPartition, WakeupHandle,
 };
 
 type Consumer = KafkaConsumer<Bytes, Bytes>;
+
+const USAGE: &str =
+    "usage: consume --bootstrap HOST:PORT --topic T [--partitions 0,1] [--group G] \
+    [--from-beginning] [--max-messages N] [--commit sync|async|none] [--exit-at-end] \
+    [-X key=value]...";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes, so a user sees why a join waits).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Per partition, the offset after the last printed record that is not
+/// committed yet (shared with the rebalance listener).
+type Printed = Arc<Mutex<HashMap<TopicPartition, OffsetAndMetadata>>>;
+
+/// Commits exactly what was printed since the last commit (never the
+/// consumer's positions: a poll may have returned records not printed).
+fn commit_printed(consumer: &mut Consumer, printed: &Printed, commit: Commit) -> Result<(), Error> {
+    let offsets = std::mem::take(&mut *printed.lock().unwrap_or_else(|e| e.into_inner()));
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    match commit {
+        Commit::Sync => consumer.commit_sync_offsets(offsets),
+        Commit::Async => consumer.commit_async_offsets(
+            offsets,
+            Some(Box::new(|_, result| {
+                if let Err(e) = result {
+                    eprintln!("async commit failed: {e}");
+                }
+            })),
+        ),
+        Commit::None => Ok(()),
+    }
+}
 
 #[derive(PartialEq, Clone, Copy)]
 enum Commit {
@@ -103,12 +155,16 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("-X expects key=value, got {kv}"))?;
                 a.props.push((k.to_string(), v.to_string()));
             }
+            // An empty error: the caller prints the usage and exits 0.
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if a.topic.is_empty() {
         return Err("--topic is required".into());
+    }
+    if a.commit.is_some_and(|c| c != Commit::None) && !a.group {
+        return Err("--commit needs --group".into());
     }
     let reset = if from_beginning { "earliest" } else { "latest" };
     a.props
@@ -119,8 +175,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Commits the consumed offsets before partitions move to another member.
-struct CommitOnRevoke(Commit);
+/// Commits what was printed before partitions move to another member.
+struct CommitOnRevoke(Commit, Printed);
 
 impl ConsumerRebalanceListener<Bytes, Bytes> for CommitOnRevoke {
     fn on_partitions_revoked(
@@ -129,11 +185,7 @@ impl ConsumerRebalanceListener<Bytes, Bytes> for CommitOnRevoke {
         partitions: &[TopicPartition],
     ) -> Result<(), Error> {
         eprintln!("revoked: {}", list(partitions));
-        match self.0 {
-            Commit::Sync => consumer.commit_sync(),
-            Commit::Async => consumer.commit_async(None),
-            Commit::None => Ok(()),
-        }
+        commit_printed(consumer, &self.1, self.0)
     }
 
     fn on_partitions_assigned(
@@ -187,9 +239,7 @@ fn wake_on_signals(wakeup: WakeupHandle) {
     });
 }
 
-fn run(args: Args) -> Result<(), String> {
-    let config = ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v)))
-        .map_err(|e| e.to_string())?;
+fn run(args: Args, config: ConsumerConfig) -> Result<(), String> {
     let mut consumer: Consumer = KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
         .map_err(|e| e.to_string())?;
     let commit = match args.commit {
@@ -197,15 +247,13 @@ fn run(args: Args) -> Result<(), String> {
         None if args.group => Commit::Sync,
         None => Commit::None,
     };
-    if commit != Commit::None && !args.group {
-        return Err("--commit needs --group".into());
-    }
     wake_on_signals(consumer.wakeup_handle());
     let subscribed = args.group && args.partitions.is_none();
+    let printed = Printed::default();
     let mut partitions: Vec<TopicPartition> = Vec::new();
     if subscribed {
         consumer
-            .subscribe([&args.topic], CommitOnRevoke(commit))
+            .subscribe([&args.topic], CommitOnRevoke(commit, printed.clone()))
             .map_err(|e| e.to_string())?;
     } else {
         partitions = match &args.partitions {
@@ -231,7 +279,14 @@ fn run(args: Args) -> Result<(), String> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = consume(&mut consumer, &args, commit, &partitions, &mut out);
+    let result = consume(
+        &mut consumer,
+        &args,
+        commit,
+        &printed,
+        &partitions,
+        &mut out,
+    );
     out.flush().map_err(|e| e.to_string())?;
     if STOP.load(Ordering::SeqCst) {
         eprintln!("signal received: committing and closing");
@@ -240,7 +295,7 @@ fn run(args: Args) -> Result<(), String> {
     // the group and close.
     let last = match commit {
         Commit::None => Ok(()),
-        _ => match consumer.commit_sync() {
+        _ => match commit_printed(&mut consumer, &printed, Commit::Sync) {
             Err(e @ (Error::CommitFailed(_) | Error::RebalanceInProgress)) => {
                 eprintln!("final commit failed: {e}");
                 Ok(())
@@ -259,6 +314,7 @@ fn consume(
     consumer: &mut Consumer,
     args: &Args,
     commit: Commit,
+    printed: &Printed,
     partitions: &[TopicPartition],
     out: &mut impl Write,
 ) -> Result<(), String> {
@@ -277,18 +333,26 @@ fn consume(
             out.write_all(b"\t").map_err(|e| e.to_string())?;
             out.write_all(value).map_err(|e| e.to_string())?;
             out.write_all(b"\n").map_err(|e| e.to_string())?;
+            if commit != Commit::None {
+                let next = OffsetAndMetadata {
+                    offset: r.offset + 1,
+                    leader_epoch: r.leader_epoch,
+                    metadata: String::new(),
+                };
+                printed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(TopicPartition::new(&*r.topic, r.partition), next);
+            }
             count += 1;
             if args.max_messages == Some(count) {
                 break;
             }
         }
         if !records.is_empty() {
-            let r = match commit {
-                Commit::Sync => consumer.commit_sync(),
-                Commit::Async => consumer.commit_async(None),
-                Commit::None => Ok(()),
-            };
-            match r {
+            // Out before the commit: what is committed has been written.
+            out.flush().map_err(|e| e.to_string())?;
+            match commit_printed(consumer, printed, commit) {
                 Ok(()) => {}
                 Err(Error::Wakeup) => return Ok(()),
                 // The group rebalanced under us: the records come again.
@@ -323,19 +387,27 @@ fn consume(
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "usage: consume --bootstrap HOST:PORT --topic T [--partitions 0,1] [--group G] \
-                 [--from-beginning] [--max-messages N] [--commit sync|async|none] [--exit-at-end] \
-                 [-X key=value]..."
-            );
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match run(args) {
+    // A bad -X key or value is an argument error too.
+    let config = match ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    match run(args, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

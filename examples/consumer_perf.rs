@@ -14,6 +14,8 @@
 //! Keys and values are taken as zero-copy `Bytes` (no deserialization cost);
 //! `bytes` counts key plus value sizes. The last line is
 //! `{"messages":N,"bytes":B,"elapsed_ms":E,"msgs_per_sec":X,"mb_per_sec":Y,"peak_rss_kb":R}`.
+//! Every second, unless `--quiet`, a progress line goes to stderr (records
+//! read, rate over the last second).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -28,6 +30,24 @@ struct Args {
     topic: String,
     messages: u64,
     subscribe: bool,
+    quiet: bool,
+}
+
+const USAGE: &str = "usage: consumer_perf --bootstrap HOST:PORT --topic T --messages N \
+    [--group G [--subscribe]] [--quiet] [-X key=value]...";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
     let mut topic = None;
     let mut messages = None;
     let mut subscribe = false;
+    let mut quiet = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -50,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--group" => props.push(("group.id".into(), value("--group")?)),
             "--subscribe" => subscribe = true,
+            "--quiet" => quiet = true,
             "-X" => {
                 let kv = value("-X")?;
                 let (k, v) = kv
@@ -57,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("-X expects key=value, got {kv}"))?;
                 props.push((k.to_string(), v.to_string()));
             }
+            // An empty error: the caller prints the usage and exits 0.
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -69,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
         topic: topic.ok_or("--topic is required")?,
         messages: messages.ok_or("--messages is required")?,
         subscribe,
+        quiet,
     })
 }
 
@@ -85,9 +109,7 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn run(args: Args) -> Result<String, String> {
-    let config = ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v)))
-        .map_err(|e| e.to_string())?;
+fn run(args: Args, config: ConsumerConfig) -> Result<String, String> {
     let mut consumer: KafkaConsumer<Bytes, Bytes> =
         KafkaConsumer::new(config, BytesDeserializer, BytesDeserializer)
             .map_err(|e| e.to_string())?;
@@ -115,10 +137,24 @@ fn run(args: Args) -> Result<String, String> {
     let mut messages = 0u64;
     let mut bytes = 0u64;
     let mut idle_since: Option<Instant> = None;
+    // Progress: one clock read per poll, a line per second.
+    let mut last_report = (Instant::now(), 0u64);
     while messages < args.messages {
         let records = consumer
             .poll(Duration::from_millis(200))
             .map_err(|e| e.to_string())?;
+        if !args.quiet {
+            let now = Instant::now();
+            let since = now.duration_since(last_report.0);
+            if since >= Duration::from_secs(1) {
+                let rate = (messages - last_report.1) as f64 / since.as_secs_f64();
+                eprintln!(
+                    "{messages} of {} records read, {rate:.0} records/s",
+                    args.messages
+                );
+                last_report = (now, messages);
+            }
+        }
         if records.is_empty() {
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() > Duration::from_secs(30) {
@@ -158,17 +194,27 @@ fn run(args: Args) -> Result<String, String> {
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "usage: consumer_perf --bootstrap HOST:PORT --topic T --messages N [--group G [--subscribe]] [-X key=value]..."
-            );
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match run(args) {
+    // A bad -X key or value is an argument error too.
+    let config = match ConsumerConfig::from_properties(args.props.iter().map(|(k, v)| (k, v))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    match run(args, config) {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS

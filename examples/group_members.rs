@@ -10,6 +10,12 @@
 //! `partition.assignment.strategy` (e.g. `-X partition.assignment.strategy=cooperative-sticky`)
 //! chooses the assignor; with cooperative-sticky only moved partitions are
 //! revoked.
+//!
+//! Joins are made quick by default (`session.timeout.ms=6000`, Kafka's
+//! smallest by default, and `heartbeat.interval.ms=1000`): a test broker such
+//! as Tansu takes about half the session timeout per join round, so with the
+//! Java default of 45 s no split would show within the default 20 s. `-X`
+//! overrides them.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,18 +135,60 @@ fn start_member(
     })
 }
 
+const USAGE: &str = "usage: group_members --bootstrap HOST:PORT --topic T --group G [--members N] \
+    [--seconds S] [--stagger-ms MS] [-X key=value]...";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// An error in the arguments: says what, shows the usage, exit code 2.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let mut props: Vec<(String, String)> = vec![
         ("enable.auto.commit".into(), "false".into()),
         ("auto.offset.reset".into(), "earliest".into()),
+        ("session.timeout.ms".into(), "6000".into()),
+        ("heartbeat.interval.ms".into(), "1000".into()),
     ];
     let (mut topic, mut members, mut seconds, mut stagger) =
         (String::new(), 3usize, 20u64, 2000u64);
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        if ![
+            "--bootstrap",
+            "--topic",
+            "--group",
+            "--members",
+            "--seconds",
+            "--stagger-ms",
+            "-X",
+        ]
+        .contains(&arg.as_str())
+        {
+            return usage_error(&format!("unknown argument {arg}"));
+        }
         let Some(v) = it.next() else {
-            eprintln!("{arg} needs a value");
-            return ExitCode::from(2);
+            return usage_error(&format!("{arg} needs a value"));
         };
         let num = |v: &str| {
             v.parse::<u64>()
@@ -172,17 +220,13 @@ fn main() -> ExitCode {
             other => Err(format!("unknown argument {other}")),
         };
         if let Err(e) = r {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+            return usage_error(&e);
         }
     }
     if topic.is_empty() || !props.iter().any(|(k, _)| k == "group.id") {
-        eprintln!(
-            "usage: group_members --bootstrap HOST:PORT --topic T --group G [--members N] \
-             [--seconds S] [--stagger-ms MS] [-X key=value]..."
-        );
-        return ExitCode::from(2);
+        return usage_error("--topic and --group are required");
     }
+    init_logging();
     let start = Instant::now();
     let mut running = Vec::new();
     for i in 0..members {

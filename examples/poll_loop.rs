@@ -131,6 +131,30 @@ fn run(props: Vec<(String, String)>, topics: Vec<String>) -> Result<(), Error> {
     result
 }
 
+const USAGE: &str =
+    "usage: poll_loop --bootstrap HOST:PORT --topic T[,T2] --group G [-X key=value]...";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// An error in the arguments: says what, shows the usage, exit code 2.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let mut props: Vec<(String, String)> = vec![
         ("enable.auto.commit".into(), "false".into()),
@@ -140,9 +164,15 @@ fn main() -> ExitCode {
     let mut group = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        if !["--bootstrap", "--topic", "--group", "-X"].contains(&arg.as_str()) {
+            return usage_error(&format!("unknown argument {arg}"));
+        }
         let Some(v) = it.next() else {
-            eprintln!("{arg} needs a value");
-            return ExitCode::from(2);
+            return usage_error(&format!("{arg} needs a value"));
         };
         match arg.as_str() {
             "--bootstrap" => props.push(("bootstrap.servers".into(), v)),
@@ -153,23 +183,15 @@ fn main() -> ExitCode {
             }
             "-X" => match v.split_once('=') {
                 Some((k, x)) => props.push((k.into(), x.into())),
-                None => {
-                    eprintln!("-X expects key=value, got {v}");
-                    return ExitCode::from(2);
-                }
+                None => return usage_error(&format!("-X expects key=value, got {v}")),
             },
-            other => {
-                eprintln!("unknown argument {other}");
-                return ExitCode::from(2);
-            }
+            other => return usage_error(&format!("unknown argument {other}")),
         }
     }
     if topics.is_empty() || !group {
-        eprintln!(
-            "usage: poll_loop --bootstrap HOST:PORT --topic T[,T2] --group G [-X key=value]..."
-        );
-        return ExitCode::from(2);
+        return usage_error("--topic and --group are required");
     }
+    init_logging();
     match run(props, topics) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

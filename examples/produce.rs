@@ -62,27 +62,47 @@ fn record(topic: &str, line: &str) -> ProducerRecord<String, String> {
     }
 }
 
+const USAGE: &str = "usage: produce --bootstrap B --topic T [--acks 0|1|all] [--compression C] \
+    [--sync|--async] [-X key=value]...";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        // An empty error is -h/--help.
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "usage: produce --bootstrap B --topic T [--acks 0|1|all] [--compression C] \
-                 [--sync|--async] [-X key=value]..."
-            );
+            eprintln!("error: {e}");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
+    // A bad -X key or value is an argument error too.
     let config = match ProducerConfig::from_properties(args.props.clone()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
+    init_logging();
     let producer = match KafkaProducer::new(config, StringSerializer, StringSerializer) {
         Ok(p) => p,
         Err(e) => {

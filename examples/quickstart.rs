@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prozess::consumer::{ConsumerConfig, KafkaConsumer, StringDeserializer};
@@ -25,7 +25,45 @@ use prozess::{AdminClient, NewTopic, TopicPartition};
 const PARTITIONS: i32 = 3;
 const RECORDS: usize = 9;
 
-fn main() -> Result<(), Box<dyn Error>> {
+const USAGE: &str =
+    "usage: quickstart   (no arguments; PROZESS_BOOTSTRAP=host:port uses that cluster, \
+otherwise a local test broker is started)";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and group
+/// membership changes).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,prozess_consumer::group=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a redirected log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn main() -> ExitCode {
+    if let Some(a) = std::env::args().nth(1) {
+        if a == "-h" || a == "--help" {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: unknown argument {a}");
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    init_logging();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     // A broker: the one named by PROZESS_BOOTSTRAP, or a local one we start.
     let (bootstrap, _local_broker) = match std::env::var("PROZESS_BOOTSTRAP") {
         Ok(b) if !b.trim().is_empty() => (b.trim().to_string(), None),

@@ -3,13 +3,19 @@
 # against PROZESS_BOOTSTRAP, or, when that is unset, against a Tansu broker
 # this script starts on a free port of 127.0.0.1 and stops again afterwards.
 # Extra arguments go to the example.
+#
+# The first run compiles the workspace's dependencies and downloads Tansu:
+# a few minutes on a 2-core machine. Cargo's own progress (the "Compiling"
+# lines) is shown while it builds; later runs start in seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROZESS_ROOT"
 
 if [ -z "${PROZESS_BOOTSTRAP:-}" ]; then
+  log "installing the Tansu test broker (first run: downloads about 40 MB)"
   bash scripts/install-tansu.sh >/dev/null
-  cargo build -q -p prozess-integration-tests --bin prozess-broker
+  log "building the local broker helper (first run: compiles dependencies, a few minutes)"
+  cargo build -p prozess-integration-tests --bin prozess-broker
   # prozess-broker prints the address, then runs until its stdin closes:
   # the coprocess's stdin is a pipe only this script holds, so the broker
   # stops when the script ends, however it ends.
@@ -29,6 +35,8 @@ if [ -z "${PROZESS_BOOTSTRAP:-}" ]; then
 fi
 
 if [ -f examples/quickstart.rs ]; then
+  log "building the quickstart example"
+  cargo build --example quickstart
   cargo run -q --example quickstart -- "$@"
 else
   # Until the quickstart example exists, show what the cluster looks like.

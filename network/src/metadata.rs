@@ -480,6 +480,32 @@ impl Metadata {
         added
     }
 
+    /// Drops topics from the topics of interest and forgets what is cached
+    /// about them (the producer's `metadata.max.idle.ms`: Java's
+    /// `ProducerMetadata.retainTopic`). Returns whether anything changed.
+    ///
+    /// No refresh is requested, and the request version stays: a response
+    /// to a request that still named them only puts them back in the cache
+    /// until the next refresh, which no longer asks for them.
+    pub fn remove_topics<S: AsRef<str>>(&mut self, topics: impl IntoIterator<Item = S>) -> bool {
+        let mut changed = false;
+        for t in topics {
+            let t = t.as_ref();
+            changed |= self.interest.remove(t);
+            if let Some(old) = self.topics.remove(t) {
+                changed = true;
+                if !old.topic_id.is_nil() {
+                    self.topic_names.remove(&old.topic_id);
+                }
+                self.last_seen_leader_epochs.retain(|tp, _| tp.topic != t);
+            }
+        }
+        if changed {
+            self.update_version += 1;
+        }
+        changed
+    }
+
     /// The topics of interest.
     pub fn topics_of_interest(&self) -> &BTreeSet<String> {
         &self.interest
@@ -913,5 +939,35 @@ mod tests {
         let v = m.update_version();
         m.update(0, MetadataSnapshot::default(), t0);
         assert_eq!(m.update_version(), v);
+    }
+
+    #[test]
+    fn removed_topics_leave_the_request_and_the_cache() {
+        let mut m = md();
+        let now = Instant::now();
+        m.add_topics(["a", "b"]);
+        let spec = m.request_spec();
+        m.update(
+            spec.request_version,
+            MetadataSnapshot::simple(&[1], &[("a", 2), ("b", 1)]),
+            now,
+        );
+        assert!(!m.update_requested());
+        let version = m.update_version();
+        assert!(m.remove_topics(["a"]));
+        assert!(!m.remove_topics(["a", "never-added"]));
+        assert_eq!(m.request_spec().topics, Some(vec!["b".to_string()]));
+        assert!(m.partitions_for("a").is_none());
+        assert!(m
+            .last_seen_leader_epoch(&TopicPartition::new("a", 0))
+            .is_none());
+        assert!(m.partitions_for("b").is_some());
+        // Cached views keyed on the version see the change; nothing is
+        // re-requested for a removal.
+        assert!(m.update_version() > version);
+        assert!(!m.update_requested());
+        // Adding it again asks for it again.
+        assert!(m.add_topics(["a"]));
+        assert!(m.update_requested());
     }
 }

@@ -203,6 +203,9 @@ pub struct ProducerConfig {
     pub max_in_flight_requests_per_connection: usize,
     /// `metadata.max.age.ms` (default 5 min).
     pub metadata_max_age: Duration,
+    /// `metadata.max.idle.ms` (default 5 min, at least 5 s): a topic not
+    /// sent to for this long leaves the metadata requests.
+    pub metadata_max_idle: Duration,
     /// `reconnect.backoff.ms` (default 50 ms).
     pub reconnect_backoff: Duration,
     /// `reconnect.backoff.max.ms` (default 1 s).
@@ -259,6 +262,7 @@ impl Default for ProducerConfig {
             transaction_timeout: Duration::from_millis(60_000),
             max_in_flight_requests_per_connection: 5,
             metadata_max_age: Duration::from_millis(300_000),
+            metadata_max_idle: Duration::from_millis(300_000),
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_millis(1000),
             connections_max_idle: Duration::from_millis(540_000),
@@ -342,6 +346,13 @@ impl ProducerConfig {
         if self.batch_size == 0 {
             // Java accepts 0 (no batching); keep one record per batch then.
             self.batch_size = 1;
+        }
+        if self.metadata_max_idle < Duration::from_millis(5000) {
+            // As the Java client: shorter would drop topics between sends.
+            return Err(Error::config(
+                "metadata.max.idle.ms",
+                "must be at least 5000 ms",
+            ));
         }
         if self.max_in_flight_requests_per_connection == 0 {
             return Err(Error::config(
@@ -453,6 +464,7 @@ impl ProducerConfigBuilder {
                 c.max_in_flight_requests_per_connection = parse_num(key, value)?
             }
             "metadata.max.age.ms" => c.metadata_max_age = parse_ms(key, value)?,
+            "metadata.max.idle.ms" => c.metadata_max_idle = parse_ms(key, value)?,
             "reconnect.backoff.ms" => c.reconnect_backoff = parse_ms(key, value)?,
             "reconnect.backoff.max.ms" => c.reconnect_backoff_max = parse_ms(key, value)?,
             "connections.max.idle.ms" => c.connections_max_idle = parse_ms(key, value)?,
@@ -467,8 +479,7 @@ impl ProducerConfigBuilder {
                 c.partitioner_availability_timeout = parse_ms(key, value)?
             }
             // Accepted for compatibility; prozess has no use for them.
-            "metadata.max.idle.ms"
-            | "key.serializer"
+            "key.serializer"
             | "value.serializer"
             | "interceptor.classes"
             | "metric.reporters"
@@ -630,6 +641,12 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// `metadata.max.idle.ms`.
+    pub fn metadata_max_idle(mut self, d: Duration) -> Self {
+        self.config.metadata_max_idle = d;
+        self
+    }
+
     /// Validates and returns the config.
     pub fn build(self) -> Result<ProducerConfig> {
         self.config.validate()
@@ -650,6 +667,23 @@ mod tests {
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
         assert!(c.enable_idempotence);
         assert_eq!(c.max_in_flight_requests_per_connection, 5);
+        assert_eq!(c.metadata_max_idle, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn metadata_max_idle_is_parsed_and_checked() {
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("metadata.max.idle.ms", "60000"),
+        ])
+        .unwrap();
+        assert_eq!(c.metadata_max_idle, Duration::from_secs(60));
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("metadata.max.idle.ms", "100"),
+        ])
+        .unwrap_err();
+        assert!(matches!(&e, Error::Config { key, .. } if key == "metadata.max.idle.ms"));
     }
 
     #[test]

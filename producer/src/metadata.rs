@@ -6,6 +6,11 @@
 //! lives on the sender thread. So `send` registers the topic here and waits
 //! (up to `max.block.ms`); the sender adds registered topics to its
 //! metadata requests and publishes the partitions after every update.
+//!
+//! Topics not sent to for `metadata.max.idle.ms` are dropped from the
+//! metadata requests (Java's `ProducerMetadata.retainTopic`): `send` marks a
+//! topic used with one flag store (no clock read per record), and the
+//! sender turns the marks into times when it sweeps, about once a second.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::partitioner::TopicPartitions;
 
 /// One topic as `send` needs it, shared without copying per record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TopicInfo {
     /// Partition metadata, by partition index.
     pub partitions: Vec<PartitionMetadata>,
@@ -27,6 +32,17 @@ pub struct TopicInfo {
     /// `topic-0`, `topic-1`, ...: built once, so `send` needs no copy of
     /// the topic's name per record.
     pub topic_partitions: Vec<TopicPartition>,
+    /// Set by `send` since the sender's last idle sweep; shared by the
+    /// infos of one topic across partition changes.
+    used: Arc<AtomicBool>,
+}
+
+impl PartialEq for TopicInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.partitions == other.partitions
+            && self.partitioner_view == other.partitioner_view
+            && self.topic_partitions == other.topic_partitions
+    }
 }
 
 impl TopicInfo {
@@ -40,6 +56,15 @@ impl TopicInfo {
             partitions,
             partitioner_view,
             topic_partitions,
+            used: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Notes a send to the topic: a load, and a store only when the flag
+    /// was clear, so concurrent senders do not fight over the cache line.
+    fn mark_used(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -52,6 +77,11 @@ struct State {
     last: Option<Arc<TopicInfo>>,
     wanted: BTreeSet<String>,
     unsent: Vec<String>,
+    /// Topics to take out of the sender's metadata requests (given up by a
+    /// `send` that timed out).
+    dropped: Vec<String>,
+    /// When the sender last saw each published topic used.
+    last_used: HashMap<String, Instant>,
     published_version: Option<u64>,
     /// Failed authentications so far, and the last one: `send` calls waiting
     /// when one happens fail with it.
@@ -71,11 +101,17 @@ pub struct ProducerMetadata {
     /// Whether topics wait to be added to the sender's metadata or have no
     /// partitions yet; the sender checks this on every pass without a lock.
     attention: AtomicBool,
+    /// `metadata.max.idle.ms`.
+    max_idle: Duration,
 }
+
+/// Java's default `metadata.max.idle.ms`.
+pub const DEFAULT_METADATA_MAX_IDLE: Duration = Duration::from_secs(300);
 
 impl Default for ProducerMetadata {
     fn default() -> Self {
         ProducerMetadata {
+            max_idle: DEFAULT_METADATA_MAX_IDLE,
             state: Mutex::default(),
             updated: Condvar::new(),
             published: AtomicU64::new(u64::MAX),
@@ -96,11 +132,27 @@ impl ProducerMetadata {
         Self::default()
     }
 
+    /// An empty view whose topics leave the metadata requests after
+    /// `max_idle` without a send (`metadata.max.idle.ms`).
+    pub fn with_max_idle(max_idle: Duration) -> Self {
+        ProducerMetadata {
+            max_idle,
+            ..Self::default()
+        }
+    }
+
+    /// `metadata.max.idle.ms`.
+    pub fn max_idle(&self) -> Duration {
+        self.max_idle
+    }
+
     /// Updates `attention` from the state (called with the lock held).
     fn note_attention(&self, state: &State) {
         let missing = state.wanted.iter().any(|t| !state.topics.contains_key(t));
-        self.attention
-            .store(missing || !state.unsent.is_empty(), Ordering::SeqCst);
+        self.attention.store(
+            missing || !state.unsent.is_empty() || !state.dropped.is_empty(),
+            Ordering::SeqCst,
+        );
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -117,12 +169,31 @@ impl ProducerMetadata {
         let mut state = self.lock();
         if let Some(last) = &state.last {
             if last.partitioner_view.topic == topic {
+                last.mark_used();
                 return Some(last.clone());
             }
         }
         let p = state.topics.get(topic)?.clone();
+        p.mark_used();
         state.last = Some(p.clone());
         Some(p)
+    }
+
+    /// Registers `topic` for the sender's metadata requests (never waits).
+    /// Returns whether it was new.
+    pub fn register(&self, topic: &str) -> bool {
+        let mut state = self.lock();
+        if !state.wanted.insert(topic.to_string()) {
+            return false;
+        }
+        state.unsent.push(topic.to_string());
+        state.dropped.retain(|t| t != topic);
+        // The sender may already know the topic: publish again even if
+        // its metadata does not change.
+        state.published_version = None;
+        self.published.store(u64::MAX, Ordering::SeqCst);
+        self.note_attention(&state);
+        true
     }
 
     /// Registers `topic` and waits until its partitions are known or
@@ -136,22 +207,15 @@ impl ProducerMetadata {
         if let Some(p) = self.try_partitions(topic) {
             return Ok(p);
         }
-        let mut state = self.lock();
-        if state.wanted.insert(topic.to_string()) {
-            state.unsent.push(topic.to_string());
-            // The sender may already know the topic: publish again even if
-            // its metadata does not change.
-            state.published_version = None;
-            self.published.store(u64::MAX, Ordering::SeqCst);
-            self.note_attention(&state);
-        }
-        let failures = state.failures;
-        drop(state);
+        // Failures from here on concern this wait too.
+        let failures = self.lock().failures;
+        self.register(topic);
         wake();
         let deadline = crate::delivery::deadline_after(Instant::now(), max_block);
         let mut state = self.lock();
         loop {
             if let Some(p) = state.topics.get(topic) {
+                p.mark_used();
                 return Ok(p.clone());
             }
             if state.failures != failures {
@@ -162,8 +226,16 @@ impl ProducerMetadata {
             let now = Instant::now();
             if now >= deadline {
                 // Stop asking the cluster about it (a later send asks anew).
-                state.wanted.remove(topic);
+                if state.wanted.remove(topic) {
+                    state.unsent.retain(|t| t != topic);
+                    state.dropped.push(topic.to_string());
+                }
                 self.note_attention(&state);
+                tracing::warn!(
+                    topic,
+                    waited_ms = max_block.as_millis() as u64,
+                    "topic not present in metadata after max.block.ms; giving up on it"
+                );
                 return Err(Error::MetadataTimeout {
                     topic: topic.to_string(),
                     waited: max_block,
@@ -188,6 +260,55 @@ impl ProducerMetadata {
         let topics = std::mem::take(&mut state.unsent);
         self.note_attention(&state);
         topics
+    }
+
+    /// Topics to take out of the metadata requests: those a `send` gave up
+    /// on, and (when `sweep` is set) those not sent to for
+    /// `metadata.max.idle.ms`. The sender sweeps about once a second; a
+    /// topic still waited for never expires here.
+    pub fn take_dropped_topics(&self, now: Instant, sweep: bool) -> Vec<String> {
+        if !sweep && !self.attention.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let mut state = self.lock();
+        let mut out = std::mem::take(&mut state.dropped);
+        if sweep {
+            let state = &mut *state;
+            let mut expired = Vec::new();
+            for topic in &state.wanted {
+                let Some(info) = state.topics.get(topic) else {
+                    continue;
+                };
+                if info.used.swap(false, Ordering::Relaxed) {
+                    state.last_used.insert(topic.clone(), now);
+                    continue;
+                }
+                let last = *state.last_used.entry(topic.clone()).or_insert(now);
+                if now.saturating_duration_since(last) >= self.max_idle {
+                    expired.push(topic.clone());
+                }
+            }
+            for topic in expired {
+                tracing::debug!(
+                    topic = %topic,
+                    idle_ms = self.max_idle.as_millis() as u64,
+                    "no send to the topic for metadata.max.idle.ms; dropping it from metadata"
+                );
+                state.wanted.remove(&topic);
+                state.topics.remove(&topic);
+                state.last_used.remove(&topic);
+                if state
+                    .last
+                    .as_ref()
+                    .is_some_and(|l| l.partitioner_view.topic == topic)
+                {
+                    state.last = None;
+                }
+                out.push(topic);
+            }
+        }
+        self.note_attention(&state);
+        out
     }
 
     /// Whether some topic `send` waits for has no partitions yet (being
@@ -220,9 +341,15 @@ impl ProducerMetadata {
                 Some(p) if !p.is_empty() => {
                     let mut p = p.to_vec();
                     p.sort_by_key(|m| m.partition);
-                    let unchanged = state.topics.get(&topic).is_some_and(|t| t.partitions == p);
+                    let old = state.topics.get(&topic);
+                    let unchanged = old.is_some_and(|t| t.partitions == p);
                     if !unchanged {
-                        let info = TopicInfo::new(&topic, p);
+                        let mut info = TopicInfo::new(&topic, p);
+                        if let Some(old) = old {
+                            // One use flag per topic, so a mark on the
+                            // replaced info is not lost.
+                            info.used = old.used.clone();
+                        }
                         state.topics.insert(topic, Arc::new(info));
                         state.last = None;
                     }

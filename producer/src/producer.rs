@@ -157,7 +157,7 @@ impl<K, V> KafkaProducer<K, V> {
         let wakeup = client.wakeup_handle();
         let w = wakeup.clone();
         accumulator.set_waker(move || w.wakeup());
-        let metadata = Arc::new(ProducerMetadata::new());
+        let metadata = Arc::new(ProducerMetadata::with_max_idle(config.metadata_max_idle));
         let mut builtin = None;
         let partitioner: Arc<dyn Partitioner> = match &config.partitioner {
             PartitionerKind::Default => {

@@ -127,6 +127,8 @@ pub struct Sender<C: KafkaClient> {
     /// id of its request in flight.
     transactions: Option<SharedTransactions>,
     txn_request: Option<i32>,
+    /// When to look for topics idle past `metadata.max.idle.ms` next.
+    next_idle_sweep: Option<Instant>,
 }
 
 impl<C: KafkaClient> Sender<C> {
@@ -149,6 +151,7 @@ impl<C: KafkaClient> Sender<C> {
             init_not_before: None,
             transactions: None,
             txn_request: None,
+            next_idle_sweep: None,
         }
     }
 
@@ -208,6 +211,16 @@ impl<C: KafkaClient> Sender<C> {
         if !new_topics.is_empty() {
             self.client.metadata_mut().add_topics(new_topics);
             self.client.metadata_mut().request_update();
+        }
+        let sweep = self.next_idle_sweep.is_none_or(|t| now >= t);
+        if sweep {
+            // Idle topics expire within a second of metadata.max.idle.ms.
+            let every = self.metadata.max_idle().min(Duration::from_secs(1));
+            self.next_idle_sweep = Some(now + every);
+        }
+        let dropped = self.metadata.take_dropped_topics(now, sweep);
+        if !dropped.is_empty() {
+            self.client.metadata_mut().remove_topics(dropped);
         }
         self.metadata.publish(self.client.metadata());
         if self.metadata.has_missing_topics() && !self.client.metadata().update_requested() {
@@ -1585,5 +1598,134 @@ mod tests {
         assert_eq!(offsets, vec![0, 1, 2]);
         assert!(!acc.has_incomplete());
         assert_eq!(acc.used_memory(), 0);
+    }
+
+    mod metadata_topics {
+        use super::*;
+        use prozess_network::mock::{MockClient, MockTime};
+
+        /// A sender over a MockClient whose cluster has topic `t` (2
+        /// partitions), with Java's refresh backoff (100 ms .. 1 s) and the
+        /// given `metadata.max.idle.ms`.
+        fn sender(max_idle: Duration, time: &MockTime) -> Sender<MockClient> {
+            let mut client = MockClient::new_with_cluster_at(&[1], &[("t", 2)], time.now())
+                .with_time(time.clone());
+            let mut md = Metadata::new(
+                Duration::from_millis(100),
+                Duration::from_secs(1),
+                Duration::from_secs(300),
+            );
+            let spec = md.request_spec();
+            md.update(spec.request_version, client.cluster().clone(), time.now());
+            *client.metadata_mut() = md;
+            let acc = Arc::new(RecordAccumulator::new(AccumulatorConfig {
+                batch_size: 16384,
+                buffer_memory: 1 << 20,
+                linger: Duration::ZERO,
+                retry_backoff: Duration::from_millis(100),
+                retry_backoff_max: Duration::from_secs(1),
+                delivery_timeout: Duration::from_secs(120),
+                max_in_flight_per_partition: 1,
+                compression: Compression::None,
+                compression_level: None,
+            }));
+            Sender::new(
+                client,
+                acc,
+                Arc::new(ProducerMetadata::with_max_idle(max_idle)),
+                config(Acks::All, false),
+            )
+        }
+
+        /// Passes every 10 ms (far more often than a real sender wakes
+        /// while idle), so only the metadata's own pacing limits requests.
+        fn run_until(sender: &mut Sender<MockClient>, time: &MockTime, until: Instant) {
+            while time.now() < until {
+                sender.run_once(time.now());
+                time.advance(Duration::from_millis(10));
+            }
+        }
+
+        fn interest(sender: &Sender<MockClient>) -> Vec<String> {
+            sender
+                .client()
+                .metadata()
+                .topics_of_interest()
+                .iter()
+                .cloned()
+                .collect()
+        }
+
+        #[test]
+        fn topics_idle_for_metadata_max_idle_leave_the_requests() {
+            let time = MockTime::new();
+            let start = time.now();
+            let mut sender = sender(Duration::from_secs(10), &time);
+            let pm = sender.metadata.clone();
+            assert!(pm.register("t"));
+            sender.run_once(time.now());
+            assert_eq!(interest(&sender), vec!["t"]);
+            assert!(pm.try_partitions("t").is_some(), "published");
+
+            // Used again at 4 s: kept past 10 s after the first use.
+            run_until(&mut sender, &time, start + Duration::from_secs(4));
+            assert!(pm.try_partitions("t").is_some());
+            run_until(&mut sender, &time, start + Duration::from_secs(12));
+            assert_eq!(interest(&sender), vec!["t"]);
+
+            // 10 s (+ at most a sweep interval) after the last use: gone.
+            run_until(&mut sender, &time, start + Duration::from_secs(16));
+            assert!(interest(&sender).is_empty(), "{:?}", interest(&sender));
+            assert_eq!(
+                sender.client().metadata().request_spec().topics,
+                Some(vec![])
+            );
+            assert!(pm.try_partitions("t").is_none());
+            assert!(sender.client().metadata().partitions_for("t").is_none());
+
+            // A later send asks for it again.
+            assert!(pm.register("t"));
+            sender.run_once(time.now());
+            assert_eq!(interest(&sender), vec!["t"]);
+            assert!(pm.try_partitions("t").is_some());
+        }
+
+        #[test]
+        fn a_missing_topic_is_asked_for_with_backoff_then_given_up() {
+            let time = MockTime::new();
+            let start = time.now();
+            let mut sender = sender(Duration::from_secs(300), &time);
+            let pm = sender.metadata.clone();
+            let before = sender.client().metadata_refreshes();
+            pm.register("missing");
+            // `send` would block for max.block.ms (60 s): the sender keeps
+            // asking, paced by retry.backoff.ms (100 ms), not on every pass.
+            run_until(&mut sender, &time, start + Duration::from_secs(60));
+            let refreshes = sender.client().metadata_refreshes() - before;
+            assert!(
+                (60..=602).contains(&refreshes),
+                "{refreshes} metadata refreshes in 60 s over 6000 sender passes"
+            );
+            assert_eq!(interest(&sender), vec!["missing"]);
+
+            // The waiting send gives up (max.block.ms), naming the topic.
+            let err = pm
+                .wait_for_partitions("missing", Duration::ZERO, &|| {})
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::MetadataTimeout { topic, .. } if topic == "missing"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("missing"), "{err}");
+            // ... and the sender stops asking about it.
+            sender.run_once(time.now());
+            assert!(interest(&sender).is_empty(), "{:?}", interest(&sender));
+            let refreshes = sender.client().metadata_refreshes();
+            run_until(&mut sender, &time, time.now() + Duration::from_secs(60));
+            assert!(
+                sender.client().metadata_refreshes() - refreshes <= 1,
+                "no more refreshes once nothing is missing"
+            );
+        }
     }
 }

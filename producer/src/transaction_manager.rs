@@ -163,13 +163,7 @@ impl TransactionManager {
         batch.producer_id = self.producer_id;
         batch.producer_epoch = self.producer_epoch;
         batch.base_sequence = *seq;
-        // Sequences wrap to 0 after i32::MAX, as the broker expects.
-        let next = *seq as i64 + batch.record_count() as i64;
-        *seq = if next > i32::MAX as i64 {
-            (next - i32::MAX as i64 - 1) as i32
-        } else {
-            next as i32
-        };
+        *seq = increment_sequence(*seq, record_count_i32(batch));
     }
 
     /// The next sequence a new batch of `tp` would get.
@@ -182,7 +176,7 @@ impl TransactionManager {
         if self.is_stale(batch) || batch.base_sequence < 0 {
             return;
         }
-        let last = (batch.base_sequence as i64 + batch.record_count() as i64 - 1) as i32;
+        let last = increment_sequence(batch.base_sequence, record_count_i32(batch) - 1);
         self.last_acked.insert(batch.tp.clone(), last);
     }
 
@@ -192,8 +186,7 @@ impl TransactionManager {
     /// means an earlier batch has not been written yet: retry, no bump.
     pub fn is_next_in_line(&self, batch: &ProducerBatch) -> bool {
         let expected = match self.last_acked.get(&batch.tp) {
-            Some(&last) if last == i32::MAX => 0,
-            Some(&last) => last + 1,
+            Some(&last) => increment_sequence(last, 1),
             None => 0,
         };
         batch.base_sequence == expected
@@ -203,6 +196,23 @@ impl TransactionManager {
     pub fn is_stale(&self, batch: &ProducerBatch) -> bool {
         batch.producer_id != self.producer_id || batch.producer_epoch != self.producer_epoch
     }
+}
+
+/// `sequence + increment`, wrapping past `i32::MAX` to 0 as the broker
+/// does (Java's `DefaultRecordBatch.incrementSequence`): the one wrapping
+/// rule for next sequences, last sequences and the next-in-line check.
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+/// A batch's record count as a sequence increment (a batch never holds
+/// more than `i32::MAX` records; saturate rather than wrap if one did).
+fn record_count_i32(batch: &ProducerBatch) -> i32 {
+    i32::try_from(batch.record_count()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
@@ -299,6 +309,49 @@ mod tests {
         tm.assign(&mut b[0]);
         assert_eq!(b[0].base_sequence, i32::MAX - 1);
         assert_eq!(tm.next_sequence(&TopicPartition::new("t", 0)), 1);
+    }
+
+    #[test]
+    fn increment_sequence_wraps_at_i32_max_to_zero() {
+        assert_eq!(increment_sequence(0, 5), 5);
+        assert_eq!(increment_sequence(i32::MAX - 1, 1), i32::MAX);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 2), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
+        assert_eq!(increment_sequence(i32::MAX, 0), i32::MAX);
+    }
+
+    #[test]
+    fn batch_after_an_acked_batch_that_crossed_the_wrap_is_next_in_line() {
+        let tp = TopicPartition::new("t", 0);
+        let mut tm = TransactionManager::new();
+        tm.init_succeeded(1, 0);
+        tm.next_sequence.insert(tp.clone(), i32::MAX - 1);
+        let mut b = batches(2, 3);
+        tm.assign(&mut b[0]);
+        tm.assign(&mut b[1]);
+        // Records MAX-1, MAX, 0; then 1, 2, 3.
+        assert_eq!((b[0].base_sequence, b[1].base_sequence), (i32::MAX - 1, 1));
+        assert!(!tm.is_next_in_line(&b[1]));
+        tm.on_batch_acked(&b[0]);
+        assert!(tm.is_next_in_line(&b[1]));
+        tm.on_batch_acked(&b[1]);
+        assert_eq!(tm.last_acked.get(&tp), Some(&3));
+    }
+
+    #[test]
+    fn batch_ending_exactly_at_i32_max_is_followed_by_zero() {
+        let tp = TopicPartition::new("t", 0);
+        let mut tm = TransactionManager::new();
+        tm.init_succeeded(1, 0);
+        tm.next_sequence.insert(tp.clone(), i32::MAX - 2);
+        let mut b = batches(2, 3);
+        tm.assign(&mut b[0]);
+        tm.assign(&mut b[1]);
+        assert_eq!((b[0].base_sequence, b[1].base_sequence), (i32::MAX - 2, 0));
+        tm.on_batch_acked(&b[0]);
+        assert_eq!(tm.last_acked.get(&tp), Some(&i32::MAX));
+        assert!(tm.is_next_in_line(&b[1]));
     }
 
     #[test]
