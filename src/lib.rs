@@ -4,6 +4,7 @@
 //! package, and hosts the [`AdminClient`].
 
 pub use prozess_consumer as consumer;
+pub use prozess_mock as mock;
 pub use prozess_network as network;
 pub use prozess_producer as producer;
 pub use prozess_protocol as protocol;
