@@ -39,3 +39,6 @@ pub use cluster::{MockCluster, ServedCluster};
 pub use group::GroupState;
 pub use prozess_network::mock::MockTime;
 pub use state::{ClusterConfig, ClusterState, Reply, RequestId};
+
+#[cfg(test)]
+mod tests;
