@@ -38,11 +38,17 @@ struct Events(Arc<Mutex<Vec<String>>>);
 
 impl ConsumerRebalanceListener<String, String, MockClusterClient> for Events {
     fn on_partitions_revoked(&mut self, _: &mut Consumer, tps: &[TopicPartition]) -> Result<()> {
-        self.0.lock().unwrap().push(format!("revoked {}", tps.len()));
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("revoked {}", tps.len()));
         Ok(())
     }
     fn on_partitions_assigned(&mut self, _: &mut Consumer, tps: &[TopicPartition]) -> Result<()> {
-        self.0.lock().unwrap().push(format!("assigned {}", tps.len()));
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("assigned {}", tps.len()));
         Ok(())
     }
     fn on_partitions_lost(&mut self, _: &mut Consumer, tps: &[TopicPartition]) -> Result<()> {
@@ -109,7 +115,9 @@ fn main() {
     cluster.create_topic("payments", 2);
     let pay = |i: i32| {
         let v = format!("payment-{i}");
-        cluster.produce("payments", i % 2, &[(None, v.as_bytes())]).unwrap();
+        cluster
+            .produce("payments", i % 2, &[(None, v.as_bytes())])
+            .unwrap();
     };
     (0..4).for_each(pay);
     let time = cluster.time();

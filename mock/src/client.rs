@@ -129,7 +129,9 @@ impl MockClusterClient {
                 ..Default::default()
             };
             match s.handle((METADATA_CONNECTION, 0), 0, 12, "", r.into(), now) {
-                Reply::Now(ResponseBody::Metadata(m)) => Some(MetadataSnapshot::from_response(&m, 12)),
+                Reply::Now(ResponseBody::Metadata(m)) => {
+                    Some(MetadataSnapshot::from_response(&m, 12))
+                }
                 _ => None,
             }
         };
@@ -177,7 +179,14 @@ impl MockClusterClient {
         self.conns.get(&node).map_or(0, |c| c.queue.len())
     }
 
-    fn close_conn(&mut self, node: NodeId, cause: NetworkError, state: &mut ClusterState, out: &mut Vec<ClientEvent>, always: bool) {
+    fn close_conn(
+        &mut self,
+        node: NodeId,
+        cause: NetworkError,
+        state: &mut ClusterState,
+        out: &mut Vec<ClientEvent>,
+        always: bool,
+    ) {
         if let Some(conn) = self.conns.remove(&node) {
             state.drop_connection(conn.id);
             if always || !conn.queue.is_empty() {
@@ -219,7 +228,14 @@ impl MockClusterClient {
                 if !p.submitted {
                     p.submitted = true;
                     let body = p.body.take().expect("unsubmitted requests keep their body");
-                    match state.handle((conn.id, p.correlation_id), conn.broker, p.version, &client_id, body, cluster_now) {
+                    match state.handle(
+                        (conn.id, p.correlation_id),
+                        conn.broker,
+                        p.version,
+                        &client_id,
+                        body,
+                        cluster_now,
+                    ) {
                         Reply::Now(r) => p.response = Some(r),
                         Reply::NoResponse => {
                             out.push(ClientEvent::Sent {
@@ -261,7 +277,12 @@ impl MockClusterClient {
         if !self.metadata.time_to_next_update(now).is_zero() {
             return;
         }
-        let Some(broker) = state.brokers.iter().find(|(_, b)| b.alive).map(|(&id, _)| id) else {
+        let Some(broker) = state
+            .brokers
+            .iter()
+            .find(|(_, b)| b.alive)
+            .map(|(&id, _)| id)
+        else {
             self.metadata.failed_update(now);
             return;
         };
@@ -280,7 +301,14 @@ impl MockClusterClient {
         };
         let version = ApiKey::Metadata.supported_versions().1;
         let cluster_now = self.cluster.time.now();
-        match state.handle((METADATA_CONNECTION, 0), broker, version, &self.client_id, request.into(), cluster_now) {
+        match state.handle(
+            (METADATA_CONNECTION, 0),
+            broker,
+            version,
+            &self.client_id,
+            request.into(),
+            cluster_now,
+        ) {
             Reply::Now(ResponseBody::Metadata(m)) => {
                 let snapshot = MetadataSnapshot::from_response(&m, version);
                 self.metadata.update(spec.request_version, snapshot, now);
@@ -303,14 +331,24 @@ impl MockClusterClient {
             .map(|(&n, _)| n)
             .collect();
         for node in dead {
-            self.close_conn(node, NetworkError::ConnectionClosed, &mut state, &mut out, true);
+            self.close_conn(
+                node,
+                NetworkError::ConnectionClosed,
+                &mut state,
+                &mut out,
+                true,
+            );
             self.failed.insert(node, now + RECONNECT_BACKOFF);
         }
         self.pump(&mut state, &mut out);
         let expired: Vec<NodeId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.queue.iter().any(|p| p.response.is_none() && now >= p.deadline))
+            .filter(|(_, c)| {
+                c.queue
+                    .iter()
+                    .any(|p| p.response.is_none() && now >= p.deadline)
+            })
             .map(|(&n, _)| n)
             .collect();
         for node in expired {
@@ -326,7 +364,13 @@ impl MockClusterClient {
                     });
                 }
             }
-            self.close_conn(node, NetworkError::RequestTimeout, &mut state, &mut out, true);
+            self.close_conn(
+                node,
+                NetworkError::RequestTimeout,
+                &mut state,
+                &mut out,
+                true,
+            );
         }
         self.refresh_metadata(&mut state, now);
         drop(state);
@@ -412,7 +456,12 @@ impl KafkaClient for MockClusterClient {
         SUPPORTED.contains(&key).then(|| key.supported_versions().1)
     }
 
-    fn send_request(&mut self, node: NodeId, request: ClientRequest, now: Instant) -> Result<i32, NetworkError> {
+    fn send_request(
+        &mut self,
+        node: NodeId,
+        request: ClientRequest,
+        now: Instant,
+    ) -> Result<i32, NetworkError> {
         if !self.is_ready(node, now) {
             return Err(NetworkError::NotReady(node));
         }
@@ -421,7 +470,10 @@ impl KafkaClient for MockClusterClient {
             Some(v) => v,
             None => self
                 .api_version(node, api_key)
-                .ok_or(NetworkError::UnsupportedVersion { api: api_key.name(), node })?,
+                .ok_or(NetworkError::UnsupportedVersion {
+                    api: api_key.name(),
+                    node,
+                })?,
         };
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(0);
@@ -496,7 +548,13 @@ impl KafkaClient for MockClusterClient {
         let cluster = self.cluster.clone();
         let mut state = cluster.lock();
         let mut out = Vec::new();
-        self.close_conn(node, NetworkError::ClosedByClient, &mut state, &mut out, false);
+        self.close_conn(
+            node,
+            NetworkError::ClosedByClient,
+            &mut state,
+            &mut out,
+            false,
+        );
         self.ready_events.extend(out);
     }
 

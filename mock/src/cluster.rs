@@ -120,7 +120,9 @@ impl MockCluster {
 
     /// The high watermark (log end offset; every replica is in sync here).
     pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.lock().partition(topic, partition).map(|p| p.high_watermark())
+        self.lock()
+            .partition(topic, partition)
+            .map(|p| p.high_watermark())
     }
 
     /// The log start offset.
@@ -143,20 +145,31 @@ impl MockCluster {
 
     /// Appends a record batch (v2 bytes, any base offset) as a producer
     /// would; returns the base offset it got.
-    pub fn append_batch(&self, topic: &str, partition: i32, batch: Bytes) -> Result<i64, ErrorCode> {
+    pub fn append_batch(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+    ) -> Result<i64, ErrorCode> {
         let now = self.time.now();
         self.lock().append(topic, partition, batch, now)
     }
 
     /// Appends records (key, value) as one uncompressed batch timestamped
     /// with the wall clock; returns the first record's offset.
-    pub fn produce(&self, topic: &str, partition: i32, records: &[(Option<&[u8]>, &[u8])]) -> Result<i64, ErrorCode> {
+    pub fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[(Option<&[u8]>, &[u8])],
+    ) -> Result<i64, ErrorCode> {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let mut b = MemoryRecordsBuilder::new(0, Compression::None);
         for (k, v) in records {
-            b.append(now_ms, *k, Some(v), &[]).map_err(|_| ErrorCode::CorruptMessage)?;
+            b.append(now_ms, *k, Some(v), &[])
+                .map_err(|_| ErrorCode::CorruptMessage)?;
         }
         let batch = b.build().map_err(|_| ErrorCode::CorruptMessage)?;
         self.append_batch(topic, partition, batch)
@@ -181,7 +194,13 @@ impl MockCluster {
             Some(p) => {
                 p.leader = broker;
                 p.leader_epoch += 1;
-                tracing::info!(topic, partition, broker, epoch = p.leader_epoch, "mock cluster: leader moved");
+                tracing::info!(
+                    topic,
+                    partition,
+                    broker,
+                    epoch = p.leader_epoch,
+                    "mock cluster: leader moved"
+                );
                 true
             }
             None => false,
@@ -191,7 +210,13 @@ impl MockCluster {
     /// Moves the leader as [`move_leader`](Self::move_leader) and drops the
     /// records from `offset` on, as an unclean leader election loses them
     /// (for tests of KIP-320 truncation detection).
-    pub fn move_leader_truncating(&self, topic: &str, partition: i32, broker: i32, offset: i64) -> bool {
+    pub fn move_leader_truncating(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+        offset: i64,
+    ) -> bool {
         if !self.move_leader(topic, partition, broker) {
             return false;
         }

@@ -226,21 +226,23 @@ pub(crate) fn error_response(request: &RequestBody, code: ErrorCode) -> Response
             topics: r
                 .topics
                 .iter()
-                .map(|t| offset_for_leader_epoch::response::OffsetForLeaderTopicResult {
-                    topic: t.topic.clone(),
-                    partitions: t
-                        .partitions
-                        .iter()
-                        .map(|p| offset_for_leader_epoch::response::EpochEndOffset {
-                            partition: p.partition,
-                            error_code: c,
-                            leader_epoch: -1,
-                            end_offset: -1,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
+                .map(
+                    |t| offset_for_leader_epoch::response::OffsetForLeaderTopicResult {
+                        topic: t.topic.clone(),
+                        partitions: t
+                            .partitions
+                            .iter()
+                            .map(|p| offset_for_leader_epoch::response::EpochEndOffset {
+                                partition: p.partition,
+                                error_code: c,
+                                leader_epoch: -1,
+                                end_offset: -1,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    },
+                )
                 .collect(),
             ..Default::default()
         }
@@ -310,7 +312,9 @@ fn unmodelled(request: &RequestBody, c: i16) -> ResponseBody {
             ..Default::default()
         }
         .into(),
-        RequestBody::DescribeTopicPartitions(_) => DescribeTopicPartitionsResponse::default().into(),
+        RequestBody::DescribeTopicPartitions(_) => {
+            DescribeTopicPartitionsResponse::default().into()
+        }
         // Modelled APIs are handled by the caller.
         _ => HeartbeatResponse {
             error_code: c,

@@ -118,9 +118,11 @@ impl Group {
                 .as_ref()
                 .is_some_and(|t| !self.members.is_empty() && *t != req.protocol_type)
             || (!self.members.is_empty()
-                && !protocols
-                    .iter()
-                    .any(|(n, _)| self.members.values().all(|m| m.protocols.iter().any(|(o, _)| o == n))))
+                && !protocols.iter().any(|(n, _)| {
+                    self.members
+                        .values()
+                        .all(|m| m.protocols.iter().any(|(o, _)| o == n))
+                }))
         {
             return fail(ErrorCode::InconsistentGroupProtocol, &req.member_id);
         }
@@ -167,8 +169,9 @@ impl Group {
             awaiting_sync: None,
         });
         member.session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
-        member.rebalance_timeout =
-            Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms).max(0) as u64);
+        member.rebalance_timeout = Duration::from_millis(
+            req.rebalance_timeout_ms.max(req.session_timeout_ms).max(0) as u64,
+        );
         member.protocols = protocols;
         member.last_heartbeat = now;
         member.protocol_type = req.protocol_type.clone();
@@ -222,7 +225,10 @@ impl Group {
         } else {
             timeout
         };
-        tracing::info!(generation = self.generation, "mock group: preparing rebalance");
+        tracing::info!(
+            generation = self.generation,
+            "mock group: preparing rebalance"
+        );
         self.state = GroupState::PreparingRebalance;
         self.rebalance_deadline = Some(now + wait);
     }
@@ -236,7 +242,9 @@ impl Group {
         }
         let all_joined = self.members.values().all(|m| m.awaiting_join.is_some());
         let initial_wait = self.generation == 0 || self.leader.is_none();
-        if !deadline_passed && (!all_joined || initial_wait && self.rebalance_deadline.is_some_and(|d| now < d)) {
+        if !deadline_passed
+            && (!all_joined || initial_wait && self.rebalance_deadline.is_some_and(|d| now < d))
+        {
             return;
         }
         self.members.retain(|id, m| {
@@ -254,7 +262,11 @@ impl Group {
             self.protocol_name = None;
             return;
         }
-        if self.leader.as_ref().is_none_or(|l| !self.members.contains_key(l)) {
+        if self
+            .leader
+            .as_ref()
+            .is_none_or(|l| !self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         let leader = self.leader.clone().unwrap_or_default();
@@ -263,10 +275,18 @@ impl Group {
             .protocols
             .iter()
             .map(|(n, _)| n.clone())
-            .find(|n| self.members.values().all(|m| m.protocols.iter().any(|(o, _)| o == n)));
+            .find(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(o, _)| o == n))
+            });
         self.protocol_name = chosen.clone();
         self.state = GroupState::CompletingRebalance;
-        tracing::info!(generation = self.generation, members = self.members.len(), "mock group: join phase complete");
+        tracing::info!(
+            generation = self.generation,
+            members = self.members.len(),
+            "mock group: join phase complete"
+        );
         let name = chosen.unwrap_or_default();
         let all: Vec<JoinGroupResponseMember> = self
             .members
@@ -294,7 +314,11 @@ impl Group {
                         protocol_name: Some(name.clone()),
                         leader: leader.clone(),
                         member_id: id.clone(),
-                        members: if *id == leader { all.clone() } else { Vec::new() },
+                        members: if *id == leader {
+                            all.clone()
+                        } else {
+                            Vec::new()
+                        },
                         ..Default::default()
                     }
                     .into(),
@@ -331,7 +355,11 @@ impl Group {
                 ..Default::default()
             })
         };
-        let code = self.check_member(&req.member_id, req.generation_id, req.group_instance_id.as_ref());
+        let code = self.check_member(
+            &req.member_id,
+            req.generation_id,
+            req.group_instance_id.as_ref(),
+        );
         if code.is_error() {
             return reply(code, Bytes::new(), self);
         }
@@ -378,7 +406,11 @@ impl Group {
     }
 
     pub fn heartbeat(&mut self, req: &HeartbeatRequest, now: Instant) -> HeartbeatResponse {
-        let mut code = self.check_member(&req.member_id, req.generation_id, req.group_instance_id.as_ref());
+        let mut code = self.check_member(
+            &req.member_id,
+            req.generation_id,
+            req.group_instance_id.as_ref(),
+        );
         if let Some(m) = self.members.get_mut(&req.member_id) {
             if code != ErrorCode::UnknownMemberId && code != ErrorCode::FencedInstanceId {
                 m.last_heartbeat = now;
@@ -470,7 +502,12 @@ impl Group {
     }
 
     /// Whether an offset commit from this member/generation is accepted.
-    pub fn validate_commit(&self, member: &str, generation: i32, instance: Option<&String>) -> ErrorCode {
+    pub fn validate_commit(
+        &self,
+        member: &str,
+        generation: i32,
+        instance: Option<&String>,
+    ) -> ErrorCode {
         if generation < 0 && member.is_empty() {
             // A simple (non-member) commit: only while nobody is in the group.
             return if self.members.is_empty() {

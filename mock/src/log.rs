@@ -95,7 +95,11 @@ impl PartitionLog {
             let mut bytes = BytesMut::from(batch.as_bytes().as_ref());
             bytes[0..8].copy_from_slice(&next.to_be_bytes());
             bytes[12..16].copy_from_slice(&self.leader_epoch.to_be_bytes());
-            if self.epochs.last().is_none_or(|&(e, _)| e != self.leader_epoch) {
+            if self
+                .epochs
+                .last()
+                .is_none_or(|&(e, _)| e != self.leader_epoch)
+            {
                 self.epochs.push((self.leader_epoch, next));
             }
             if batch.producer_id() >= 0 {
@@ -278,7 +282,8 @@ mod tests {
     #[test]
     fn idempotent_sequences() {
         let build = |seq: i32, epoch: i16| {
-            let mut b = MemoryRecordsBuilder::new(0, Compression::None).producer_state(7, epoch, seq);
+            let mut b =
+                MemoryRecordsBuilder::new(0, Compression::None).producer_state(7, epoch, seq);
             b.append(0, None, Some(b"x".as_slice()), &[]).unwrap();
             b.build().unwrap()
         };
@@ -293,6 +298,9 @@ mod tests {
             Err(ErrorCode::OutOfOrderSequenceNumber)
         );
         assert_eq!(log.append(&build(0, 1)).unwrap().base_offset, 2);
-        assert_eq!(log.append(&build(2, 0)), Err(ErrorCode::InvalidProducerEpoch));
+        assert_eq!(
+            log.append(&build(2, 0)),
+            Err(ErrorCode::InvalidProducerEpoch)
+        );
     }
 }

@@ -129,7 +129,13 @@ pub(crate) fn serve(cluster: MockCluster) -> std::io::Result<ServedCluster> {
     })
 }
 
-fn accept_loop(broker: i32, listener: TcpListener, cluster: MockCluster, stop: Arc<AtomicBool>, clock: Arc<Clock>) {
+fn accept_loop(
+    broker: i32,
+    listener: TcpListener,
+    cluster: MockCluster,
+    stop: Arc<AtomicBool>,
+    clock: Arc<Clock>,
+) {
     let mut conns = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -163,7 +169,13 @@ fn accept_loop(broker: i32, listener: TcpListener, cluster: MockCluster, stop: A
     }
 }
 
-fn connection(broker: i32, mut stream: TcpStream, cluster: &MockCluster, stop: &AtomicBool, clock: &Clock) -> std::io::Result<()> {
+fn connection(
+    broker: i32,
+    mut stream: TcpStream,
+    cluster: &MockCluster,
+    stop: &AtomicBool,
+    clock: &Clock,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(TICK))?;
     stream.set_nodelay(true)?;
@@ -194,11 +206,19 @@ fn connection(broker: i32, mut stream: TcpStream, cluster: &MockCluster, stop: &
 }
 
 fn next_frame(buf: &mut BytesMut) -> std::io::Result<Option<Bytes>> {
-    prozess_protocol::frame::split_frame(buf, MAX_FRAME).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))
+    prozess_protocol::frame::split_frame(buf, MAX_FRAME)
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))
 }
 
 /// Handles one request frame; the encoded response frame, if it has one.
-fn handle_frame(broker: i32, conn_id: u64, frame: Bytes, cluster: &MockCluster, stop: &AtomicBool, clock: &Clock) -> std::io::Result<Option<Bytes>> {
+fn handle_frame(
+    broker: i32,
+    conn_id: u64,
+    frame: Bytes,
+    cluster: &MockCluster,
+    stop: &AtomicBool,
+    clock: &Clock,
+) -> std::io::Result<Option<Bytes>> {
     let invalid = |m: String| std::io::Error::new(ErrorKind::InvalidData, m);
     // An ApiVersions request of a version we do not know is answered in v0
     // with UNSUPPORTED_VERSION and our range, as Kafka does (KIP-511).
@@ -209,9 +229,14 @@ fn handle_frame(broker: i32, conn_id: u64, frame: Bytes, cluster: &MockCluster, 
         let (_, max) = ApiKey::ApiVersions.supported_versions();
         if key == ApiKey::ApiVersions.code() && version > max {
             let mut state = cluster.lock();
-            let Reply::Now(ResponseBody::ApiVersions(mut r)) =
-                state.handle((conn_id, correlation_id), broker, 0, "", prozess_protocol::messages::ApiVersionsRequest::default().into(), cluster.time.now())
-            else {
+            let Reply::Now(ResponseBody::ApiVersions(mut r)) = state.handle(
+                (conn_id, correlation_id),
+                broker,
+                0,
+                "",
+                prozess_protocol::messages::ApiVersionsRequest::default().into(),
+                cluster.time.now(),
+            ) else {
                 return Err(invalid("ApiVersions was not answered".into()));
             };
             r.error_code = ErrorCode::UnsupportedVersion.code();
@@ -219,7 +244,8 @@ fn handle_frame(broker: i32, conn_id: u64, frame: Bytes, cluster: &MockCluster, 
             return encode(correlation_id, 0, &r.into()).map(Some);
         }
     }
-    let (header, body, _) = decode_request_frame_lenient(frame).map_err(|e| invalid(e.to_string()))?;
+    let (header, body, _) =
+        decode_request_frame_lenient(frame).map_err(|e| invalid(e.to_string()))?;
     let version = header.request_api_version;
     let id = (conn_id, header.correlation_id);
     let client_id = header.client_id.clone().unwrap_or_default();
@@ -234,12 +260,19 @@ fn handle_frame(broker: i32, conn_id: u64, frame: Bytes, cluster: &MockCluster, 
         Reply::NoResponse => return Ok(None),
         Reply::Held => loop {
             if stop.load(Ordering::SeqCst) || !cluster.is_alive(broker) {
-                return Err(std::io::Error::new(ErrorKind::ConnectionAborted, "broker stopped"));
+                return Err(std::io::Error::new(
+                    ErrorKind::ConnectionAborted,
+                    "broker stopped",
+                ));
             }
             clock.sync(cluster);
             let mut state = cluster.lock();
             state.tick(cluster.time.now());
-            if let Some((_, r)) = state.take_completed(conn_id).into_iter().find(|(i, _)| *i == id) {
+            if let Some((_, r)) = state
+                .take_completed(conn_id)
+                .into_iter()
+                .find(|(i, _)| *i == id)
+            {
                 break r;
             }
             drop(state);
@@ -255,6 +288,7 @@ fn encode(correlation_id: i32, version: i16, body: &ResponseBody) -> std::io::Re
         correlation_id,
         ..Default::default()
     };
-    encode_response_frame(&header, version, body, &mut out).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))?;
+    encode_response_frame(&header, version, body, &mut out)
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))?;
     Ok(out.freeze())
 }

@@ -13,6 +13,9 @@ use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
 use crate::group::{Completions, Group};
 use crate::log::PartitionLog;
 
+/// Topics and their partitions, as OffsetFetch lists them.
+type TopicList = Vec<(String, Vec<i32>)>;
+
 /// Identifies a request held by the cluster: (connection, correlation id).
 pub type RequestId = (u64, i32);
 
@@ -204,9 +207,9 @@ impl ClusterState {
             return None;
         }
         // Stable over runs: a fixed FNV-1a hash, not the std RandomState.
-        let h = key
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         let all: Vec<i32> = self.brokers.keys().copied().collect();
         let preferred = all[(h % all.len() as u64) as usize];
         if self.is_alive(preferred) {
@@ -217,10 +220,9 @@ impl ClusterState {
     }
 
     fn take_fault(&mut self, api: ApiKey, broker: i32) -> Option<ErrorCode> {
-        let i = self
-            .faults
-            .iter()
-            .position(|f| f.api == api && f.broker.is_none_or(|b| b == broker) && f.remaining > 0)?;
+        let i = self.faults.iter().position(|f| {
+            f.api == api && f.broker.is_none_or(|b| b == broker) && f.remaining > 0
+        })?;
         let f = &mut self.faults[i];
         f.remaining -= 1;
         let code = f.code;
@@ -253,7 +255,9 @@ impl ClusterState {
             RequestBody::Produce(r) => Some(self.produce(broker, &r, now).into()),
             RequestBody::Fetch(r) => return self.fetch(id, broker, version, r, now),
             RequestBody::ListOffsets(r) => Some(self.list_offsets(broker, &r).into()),
-            RequestBody::OffsetForLeaderEpoch(r) => Some(self.offset_for_leader_epoch(broker, &r).into()),
+            RequestBody::OffsetForLeaderEpoch(r) => {
+                Some(self.offset_for_leader_epoch(broker, &r).into())
+            }
             RequestBody::FindCoordinator(r) => Some(self.find_coordinator(&r, version).into()),
             RequestBody::InitProducerId(_) => {
                 self.next_producer_id += 1;
@@ -283,7 +287,10 @@ impl ClusterState {
                 } else {
                     let delay = self.config.group_initial_rebalance_delay;
                     let mut out = Vec::new();
-                    let g = self.groups.entry(r.group_id.clone()).or_insert_with(Group::new);
+                    let g = self
+                        .groups
+                        .entry(r.group_id.clone())
+                        .or_insert_with(Group::new);
                     let reply = g.join(id, version, &r, client_id, now, delay, &mut out);
                     self.completed.extend(out);
                     reply.map(Into::into)
@@ -330,8 +337,14 @@ impl ClusterState {
             }
             RequestBody::LeaveGroup(r) => Some(self.leave_group(broker, &r, now).into()),
             other => {
-                tracing::warn!(api = other.api_key().name(), "mock cluster: API not modelled");
-                Some(crate::faults::error_response(&other, ErrorCode::UnsupportedVersion))
+                tracing::warn!(
+                    api = other.api_key().name(),
+                    "mock cluster: API not modelled"
+                );
+                Some(crate::faults::error_response(
+                    &other,
+                    ErrorCode::UnsupportedVersion,
+                ))
             }
         };
         match reply {
@@ -412,9 +425,18 @@ impl ClusterState {
                 .enumerate()
                 .map(|(i, p)| {
                     let alive = self.is_alive(p.leader);
-                    let isr: Vec<i32> = p.replicas.iter().copied().filter(|&b| self.is_alive(b)).collect();
+                    let isr: Vec<i32> = p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|&b| self.is_alive(b))
+                        .collect();
                     MetadataResponsePartition {
-                        error_code: if alive { 0 } else { ErrorCode::LeaderNotAvailable.code() },
+                        error_code: if alive {
+                            0
+                        } else {
+                            ErrorCode::LeaderNotAvailable.code()
+                        },
                         partition_index: i as i32,
                         leader_id: if alive { p.leader } else { -1 },
                         leader_epoch: p.leader_epoch,
@@ -457,7 +479,13 @@ impl ClusterState {
     }
 
     /// Leader and epoch checks shared by Produce, Fetch and ListOffsets.
-    fn check_leader(&self, broker: i32, topic: &str, p: i32, current_epoch: i32) -> Result<(), ErrorCode> {
+    fn check_leader(
+        &self,
+        broker: i32,
+        topic: &str,
+        p: i32,
+        current_epoch: i32,
+    ) -> Result<(), ErrorCode> {
         let Some(log) = self.partition(topic, p) else {
             return Err(ErrorCode::UnknownTopicOrPartition);
         };
@@ -486,12 +514,16 @@ impl ClusterState {
                     log_start_offset: -1,
                     ..Default::default()
                 };
-                let result = self.check_leader(broker, &t.name, p.index, -1).and_then(|()| {
-                    let records = p.records.clone().unwrap_or_default();
-                    let log = self.partition_mut(&t.name, p.index).ok_or(ErrorCode::UnknownTopicOrPartition)?;
-                    let a = log.append(&records)?;
-                    Ok((a.base_offset, log.log_start))
-                });
+                let result = self
+                    .check_leader(broker, &t.name, p.index, -1)
+                    .and_then(|()| {
+                        let records = p.records.clone().unwrap_or_default();
+                        let log = self
+                            .partition_mut(&t.name, p.index)
+                            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+                        let a = log.append(&records)?;
+                        Ok((a.base_offset, log.log_start))
+                    });
                 match result {
                     Ok((base, start)) => {
                         resp.base_offset = base;
@@ -522,7 +554,14 @@ impl ClusterState {
         }
     }
 
-    fn fetch(&mut self, id: RequestId, broker: i32, version: i16, r: FetchRequest, now: Instant) -> Reply {
+    fn fetch(
+        &mut self,
+        id: RequestId,
+        broker: i32,
+        version: i16,
+        r: FetchRequest,
+        now: Instant,
+    ) -> Reply {
         let (resp, bytes, any_error) = self.read_fetch(broker, version, &r);
         let enough = bytes >= r.min_bytes.max(0) as usize;
         if enough || any_error || r.max_wait_ms <= 0 {
@@ -540,10 +579,19 @@ impl ClusterState {
 
     /// Builds a fetch response: (response, record bytes, whether any
     /// partition has an error).
-    fn read_fetch(&self, broker: i32, version: i16, r: &FetchRequest) -> (FetchResponse, usize, bool) {
+    fn read_fetch(
+        &self,
+        broker: i32,
+        version: i16,
+        r: &FetchRequest,
+    ) -> (FetchResponse, usize, bool) {
         use fetch::response::*;
         let mut total = 0usize;
-        let max_bytes = if r.max_bytes <= 0 { usize::MAX } else { r.max_bytes as usize };
+        let max_bytes = if r.max_bytes <= 0 {
+            usize::MAX
+        } else {
+            r.max_bytes as usize
+        };
         let mut any_error = false;
         let mut responses = Vec::new();
         for t in &r.topics {
@@ -574,7 +622,9 @@ impl ClusterState {
                     parts.push(d);
                     continue;
                 };
-                if let Err(code) = self.check_leader(broker, name, p.partition, p.current_leader_epoch) {
+                if let Err(code) =
+                    self.check_leader(broker, name, p.partition, p.current_leader_epoch)
+                {
                     d.error_code = code.code();
                     if let Some(log) = self.partition(name, p.partition) {
                         d.current_leader.leader_id = log.leader;
@@ -604,7 +654,8 @@ impl ClusterState {
                     parts.push(d);
                     continue;
                 }
-                let part_max = (p.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+                let part_max =
+                    (p.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
                 let data = log.read(p.fetch_offset, part_max, total == 0);
                 total += data.len();
                 d.records = Some(data);
@@ -637,7 +688,11 @@ impl ClusterState {
                 // Its connection is closed by the transport.
                 continue;
             }
-            if force || now >= h.deadline || any_error || bytes >= h.request.min_bytes.max(0) as usize {
+            if force
+                || now >= h.deadline
+                || any_error
+                || bytes >= h.request.min_bytes.max(0) as usize
+            {
                 self.completed.push_back((h.id, resp.into()));
             } else {
                 self.held_fetches.push(h);
@@ -663,10 +718,16 @@ impl ClusterState {
                             leader_epoch: -1,
                             ..Default::default()
                         };
-                        match self.check_leader(broker, &t.name, p.partition_index, p.current_leader_epoch) {
+                        match self.check_leader(
+                            broker,
+                            &t.name,
+                            p.partition_index,
+                            p.current_leader_epoch,
+                        ) {
                             Err(code) => out.error_code = code.code(),
                             Ok(()) => {
-                                let log = self.partition(&t.name, p.partition_index).expect("checked");
+                                let log =
+                                    self.partition(&t.name, p.partition_index).expect("checked");
                                 out.leader_epoch = log.leader_epoch;
                                 match p.timestamp {
                                     -2 => out.offset = log.log_start,
@@ -695,7 +756,11 @@ impl ClusterState {
         }
     }
 
-    fn offset_for_leader_epoch(&self, broker: i32, r: &OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    fn offset_for_leader_epoch(
+        &self,
+        broker: i32,
+        r: &OffsetForLeaderEpochRequest,
+    ) -> OffsetForLeaderEpochResponse {
         use offset_for_leader_epoch::response::*;
         let topics = r
             .topics
@@ -712,7 +777,12 @@ impl ClusterState {
                             end_offset: -1,
                             ..Default::default()
                         };
-                        match self.check_leader(broker, &t.topic, p.partition, p.current_leader_epoch) {
+                        match self.check_leader(
+                            broker,
+                            &t.topic,
+                            p.partition,
+                            p.current_leader_epoch,
+                        ) {
                             Err(code) => out.error_code = code.code(),
                             Ok(()) => {
                                 let log = self.partition(&t.topic, p.partition).expect("checked");
@@ -733,14 +803,23 @@ impl ClusterState {
         }
     }
 
-    fn find_coordinator(&self, r: &FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    fn find_coordinator(
+        &self,
+        r: &FindCoordinatorRequest,
+        version: i16,
+    ) -> FindCoordinatorResponse {
         use find_coordinator::response::Coordinator;
         let lookup = |key: &str| match self.coordinator_for(key) {
             Some(id) => {
                 let b = &self.brokers[&id];
                 (0, id, b.host.clone(), i32::from(b.port))
             }
-            None => (ErrorCode::CoordinatorNotAvailable.code(), -1, String::new(), -1),
+            None => (
+                ErrorCode::CoordinatorNotAvailable.code(),
+                -1,
+                String::new(),
+                -1,
+            ),
         };
         if version >= 4 {
             FindCoordinatorResponse {
@@ -817,8 +896,11 @@ impl ClusterState {
 
     fn delete_topics(&mut self, r: &DeleteTopicsRequest) -> DeleteTopicsResponse {
         use delete_topics::response::DeletableTopicResult;
-        let mut targets: Vec<(Option<String>, Uuid)> =
-            r.topic_names.iter().map(|n| (Some(n.clone()), Uuid::NIL)).collect();
+        let mut targets: Vec<(Option<String>, Uuid)> = r
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.clone()), Uuid::NIL))
+            .collect();
         targets.extend(r.topics.iter().map(|t| (t.name.clone(), t.topic_id)));
         let responses = targets
             .into_iter()
@@ -850,14 +932,27 @@ impl ClusterState {
 
     fn offset_commit(&mut self, broker: i32, r: &OffsetCommitRequest) -> OffsetCommitResponse {
         use offset_commit::response::*;
-        let code = self.not_coordinator(broker, &r.group_id).unwrap_or_else(|| {
-            let g = self.groups.entry(r.group_id.clone()).or_insert_with(Group::new);
-            g.validate_commit(&r.member_id, r.generation_id_or_member_epoch, r.group_instance_id.as_ref())
-        });
+        let code = self
+            .not_coordinator(broker, &r.group_id)
+            .unwrap_or_else(|| {
+                let g = self
+                    .groups
+                    .entry(r.group_id.clone())
+                    .or_insert_with(Group::new);
+                g.validate_commit(
+                    &r.member_id,
+                    r.generation_id_or_member_epoch,
+                    r.group_instance_id.as_ref(),
+                )
+            });
         let known: Vec<bool> = r
             .topics
             .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| self.partition(&t.name, p.partition_index).is_some()))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| self.partition(&t.name, p.partition_index).is_some())
+            })
             .collect();
         let mut known = known.into_iter();
         let topics = r
@@ -878,7 +973,11 @@ impl ClusterState {
                             if let Some(g) = self.groups.get_mut(&r.group_id) {
                                 g.offsets.insert(
                                     (t.name.clone(), p.partition_index),
-                                    (p.committed_offset, p.committed_leader_epoch, p.committed_metadata.clone()),
+                                    (
+                                        p.committed_offset,
+                                        p.committed_leader_epoch,
+                                        p.committed_metadata.clone(),
+                                    ),
                                 );
                             }
                         }
@@ -898,32 +997,43 @@ impl ClusterState {
         }
     }
 
-    fn offset_fetch(&self, broker: i32, r: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    fn offset_fetch(
+        &self,
+        broker: i32,
+        r: &OffsetFetchRequest,
+        version: i16,
+    ) -> OffsetFetchResponse {
         use offset_fetch::response::*;
         // (group, requested topics) in either layout.
-        let requests: Vec<(String, Option<Vec<(String, Vec<i32>)>>)> = if version >= 8 {
+        let requests: Vec<(String, Option<TopicList>)> = if version >= 8 {
             r.groups
                 .iter()
                 .map(|g| {
                     (
                         g.group_id.clone(),
-                        g.topics
-                            .as_ref()
-                            .map(|ts| ts.iter().map(|t| (t.name.clone(), t.partition_indexes.clone())).collect()),
+                        g.topics.as_ref().map(|ts| {
+                            ts.iter()
+                                .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+                                .collect()
+                        }),
                     )
                 })
                 .collect()
         } else {
             vec![(
                 r.group_id.clone(),
-                r.topics
-                    .as_ref()
-                    .map(|ts| ts.iter().map(|t| (t.name.clone(), t.partition_indexes.clone())).collect()),
+                r.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+                        .collect()
+                }),
             )]
         };
         let mut groups = Vec::new();
         for (group, topics) in requests {
-            let code = self.not_coordinator(broker, &group).unwrap_or(ErrorCode::None);
+            let code = self
+                .not_coordinator(broker, &group)
+                .unwrap_or(ErrorCode::None);
             let offsets = self.groups.get(&group).map(|g| &g.offsets);
             let wanted: Vec<(String, Vec<i32>)> = match topics {
                 Some(t) => t,
@@ -1000,7 +1110,12 @@ impl ClusterState {
         }
     }
 
-    fn leave_group(&mut self, broker: i32, r: &LeaveGroupRequest, now: Instant) -> LeaveGroupResponse {
+    fn leave_group(
+        &mut self,
+        broker: i32,
+        r: &LeaveGroupRequest,
+        now: Instant,
+    ) -> LeaveGroupResponse {
         use leave_group::response::MemberResponse;
         if let Some(code) = self.not_coordinator(broker, &r.group_id) {
             return LeaveGroupResponse {
@@ -1008,8 +1123,11 @@ impl ClusterState {
                 ..Default::default()
             };
         }
-        let mut ids: Vec<(String, Option<String>)> =
-            r.members.iter().map(|m| (m.member_id.clone(), m.group_instance_id.clone())).collect();
+        let mut ids: Vec<(String, Option<String>)> = r
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect();
         let v0 = ids.is_empty();
         if v0 {
             ids.push((r.member_id.clone(), None));
@@ -1029,7 +1147,11 @@ impl ClusterState {
                 _ => member.clone(),
             };
             let removed = g.is_some_and(|g| g.remove_member(&member_id, now, &mut out));
-            let code = if removed { ErrorCode::None } else { ErrorCode::UnknownMemberId };
+            let code = if removed {
+                ErrorCode::None
+            } else {
+                ErrorCode::UnknownMemberId
+            };
             if v0 {
                 top = code;
             }
@@ -1091,7 +1213,13 @@ impl ClusterState {
     }
 
     /// Appends records to a partition directly (test set-up).
-    pub(crate) fn append(&mut self, topic: &str, partition: i32, records: Bytes, now: Instant) -> Result<i64, ErrorCode> {
+    pub(crate) fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+        now: Instant,
+    ) -> Result<i64, ErrorCode> {
         let log = self
             .partition_mut(topic, partition)
             .ok_or(ErrorCode::UnknownTopicOrPartition)?;
@@ -1107,5 +1235,7 @@ pub(crate) fn valid_topic_name(name: &str) -> bool {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }

@@ -95,16 +95,23 @@ fn fetch_error(r: &ResponseBody) -> (i16, usize, i64) {
 fn produce_assigns_offsets_and_fetch_reads_them_back() {
     let mut s = state(1);
     let t0 = Instant::now();
-    let ResponseBody::Produce(p) = now_reply(s.handle((1, 0), 0, 9, "c", produce(-1, 0, batch(3)), t0)) else {
+    let ResponseBody::Produce(p) =
+        now_reply(s.handle((1, 0), 0, 9, "c", produce(-1, 0, batch(3)), t0))
+    else {
         panic!()
     };
     assert_eq!(p.responses[0].partition_responses[0].base_offset, 0);
-    let ResponseBody::Produce(p) = now_reply(s.handle((1, 1), 0, 9, "c", produce(1, 0, batch(2)), t0)) else {
+    let ResponseBody::Produce(p) =
+        now_reply(s.handle((1, 1), 0, 9, "c", produce(1, 0, batch(2)), t0))
+    else {
         panic!()
     };
     assert_eq!(p.responses[0].partition_responses[0].base_offset, 3);
     // acks=0: no response at all, the data is written.
-    assert!(matches!(s.handle((1, 2), 0, 9, "c", produce(0, 0, batch(1)), t0), Reply::NoResponse));
+    assert!(matches!(
+        s.handle((1, 2), 0, 9, "c", produce(0, 0, batch(1)), t0),
+        Reply::NoResponse
+    ));
     let r = now_reply(s.handle((1, 3), 0, 12, "c", fetch(0, 4, 500, -1), t0));
     // The batch holding offset 4 starts at 3.
     assert_eq!(fetch_error(&r), (0, 2, 6));
@@ -114,7 +121,10 @@ fn produce_assigns_offsets_and_fetch_reads_them_back() {
 fn fetch_at_the_end_waits_until_data_or_max_wait() {
     let mut s = state(1);
     let t0 = Instant::now();
-    assert!(matches!(s.handle((1, 0), 0, 12, "c", fetch(0, 0, 500, -1), t0), Reply::Held));
+    assert!(matches!(
+        s.handle((1, 0), 0, 12, "c", fetch(0, 0, 500, -1), t0),
+        Reply::Held
+    ));
     assert_eq!(s.next_deadline(), Some(t0 + Duration::from_millis(500)));
     s.tick(t0 + Duration::from_millis(499));
     assert!(s.take_completed(1).is_empty());
@@ -123,7 +133,10 @@ fn fetch_at_the_end_waits_until_data_or_max_wait() {
     assert_eq!(done.len(), 1);
     assert_eq!(fetch_error(&done[0].1), (0, 0, 0));
     // A second wait ends early when data arrives.
-    assert!(matches!(s.handle((1, 1), 0, 12, "c", fetch(0, 0, 500, -1), t0), Reply::Held));
+    assert!(matches!(
+        s.handle((1, 1), 0, 12, "c", fetch(0, 0, 500, -1), t0),
+        Reply::Held
+    ));
     now_reply(s.handle((2, 0), 0, 9, "p", produce(1, 0, batch(1)), t0));
     let done = s.take_completed(1);
     assert_eq!(done[0].0, (1, 1));
@@ -138,16 +151,39 @@ fn fetch_errors_as_apache_kafka() {
     let leader = s.partition("t", 0).unwrap().leader;
     let other = 1 - leader;
     let code = |s: &mut ClusterState, broker, offset, epoch| {
-        fetch_error(&now_reply(s.handle((1, 0), broker, 12, "c", fetch(0, offset, 0, epoch), t0))).0
+        fetch_error(&now_reply(s.handle(
+            (1, 0),
+            broker,
+            12,
+            "c",
+            fetch(0, offset, 0, epoch),
+            t0,
+        )))
+        .0
     };
-    assert_eq!(code(&mut s, leader, 6, -1), ErrorCode::OffsetOutOfRange.code());
+    assert_eq!(
+        code(&mut s, leader, 6, -1),
+        ErrorCode::OffsetOutOfRange.code()
+    );
     assert_eq!(code(&mut s, leader, 5, -1), 0);
-    assert_eq!(code(&mut s, other, 0, -1), ErrorCode::NotLeaderOrFollower.code());
-    assert_eq!(code(&mut s, leader, 0, 1), ErrorCode::UnknownLeaderEpoch.code());
+    assert_eq!(
+        code(&mut s, other, 0, -1),
+        ErrorCode::NotLeaderOrFollower.code()
+    );
+    assert_eq!(
+        code(&mut s, leader, 0, 1),
+        ErrorCode::UnknownLeaderEpoch.code()
+    );
     s.partition_mut("t", 0).unwrap().leader_epoch = 3;
-    assert_eq!(code(&mut s, leader, 0, 2), ErrorCode::FencedLeaderEpoch.code());
+    assert_eq!(
+        code(&mut s, leader, 0, 2),
+        ErrorCode::FencedLeaderEpoch.code()
+    );
     s.partition_mut("t", 0).unwrap().log_start = 2;
-    assert_eq!(code(&mut s, leader, 1, 3), ErrorCode::OffsetOutOfRange.code());
+    assert_eq!(
+        code(&mut s, leader, 1, 3),
+        ErrorCode::OffsetOutOfRange.code()
+    );
 }
 
 #[test]
@@ -171,7 +207,8 @@ fn list_offsets_earliest_latest_and_by_time() {
             }],
             ..Default::default()
         };
-        let ResponseBody::ListOffsets(l) = now_reply(s.handle((1, 0), 0, 8, "c", r.into(), t0)) else {
+        let ResponseBody::ListOffsets(l) = now_reply(s.handle((1, 0), 0, 8, "c", r.into(), t0))
+        else {
             panic!()
         };
         l.topics[0].partitions[0].offset
@@ -207,7 +244,9 @@ fn coordinator(s: &ClusterState) -> i32 {
 /// Joins a new member (KIP-394 round trip); returns its id, join held.
 fn join_new(s: &mut ClusterState, conn: u64, now: Instant) -> String {
     let c = coordinator(s);
-    let ResponseBody::JoinGroup(j) = now_reply(s.handle((conn, 0), c, 9, "client", join("", 10_000, 30_000), now)) else {
+    let ResponseBody::JoinGroup(j) =
+        now_reply(s.handle((conn, 0), c, 9, "client", join("", 10_000, 30_000), now))
+    else {
         panic!()
     };
     assert_eq!(j.error_code, ErrorCode::MemberIdRequired.code());
@@ -227,29 +266,45 @@ fn classic_group_join_sync_heartbeat_and_session_expiry() {
     let t0 = Instant::now();
     let c = coordinator(&s);
     let other = (c + 1) % 3;
-    let ResponseBody::Heartbeat(h) = now_reply(s.handle(
-        (9, 0),
-        other,
-        4,
-        "x",
-        HeartbeatRequest { group_id: "g".into(), ..Default::default() }.into(),
-        t0,
-    )) else {
+    let ResponseBody::Heartbeat(h) = now_reply(
+        s.handle(
+            (9, 0),
+            other,
+            4,
+            "x",
+            HeartbeatRequest {
+                group_id: "g".into(),
+                ..Default::default()
+            }
+            .into(),
+            t0,
+        ),
+    ) else {
         panic!()
     };
     assert_eq!(h.error_code, ErrorCode::NotCoordinator.code());
 
     // First member: no initial delay configured, so the join completes.
     let c = coordinator(&s);
-    let ResponseBody::JoinGroup(j) = now_reply(s.handle((1, 0), c, 9, "a", join("", 10_000, 30_000), t0)) else {
+    let ResponseBody::JoinGroup(j) =
+        now_reply(s.handle((1, 0), c, 9, "a", join("", 10_000, 30_000), t0))
+    else {
         panic!()
     };
     let a = j.member_id;
-    assert!(matches!(s.handle((1, 1), c, 9, "a", join(&a, 10_000, 30_000), t0), Reply::Held));
+    assert!(matches!(
+        s.handle((1, 1), c, 9, "a", join(&a, 10_000, 30_000), t0),
+        Reply::Held
+    ));
     s.tick(t0);
     let done = s.take_completed(1);
-    let ResponseBody::JoinGroup(j) = &done[0].1 else { panic!() };
-    assert_eq!((j.generation_id, j.leader.as_str(), j.members.len()), (1, a.as_str(), 1));
+    let ResponseBody::JoinGroup(j) = &done[0].1 else {
+        panic!()
+    };
+    assert_eq!(
+        (j.generation_id, j.leader.as_str(), j.members.len()),
+        (1, a.as_str(), 1)
+    );
 
     // Second member joins: a rebalance; A learns it from its heartbeat and
     // rejoins, then both get generation 2.
@@ -261,19 +316,25 @@ fn classic_group_join_sync_heartbeat_and_session_expiry() {
             member_id: member.into(),
             ..Default::default()
         };
-        let ResponseBody::Heartbeat(h) = now_reply(s.handle((1, 9), c, 4, "a", r.into(), now)) else {
+        let ResponseBody::Heartbeat(h) = now_reply(s.handle((1, 9), c, 4, "a", r.into(), now))
+        else {
             panic!()
         };
         h.error_code
     };
     assert_eq!(hb(&mut s, &a, 1, t0), ErrorCode::RebalanceInProgress.code());
-    assert!(matches!(s.handle((1, 2), c, 9, "a", join(&a, 10_000, 30_000), t0), Reply::Held));
+    assert!(matches!(
+        s.handle((1, 2), c, 9, "a", join(&a, 10_000, 30_000), t0),
+        Reply::Held
+    ));
     s.tick(t0);
     let mut done = s.take_completed(1);
     done.extend(s.take_completed(2));
     assert_eq!(done.len(), 2);
     for (_, r) in &done {
-        let ResponseBody::JoinGroup(j) = r else { panic!() };
+        let ResponseBody::JoinGroup(j) = r else {
+            panic!()
+        };
         assert_eq!(j.generation_id, 2);
         assert_eq!(j.leader, a);
     }
@@ -289,16 +350,34 @@ fn classic_group_join_sync_heartbeat_and_session_expiry() {
         }
         .into()
     };
-    assert!(matches!(s.handle((2, 3), c, 5, "b", sync(&b, vec![]), t0), Reply::Held));
+    assert!(matches!(
+        s.handle((2, 3), c, 5, "b", sync(&b, vec![]), t0),
+        Reply::Held
+    ));
     let assignments = vec![
-        SyncGroupRequestAssignment { member_id: a.clone(), assignment: Bytes::from_static(b"A"), ..Default::default() },
-        SyncGroupRequestAssignment { member_id: b.clone(), assignment: Bytes::from_static(b"B"), ..Default::default() },
+        SyncGroupRequestAssignment {
+            member_id: a.clone(),
+            assignment: Bytes::from_static(b"A"),
+            ..Default::default()
+        },
+        SyncGroupRequestAssignment {
+            member_id: b.clone(),
+            assignment: Bytes::from_static(b"B"),
+            ..Default::default()
+        },
     ];
     // The leader's own SyncGroup is answered with everyone's.
-    assert!(matches!(s.handle((1, 4), c, 5, "a", sync(&a, assignments), t0), Reply::Held));
-    let ResponseBody::SyncGroup(sa) = &s.take_completed(1)[0].1 else { panic!() };
+    assert!(matches!(
+        s.handle((1, 4), c, 5, "a", sync(&a, assignments), t0),
+        Reply::Held
+    ));
+    let ResponseBody::SyncGroup(sa) = &s.take_completed(1)[0].1 else {
+        panic!()
+    };
     assert_eq!(sa.assignment, Bytes::from_static(b"A"));
-    let ResponseBody::SyncGroup(sb) = &s.take_completed(2)[0].1 else { panic!() };
+    let ResponseBody::SyncGroup(sb) = &s.take_completed(2)[0].1 else {
+        panic!()
+    };
     assert_eq!(sb.assignment, Bytes::from_static(b"B"));
     assert_eq!(hb(&mut s, &a, 2, t0), 0);
     assert_eq!(hb(&mut s, &a, 1, t0), ErrorCode::IllegalGeneration.code());
@@ -308,9 +387,16 @@ fn classic_group_join_sync_heartbeat_and_session_expiry() {
     let t1 = t0 + Duration::from_secs(6);
     assert_eq!(hb(&mut s, &a, 2, t1), 0);
     s.tick(t0 + Duration::from_secs(10));
-    let (_, _, members) = (0, 0, s.groups["g"].members.keys().cloned().collect::<Vec<_>>());
+    let (_, _, members) = (
+        0,
+        0,
+        s.groups["g"].members.keys().cloned().collect::<Vec<_>>(),
+    );
     assert_eq!(members, vec![a.clone()]);
-    assert_eq!(hb(&mut s, &a, 2, t0 + Duration::from_secs(10)), ErrorCode::RebalanceInProgress.code());
+    assert_eq!(
+        hb(&mut s, &a, 2, t0 + Duration::from_secs(10)),
+        ErrorCode::RebalanceInProgress.code()
+    );
 }
 
 #[test]
@@ -323,14 +409,24 @@ fn a_member_that_does_not_rejoin_is_removed_after_the_rebalance_timeout() {
     let b = join_new(&mut s, 2, t0);
     // A never rejoins (heartbeats keep its session alive meanwhile).
     for sec in [5u64, 10, 15, 20, 25] {
-        let r = HeartbeatRequest { group_id: "g".into(), generation_id: 1, member_id: a.clone(), ..Default::default() };
+        let r = HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: a.clone(),
+            ..Default::default()
+        };
         s.handle((1, 9), 0, 4, "a", r.into(), t0 + Duration::from_secs(sec));
         s.tick(t0 + Duration::from_secs(sec));
-        assert!(s.take_completed(2).is_empty(), "B's join held while A may rejoin");
+        assert!(
+            s.take_completed(2).is_empty(),
+            "B's join held while A may rejoin"
+        );
     }
     s.tick(t0 + Duration::from_secs(30));
     let done = s.take_completed(2);
-    let ResponseBody::JoinGroup(j) = &done[0].1 else { panic!() };
+    let ResponseBody::JoinGroup(j) = &done[0].1 else {
+        panic!()
+    };
     assert_eq!((j.generation_id, j.leader.as_str()), (2, b.as_str()));
     assert_eq!(s.groups["g"].members.len(), 1);
 }
@@ -356,21 +452,42 @@ fn offsets_commit_and_fetch_in_both_layouts() {
         }],
         ..Default::default()
     };
-    let ResponseBody::OffsetCommit(r) = now_reply(s.handle((1, 0), 0, 8, "c", commit.into(), t0)) else { panic!() };
+    let ResponseBody::OffsetCommit(r) = now_reply(s.handle((1, 0), 0, 8, "c", commit.into(), t0))
+    else {
+        panic!()
+    };
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
     let old = OffsetFetchRequest {
         group_id: "g".into(),
-        topics: Some(vec![OffsetFetchRequestTopic { name: "t".into(), partition_indexes: vec![0, 1], ..Default::default() }]),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: "t".into(),
+            partition_indexes: vec![0, 1],
+            ..Default::default()
+        }]),
         ..Default::default()
     };
-    let ResponseBody::OffsetFetch(r) = now_reply(s.handle((1, 1), 0, 7, "c", old.into(), t0)) else { panic!() };
-    let offs: Vec<i64> = r.topics[0].partitions.iter().map(|p| p.committed_offset).collect();
+    let ResponseBody::OffsetFetch(r) = now_reply(s.handle((1, 1), 0, 7, "c", old.into(), t0))
+    else {
+        panic!()
+    };
+    let offs: Vec<i64> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect();
     assert_eq!(offs, vec![-1, 42]);
     let new = OffsetFetchRequest {
-        groups: vec![OffsetFetchRequestGroup { group_id: "g".into(), topics: None, ..Default::default() }],
+        groups: vec![OffsetFetchRequestGroup {
+            group_id: "g".into(),
+            topics: None,
+            ..Default::default()
+        }],
         ..Default::default()
     };
-    let ResponseBody::OffsetFetch(r) = now_reply(s.handle((1, 2), 0, 9, "c", new.into(), t0)) else { panic!() };
+    let ResponseBody::OffsetFetch(r) = now_reply(s.handle((1, 2), 0, 9, "c", new.into(), t0))
+    else {
+        panic!()
+    };
     assert_eq!(r.groups[0].topics[0].partitions[0].committed_offset, 42);
 }
 
@@ -379,9 +496,16 @@ fn faults_create_delete_and_a_dead_broker_in_metadata() {
     use create_topics::request::CreatableTopic;
     let mut s = state(2);
     let t0 = Instant::now();
-    s.faults.push(crate::state::Fault { api: ApiKey::Metadata, broker: None, code: ErrorCode::NotController, remaining: 1 });
+    s.faults.push(crate::state::Fault {
+        api: ApiKey::Metadata,
+        broker: None,
+        code: ErrorCode::NotController,
+        remaining: 1,
+    });
     let md = |s: &mut ClusterState| {
-        let ResponseBody::Metadata(m) = now_reply(s.handle((1, 0), 0, 12, "c", MetadataRequest::default().into(), t0)) else {
+        let ResponseBody::Metadata(m) =
+            now_reply(s.handle((1, 0), 0, 12, "c", MetadataRequest::default().into(), t0))
+        else {
             panic!()
         };
         m
@@ -390,22 +514,51 @@ fn faults_create_delete_and_a_dead_broker_in_metadata() {
     assert_eq!(md(&mut s).error_code, 0);
     let create = CreateTopicsRequest {
         topics: vec![
-            CreatableTopic { name: "new".into(), num_partitions: 3, replication_factor: 1, ..Default::default() },
-            CreatableTopic { name: "t".into(), num_partitions: 1, replication_factor: 1, ..Default::default() },
+            CreatableTopic {
+                name: "new".into(),
+                num_partitions: 3,
+                replication_factor: 1,
+                ..Default::default()
+            },
+            CreatableTopic {
+                name: "t".into(),
+                num_partitions: 1,
+                replication_factor: 1,
+                ..Default::default()
+            },
         ],
         ..Default::default()
     };
-    let ResponseBody::CreateTopics(r) = now_reply(s.handle((1, 1), 0, 7, "c", create.into(), t0)) else { panic!() };
+    let ResponseBody::CreateTopics(r) = now_reply(s.handle((1, 1), 0, 7, "c", create.into(), t0))
+    else {
+        panic!()
+    };
     assert_eq!(r.topics[0].error_code, 0);
     assert_eq!(r.topics[1].error_code, ErrorCode::TopicAlreadyExists.code());
-    let delete = DeleteTopicsRequest { topic_names: vec!["t".into()], ..Default::default() };
-    let ResponseBody::DeleteTopics(r) = now_reply(s.handle((1, 2), 0, 5, "c", delete.into(), t0)) else { panic!() };
+    let delete = DeleteTopicsRequest {
+        topic_names: vec!["t".into()],
+        ..Default::default()
+    };
+    let ResponseBody::DeleteTopics(r) = now_reply(s.handle((1, 2), 0, 5, "c", delete.into(), t0))
+    else {
+        panic!()
+    };
     assert_eq!(r.responses[0].error_code, 0);
     s.brokers.get_mut(&1).unwrap().alive = false;
     let m = md(&mut s);
     assert_eq!(m.brokers.len(), 1);
-    let topic = m.topics.iter().find(|t| t.name.as_deref() == Some("new")).unwrap();
-    let dead = topic.partitions.iter().find(|p| p.replica_nodes.contains(&1) && p.leader_id == -1);
+    let topic = m
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some("new"))
+        .unwrap();
+    let dead = topic
+        .partitions
+        .iter()
+        .find(|p| p.replica_nodes.contains(&1) && p.leader_id == -1);
     assert!(dead.is_some(), "{topic:?}");
-    assert_eq!(dead.unwrap().error_code, ErrorCode::LeaderNotAvailable.code());
+    assert_eq!(
+        dead.unwrap().error_code,
+        ErrorCode::LeaderNotAvailable.code()
+    );
 }

@@ -50,7 +50,8 @@ fn assigned_consumer_reads_everything_then_waits_in_mock_time() {
         fill(&cluster, "t", p, 5);
     }
     let mut c = consumer(&cluster, &[("auto.offset.reset", "earliest")]);
-    c.assign((0..3).map(|p| TopicPartition::new("t", p))).unwrap();
+    c.assign((0..3).map(|p| TopicPartition::new("t", p)))
+        .unwrap();
     let mut seen = Vec::new();
     for _ in 0..20 {
         let records = c.poll(Duration::from_millis(100)).unwrap();
@@ -96,31 +97,43 @@ fn out_of_range_fetch_resets_as_configured() {
 fn producer_on_its_thread_and_consumer_on_the_test_thread() {
     let cluster = cluster(2);
     cluster.create_topic("orders", 2);
-    let config = ProducerConfig::from_properties([
-        ("bootstrap.servers", "mock:9092"),
-        ("linger.ms", "0"),
-    ])
-    .unwrap();
-    let producer =
-        KafkaProducer::with_client(config, StringSerializer, StringSerializer, cluster.client_for_thread())
+    let config =
+        ProducerConfig::from_properties([("bootstrap.servers", "mock:9092"), ("linger.ms", "0")])
             .unwrap();
+    let producer = KafkaProducer::with_client(
+        config,
+        StringSerializer,
+        StringSerializer,
+        cluster.client_for_thread(),
+    )
+    .unwrap();
     let mut offsets = Vec::new();
     for i in 0..10 {
         let md = producer
-            .send(ProducerRecord::with_key("orders", format!("k{}", i % 2), format!("v{i}")))
+            .send(ProducerRecord::with_key(
+                "orders",
+                format!("k{}", i % 2),
+                format!("v{i}"),
+            ))
             .get()
             .unwrap();
         offsets.push((md.partition, md.offset));
     }
     producer.close(Duration::from_secs(5));
-    let total: i64 = (0..2).map(|p| cluster.high_watermark("orders", p).unwrap()).sum();
+    let total: i64 = (0..2)
+        .map(|p| cluster.high_watermark("orders", p).unwrap())
+        .sum();
     assert_eq!(total, 10);
     // Idempotent producer (the default): a producer id was taken.
     assert!(cluster.request_count(ApiKey::InitProducerId) >= 1);
 
     let mut c = consumer(
         &cluster,
-        &[("group.id", "g"), ("auto.offset.reset", "earliest"), ("enable.auto.commit", "false")],
+        &[
+            ("group.id", "g"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ],
     );
     c.subscribe(["orders"], NoOpRebalanceListener).unwrap();
     let mut values = Vec::new();
@@ -133,7 +146,9 @@ fn producer_on_its_thread_and_consumer_on_the_test_thread() {
     }
     assert_eq!(values.len(), 10, "{values:?}");
     c.commit_sync().unwrap();
-    let committed: i64 = (0..2).map(|p| cluster.committed("g", "orders", p).unwrap_or(0)).sum();
+    let committed: i64 = (0..2)
+        .map(|p| cluster.committed("g", "orders", p).unwrap_or(0))
+        .sum();
     assert_eq!(committed, 10);
 }
 
@@ -155,7 +170,12 @@ fn two_consumers_split_the_partitions() {
     }
     let mut all: Vec<TopicPartition> = a.assignment().into_iter().chain(b.assignment()).collect();
     all.sort();
-    assert_eq!(all, (0..4).map(|p| TopicPartition::new("t", p)).collect::<Vec<_>>());
+    assert_eq!(
+        all,
+        (0..4)
+            .map(|p| TopicPartition::new("t", p))
+            .collect::<Vec<_>>()
+    );
     let (_, generation, members) = cluster.group("split").unwrap();
     assert_eq!(members.len(), 2);
     assert!(generation >= 1);

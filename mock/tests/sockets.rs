@@ -19,25 +19,39 @@ fn network_client_negotiates_and_gets_metadata() {
     client.metadata_mut().add_topics(["t"]);
     client.metadata_mut().request_update();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.metadata().partitions_for("t").is_none_or(|p| p.len() != 3) {
+    while client
+        .metadata()
+        .partitions_for("t")
+        .is_none_or(|p| p.len() != 3)
+    {
         assert!(Instant::now() < deadline, "no metadata for t");
         client.poll(Duration::from_millis(50), Instant::now());
     }
     assert_eq!(client.metadata().brokers().len(), 3);
-    let leader = client.metadata().leader_for(&prozess_network::TopicPartition::new("t", 1)).unwrap();
+    let leader = client
+        .metadata()
+        .leader_for(&prozess_network::TopicPartition::new("t", 1))
+        .unwrap();
     while !client.ready(leader, Instant::now()) {
         assert!(Instant::now() < deadline, "broker {leader} never ready");
         client.poll(Duration::from_millis(50), Instant::now());
     }
-    client.send(leader, ApiVersionsRequest::default().into(), Instant::now()).unwrap();
+    client
+        .send(leader, ApiVersionsRequest::default().into(), Instant::now())
+        .unwrap();
     let answered = loop {
         assert!(Instant::now() < deadline, "no ApiVersions answer");
         let events = client.poll(Duration::from_millis(50), Instant::now());
-        if let Some(ClientEvent::Response(r)) = events.into_iter().find(|e| matches!(e, ClientEvent::Response(_))) {
+        if let Some(ClientEvent::Response(r)) = events
+            .into_iter()
+            .find(|e| matches!(e, ClientEvent::Response(_)))
+        {
             break r;
         }
     };
-    let ResponseBody::ApiVersions(v) = answered.body else { panic!("{answered:?}") };
+    let ResponseBody::ApiVersions(v) = answered.body else {
+        panic!("{answered:?}")
+    };
     assert!(v.api_keys.len() >= 10);
 }
 
@@ -52,19 +66,30 @@ fn producer_and_group_consumer_over_sockets() {
     let served = cluster.bootstrap().unwrap();
     let servers = served.bootstrap_servers();
     let producer = KafkaProducer::new(
-        ProducerConfig::from_properties([("bootstrap.servers", servers.as_str()), ("linger.ms", "0")]).unwrap(),
+        ProducerConfig::from_properties([
+            ("bootstrap.servers", servers.as_str()),
+            ("linger.ms", "0"),
+        ])
+        .unwrap(),
         StringSerializer,
         StringSerializer,
     )
     .unwrap();
     for i in 0..20 {
         producer
-            .send(ProducerRecord::with_key("events", format!("k{i}"), format!("v{i}")))
+            .send(ProducerRecord::with_key(
+                "events",
+                format!("k{i}"),
+                format!("v{i}"),
+            ))
             .get()
             .unwrap();
     }
     producer.close(Duration::from_secs(5));
-    assert_eq!(cluster.high_watermark("events", 0).unwrap() + cluster.high_watermark("events", 1).unwrap(), 20);
+    assert_eq!(
+        cluster.high_watermark("events", 0).unwrap() + cluster.high_watermark("events", 1).unwrap(),
+        20
+    );
 
     let config = ConsumerConfig::from_properties([
         ("bootstrap.servers", servers.as_str()),
@@ -74,7 +99,9 @@ fn producer_and_group_consumer_over_sockets() {
     .unwrap();
     let mut consumer: KafkaConsumer<String, String, NetworkClient> =
         KafkaConsumer::new(config, StringDeserializer, StringDeserializer).unwrap();
-    consumer.subscribe(["events"], NoOpRebalanceListener).unwrap();
+    consumer
+        .subscribe(["events"], NoOpRebalanceListener)
+        .unwrap();
     let mut n = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while n < 20 && Instant::now() < deadline {
@@ -82,6 +109,10 @@ fn producer_and_group_consumer_over_sockets() {
     }
     assert_eq!(n, 20);
     consumer.commit_sync().unwrap();
-    assert_eq!(cluster.committed("sockets", "events", 0).unwrap() + cluster.committed("sockets", "events", 1).unwrap(), 20);
+    assert_eq!(
+        cluster.committed("sockets", "events", 0).unwrap()
+            + cluster.committed("sockets", "events", 1).unwrap(),
+        20
+    );
     consumer.close(Duration::from_secs(5)).unwrap();
 }
