@@ -562,3 +562,136 @@ fn faults_create_delete_and_a_dead_broker_in_metadata() {
         ErrorCode::LeaderNotAvailable.code()
     );
 }
+
+mod client {
+    use std::time::Duration;
+
+    use prozess_network::{ClientEvent, ClientRequest, KafkaClient, NetworkError};
+    use prozess_protocol::messages::*;
+    use prozess_protocol::{ApiKey, ErrorCode, ResponseBody};
+
+    use super::{batch, fetch, produce};
+    use crate::MockCluster;
+
+    fn responses(events: &[ClientEvent]) -> Vec<ApiKey> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::Response(r) => Some(r.api_key),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_held_fetch_holds_its_connection_but_not_the_coordinators() {
+        let cluster = MockCluster::new(1);
+        cluster.create_topic("t", 2);
+        let time = cluster.time();
+        let mut c = cluster.client();
+        assert!(c.ready(0, time.now()));
+        // v12: the helper names the topic (v13+ would need its id).
+        c.send_with_version(0, fetch(0, 0, 500, -1), 12, time.now())
+            .unwrap();
+        c.send(0, ApiVersionsRequest::default().into(), time.now())
+            .unwrap();
+        let coordinator = c.coordinator_node(0, "mock-broker", 9092);
+        assert_ne!(coordinator, 0);
+        assert!(c.ready(coordinator, time.now()));
+        c.send(
+            coordinator,
+            ApiVersionsRequest::default().into(),
+            time.now(),
+        )
+        .unwrap();
+        // Only the coordinator connection answers now.
+        let first = c.poll(Duration::ZERO, time.now());
+        assert_eq!(responses(&first), vec![ApiKey::ApiVersions]);
+        assert_eq!(first[0].node(), coordinator);
+        assert_eq!(c.in_flight_count(0), 2);
+        // An idle poll jumps the clock to the fetch's deadline: both answers
+        // come, in order.
+        let t0 = time.now();
+        let next = c.poll(Duration::from_secs(10), time.now());
+        assert_eq!(responses(&next), vec![ApiKey::Fetch, ApiKey::ApiVersions]);
+        assert_eq!(time.now() - t0, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn acks_zero_is_sent_and_errors_are_injected_per_broker() {
+        let cluster = MockCluster::new(2);
+        cluster.create_topic("t", 2);
+        let time = cluster.time();
+        let mut c = cluster.client();
+        let (leader, _) = cluster.leader("t", 0).unwrap();
+        assert!(c.ready(leader, time.now()));
+        c.send(leader, produce(0, 0, batch(2)), time.now()).unwrap();
+        let events = c.poll(Duration::ZERO, time.now());
+        assert!(matches!(
+            events[..],
+            [ClientEvent::Sent {
+                api_key: ApiKey::Produce,
+                ..
+            }]
+        ));
+        assert_eq!(cluster.high_watermark("t", 0), Some(2));
+        cluster.fail_next_on(leader, ApiKey::Produce, ErrorCode::NotEnoughReplicas, 1);
+        c.send(leader, produce(1, 0, batch(1)), time.now()).unwrap();
+        c.send(leader, produce(1, 0, batch(1)), time.now()).unwrap();
+        let events = c.poll(Duration::ZERO, time.now());
+        let codes: Vec<i16> = events
+            .iter()
+            .map(|e| match e {
+                ClientEvent::Response(r) => match &r.body {
+                    ResponseBody::Produce(p) => p.responses[0].partition_responses[0].error_code,
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(codes, vec![ErrorCode::NotEnoughReplicas.code(), 0]);
+        assert_eq!(cluster.high_watermark("t", 0), Some(3));
+    }
+
+    #[test]
+    fn killing_a_broker_disconnects_and_requests_time_out() {
+        let cluster = MockCluster::new(2);
+        cluster.create_topic("t", 2);
+        let time = cluster.time();
+        let mut c = cluster.client();
+        assert!(c.ready(1, time.now()));
+        c.send_with_version(1, fetch(1, 0, 5_000, -1), 12, time.now())
+            .unwrap();
+        assert!(c.poll(Duration::ZERO, time.now()).is_empty());
+        cluster.kill_broker(1);
+        let events = c.poll(Duration::ZERO, time.now());
+        assert!(
+            matches!(&events[..], [ClientEvent::Disconnected { node: 1, in_flight, cause: NetworkError::ConnectionClosed }] if in_flight.len() == 1),
+            "{events:?}"
+        );
+        assert!(!c.ready(1, time.now()));
+        assert!(c.connection_failed(1));
+        assert_eq!(c.least_loaded_node(time.now()), Some(0));
+        cluster.revive_broker(1);
+        time.advance(Duration::from_millis(50));
+        assert!(c.ready(1, time.now()));
+
+        // A request whose own timeout is shorter than the broker's wait.
+        let r = ClientRequest::new(fetch(1, 0, 5_000, -1))
+            .with_version(12)
+            .with_timeout(Duration::from_millis(100));
+        c.send_request(1, r, time.now()).unwrap();
+        let events = c.poll(Duration::from_secs(1), time.now());
+        assert!(
+            matches!(
+                events[0],
+                ClientEvent::Timeout {
+                    node: 1,
+                    api_key: ApiKey::Fetch,
+                    ..
+                }
+            ),
+            "{events:?}"
+        );
+    }
+}
