@@ -248,19 +248,35 @@ impl MockCluster {
         }
     }
 
-    /// Stops a broker: its connections close, it leaves the metadata, its
-    /// partitions have no leader (LEADER_NOT_AVAILABLE) and groups it
-    /// coordinated move to another broker, until
+    /// Stops a broker: its connections close, it leaves the metadata, the
+    /// partitions it led get a new leader among the live replicas (epoch
+    /// bumped; with none left, no leader: LEADER_NOT_AVAILABLE) and groups
+    /// it coordinated move to another broker (state and offsets kept), until
     /// [`revive_broker`](Self::revive_broker).
     pub fn kill_broker(&self, broker: i32) -> bool {
-        match self.lock().brokers.get_mut(&broker) {
-            Some(b) => {
-                b.alive = false;
-                tracing::info!(broker, "mock cluster: broker killed");
-                true
-            }
-            None => false,
+        let mut s = self.lock();
+        match s.brokers.get_mut(&broker) {
+            Some(b) => b.alive = false,
+            None => return false,
         }
+        tracing::info!(broker, "mock cluster: broker killed");
+        // The controller elects new leaders from the (always in-sync)
+        // replicas that are up, bumping the epochs.
+        let alive: Vec<i32> = s
+            .brokers
+            .iter()
+            .filter(|(_, b)| b.alive)
+            .map(|(&id, _)| id)
+            .collect();
+        for t in s.topics.values_mut() {
+            for p in t.partitions.iter_mut().filter(|p| p.leader == broker) {
+                if let Some(&next) = p.replicas.iter().find(|r| alive.contains(r)) {
+                    p.leader = next;
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+        true
     }
 
     /// Starts a killed broker again.

@@ -672,7 +672,10 @@ mod client {
         assert!(!c.ready(1, time.now()));
         assert!(c.connection_failed(1));
         assert_eq!(c.least_loaded_node(time.now()), Some(0));
+        // Its partition went to broker 0 (epoch 1); give it back.
+        assert_eq!(cluster.leader("t", 1), Some((0, 1)));
         cluster.revive_broker(1);
+        assert!(cluster.move_leader("t", 1, 1));
         time.advance(Duration::from_millis(50));
         assert!(c.ready(1, time.now()));
 

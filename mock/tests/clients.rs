@@ -221,3 +221,106 @@ fn injected_errors_and_a_leader_move_are_survived() {
     }
     assert_eq!(n, 5);
 }
+
+#[test]
+fn idempotent_producer_retries_injected_errors_without_duplicates() {
+    let cluster = cluster(2);
+    cluster.create_topic("t", 1);
+    cluster.fail_next(ApiKey::Produce, ErrorCode::NotLeaderOrFollower, 2);
+    let config = ProducerConfig::from_properties([
+        ("bootstrap.servers", "mock:9092"),
+        ("linger.ms", "0"),
+        ("retry.backoff.ms", "1"),
+    ])
+    .unwrap();
+    let producer = KafkaProducer::with_client(
+        config,
+        StringSerializer,
+        StringSerializer,
+        cluster.client_for_thread(),
+    )
+    .unwrap();
+    let offsets: Vec<i64> = (0..5)
+        .map(|i| {
+            producer
+                .send(ProducerRecord::new("t", format!("v{i}")))
+                .get()
+                .unwrap()
+                .offset
+        })
+        .collect();
+    producer.close(Duration::from_secs(5));
+    assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+    assert_eq!(cluster.high_watermark("t", 0), Some(5));
+    assert!(cluster.request_count(ApiKey::Produce) >= 7);
+}
+
+#[test]
+fn group_survives_its_coordinator_dying() {
+    let cluster = cluster(3);
+    cluster.create_topic("t", 2);
+    fill(&cluster, "t", 0, 2);
+    fill(&cluster, "t", 1, 2);
+    let mut c = consumer(
+        &cluster,
+        &[
+            ("group.id", "g2"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ],
+    );
+    c.subscribe(["t"], NoOpRebalanceListener).unwrap();
+    let mut n = 0;
+    for _ in 0..50 {
+        n += c.poll(Duration::from_millis(100)).unwrap().count();
+        if n == 4 {
+            break;
+        }
+    }
+    assert_eq!(n, 4);
+    c.commit_sync().unwrap();
+    // Kill the coordinator; the group (with its offsets) moves to another
+    // broker, which the consumer finds again.
+    let before = cluster.request_count(ApiKey::FindCoordinator);
+    let coordinator = coordinator_of(&cluster, "g2");
+    cluster.kill_broker(coordinator);
+    fill(&cluster, "t", 0, 1);
+    fill(&cluster, "t", 1, 1);
+    for _ in 0..100 {
+        n += c.poll(Duration::from_millis(100)).unwrap().count();
+        if n == 6 {
+            break;
+        }
+    }
+    assert_eq!(n, 6);
+    c.commit_sync().unwrap();
+    assert!(cluster.request_count(ApiKey::FindCoordinator) > before);
+    assert_eq!(cluster.committed("g2", "t", 0), Some(3));
+    assert_eq!(cluster.committed("g2", "t", 1), Some(3));
+}
+
+/// The broker FindCoordinator names for `group` now.
+fn coordinator_of(cluster: &MockCluster, group: &str) -> i32 {
+    use prozess_network::KafkaClient;
+    use prozess_protocol::messages::FindCoordinatorRequest;
+    use prozess_protocol::ResponseBody;
+    let time = cluster.time();
+    let mut client = cluster.client();
+    let node = client.least_loaded_node(time.now()).unwrap();
+    assert!(client.ready(node, time.now()));
+    let r = FindCoordinatorRequest {
+        key: group.to_string(),
+        ..Default::default()
+    };
+    client
+        .send_with_version(node, r.into(), 3, time.now())
+        .unwrap();
+    for e in client.poll(Duration::ZERO, time.now()) {
+        if let prozess_network::ClientEvent::Response(r) = e {
+            if let ResponseBody::FindCoordinator(f) = r.body {
+                return f.node_id;
+            }
+        }
+    }
+    panic!("no FindCoordinator answer");
+}
