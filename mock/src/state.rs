@@ -120,7 +120,8 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
-    pub(crate) fn new(brokers: i32, config: ClusterConfig) -> Self {
+    /// A cluster of `brokers` brokers (ids 0.., at least one), no topics.
+    pub fn new(brokers: i32, config: ClusterConfig) -> Self {
         let brokers = (0..brokers.max(1))
             .map(|id| {
                 (
@@ -160,7 +161,7 @@ impl ClusterState {
     }
 
     /// Creates a topic; leaders round robin over the brokers. False if it exists.
-    pub(crate) fn create_topic(&mut self, name: &str, partitions: i32) -> bool {
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> bool {
         if self.topics.contains_key(name) {
             return false;
         }
@@ -232,7 +233,44 @@ impl ClusterState {
         Some(code)
     }
 
-    /// Handles one request sent to `broker`.
+    /// Handles one request sent to `broker` in `version` at the cluster's
+    /// `now`. `id` names the request if it is held (a Fetch waiting for
+    /// data, a JoinGroup or SyncGroup waiting for the group): its response
+    /// comes later from [`take_completed`](Self::take_completed)`(id.0)`,
+    /// after [`tick`](Self::tick) or other requests moved things on.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use prozess_mock::{ClusterConfig, ClusterState, Reply};
+    /// use prozess_protocol::messages::fetch::request::{FetchPartition, FetchTopic};
+    /// use prozess_protocol::messages::FetchRequest;
+    ///
+    /// let mut cluster = ClusterState::new(1, ClusterConfig::default());
+    /// cluster.create_topic("t", 1);
+    /// let fetch = FetchRequest {
+    ///     max_wait_ms: 500,
+    ///     min_bytes: 1,
+    ///     max_bytes: 1 << 20,
+    ///     topics: vec![FetchTopic {
+    ///         topic: "t".into(),
+    ///         partitions: vec![FetchPartition {
+    ///             partition_max_bytes: 1 << 20,
+    ///             current_leader_epoch: -1,
+    ///             last_fetched_epoch: -1,
+    ///             ..Default::default()
+    ///         }],
+    ///         ..Default::default()
+    ///     }],
+    ///     ..Default::default()
+    /// };
+    /// let t0 = Instant::now();
+    /// // An empty partition: the fetch waits up to max_wait_ms.
+    /// let reply = cluster.handle((1, 7), 0, 12, "test", fetch.into(), t0);
+    /// assert!(matches!(reply, Reply::Held));
+    /// cluster.tick(t0 + Duration::from_millis(500));
+    /// let done = cluster.take_completed(1);
+    /// assert_eq!(done[0].0, (1, 7));
+    /// ```
     pub fn handle(
         &mut self,
         id: RequestId,
