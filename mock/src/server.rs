@@ -149,7 +149,7 @@ fn accept_loop(
                     .name(format!("prozess-mock-broker-{broker}-conn"))
                     .spawn(move || {
                         if let Err(e) = connection(broker, stream, &cluster, &stop, &clock) {
-                            tracing::debug!(broker, error = %e, "mock broker: connection closed");
+                            tracing::info!(broker, error = %e, "mock broker: connection closed");
                         }
                     })
                 {
@@ -282,7 +282,20 @@ fn handle_frame(
     encode(header.correlation_id, version, &response).map(Some)
 }
 
+/// Fields the state machine leaves null that older versions cannot carry
+/// (JoinGroup's protocol name is nullable only from v7).
+fn fit_to_version(body: &mut ResponseBody, version: i16) {
+    if let ResponseBody::JoinGroup(j) = body {
+        if version < 7 && j.protocol_name.is_none() {
+            j.protocol_name = Some(String::new());
+        }
+    }
+}
+
 fn encode(correlation_id: i32, version: i16, body: &ResponseBody) -> std::io::Result<Bytes> {
+    let mut body = body.clone();
+    fit_to_version(&mut body, version);
+    let body = &body;
     let mut out = BytesMut::new();
     let header = ResponseHeader {
         correlation_id,
@@ -291,4 +304,24 @@ fn encode(correlation_id: i32, version: i16, body: &ResponseBody) -> std::io::Re
     encode_response_frame(&header, version, body, &mut out)
         .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))?;
     Ok(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prozess_protocol::messages::JoinGroupResponse;
+
+    #[test]
+    fn join_group_errors_encode_in_every_version() {
+        let body: ResponseBody = JoinGroupResponse {
+            error_code: ErrorCode::MemberIdRequired.code(),
+            member_id: "m".into(),
+            ..Default::default()
+        }
+        .into();
+        let (min, max) = ApiKey::JoinGroup.supported_versions();
+        for v in min..=max {
+            assert!(encode(1, v, &body).is_ok(), "JoinGroup v{v}");
+        }
+    }
 }
