@@ -170,7 +170,14 @@ impl Group {
         });
         member.session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
         member.rebalance_timeout = Duration::from_millis(
-            req.rebalance_timeout_ms.max(req.session_timeout_ms).max(0) as u64,
+            // JoinGroup v0 had no rebalance timeout (-1 when absent): the
+            // session timeout stood in for it.
+            if version == 0 || req.rebalance_timeout_ms < 0 {
+                req.session_timeout_ms
+            } else {
+                req.rebalance_timeout_ms
+            }
+            .max(0) as u64,
         );
         member.protocols = protocols;
         member.last_heartbeat = now;

@@ -432,6 +432,43 @@ fn a_member_that_does_not_rejoin_is_removed_after_the_rebalance_timeout() {
 }
 
 #[test]
+fn the_rebalance_timeout_not_a_longer_session_bounds_the_join_phase() {
+    let mut s = state(1);
+    let t0 = Instant::now();
+    // Session 45 s, rebalance timeout 20 s.
+    let ResponseBody::JoinGroup(j) =
+        now_reply(s.handle((1, 0), 0, 9, "a", join("", 45_000, 20_000), t0))
+    else {
+        panic!()
+    };
+    let a = j.member_id;
+    assert!(matches!(
+        s.handle((1, 1), 0, 9, "a", join(&a, 45_000, 20_000), t0),
+        Reply::Held
+    ));
+    s.tick(t0);
+    assert_eq!(s.take_completed(1).len(), 1);
+    let ResponseBody::JoinGroup(j) =
+        now_reply(s.handle((2, 0), 0, 9, "b", join("", 45_000, 20_000), t0))
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        s.handle((2, 1), 0, 9, "b", join(&j.member_id, 45_000, 20_000), t0),
+        Reply::Held
+    ));
+    s.tick(t0 + Duration::from_millis(19_999));
+    assert!(s.take_completed(2).is_empty());
+    s.tick(t0 + Duration::from_secs(20));
+    assert_eq!(
+        s.take_completed(2).len(),
+        1,
+        "B's join ends at the 20 s rebalance timeout"
+    );
+    assert!(!s.groups["g"].members.contains_key(&a));
+}
+
+#[test]
 fn offsets_commit_and_fetch_in_both_layouts() {
     use offset_commit::request::*;
     use offset_fetch::request::*;
