@@ -324,3 +324,42 @@ fn coordinator_of(cluster: &MockCluster, group: &str) -> i32 {
     }
     panic!("no FindCoordinator answer");
 }
+
+#[test]
+fn a_member_that_stops_polling_is_expired_by_its_session_on_mock_time() {
+    let cluster = cluster(1);
+    cluster.create_topic("t", 2);
+    let props = [
+        ("group.id", "expiry"),
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "1000"),
+    ];
+    let mut a = consumer(&cluster, &props);
+    let mut b = consumer(&cluster, &props);
+    a.subscribe(["t"], NoOpRebalanceListener).unwrap();
+    b.subscribe(["t"], NoOpRebalanceListener).unwrap();
+    for _ in 0..200 {
+        a.poll(Duration::from_millis(50)).unwrap();
+        b.poll(Duration::from_millis(50)).unwrap();
+        if a.assignment().len() == 1 && b.assignment().len() == 1 {
+            break;
+        }
+    }
+    assert_eq!((a.assignment().len(), b.assignment().len()), (1, 1));
+    // A stops polling (no heartbeat thread with with_client); B polls on.
+    let start = cluster.time().now();
+    for _ in 0..400 {
+        b.poll(Duration::from_millis(100)).unwrap();
+        if b.assignment().len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(b.assignment().len(), 2);
+    let waited = cluster.time().now() - start;
+    assert!(
+        waited >= Duration::from_secs(10),
+        "expired after {waited:?}"
+    );
+    let (_, _, members) = cluster.group("expiry").unwrap();
+    assert_eq!(members.len(), 1);
+}
