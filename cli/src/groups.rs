@@ -37,7 +37,7 @@ pub enum GroupsCmd {
 
 /// Arguments of `groups reset-offsets`.
 #[derive(clap::Args, Debug)]
-#[group(id = "target", required = true, multiple = false, args = ["to_earliest", "to_latest", "to_datetime", "shift_by"])]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
 pub struct ResetArgs {
     /// The group.
     group: String,
@@ -45,16 +45,16 @@ pub struct ResetArgs {
     #[arg(short = 't', long = "topic", required = true)]
     topics: Vec<String>,
     /// To the log start.
-    #[arg(long)]
+    #[arg(long, group = "target")]
     to_earliest: bool,
     /// To the log end.
-    #[arg(long)]
+    #[arg(long, group = "target")]
     to_latest: bool,
     /// To the first record at or after this time (YYYY-MM-DDTHH:MM:SS[.mmm][Z], UTC, or ms since the epoch).
-    #[arg(long, value_parser = parse_datetime)]
+    #[arg(long, group = "target", value_parser = parse_datetime)]
     to_datetime: Option<i64>,
     /// Moves the committed offsets by N (negative: back).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, group = "target", allow_hyphen_values = true)]
     shift_by: Option<i64>,
     /// Only show the new offsets (the default).
     #[arg(long, conflicts_with = "execute")]
