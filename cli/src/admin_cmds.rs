@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use prozess::admin::{AlterConfigOp, ConfigResource, NewPartitions};
+use prozess::admin::{AlterConfigOp, ConfigResource, ConfigSource, NewPartitions};
 use prozess::{AdminError, NewTopic};
 use serde_json::json;
 
@@ -265,7 +265,8 @@ pub fn configs(ctx: &Ctx, cmd: ConfigsCmd) -> CliResult {
             let entries: Vec<_> = config
                 .entries
                 .iter()
-                .filter(|e| all || !format!("{:?}", e.source).contains("Default"))
+                // Like kafka-configs.sh: built-in defaults only with --all.
+                .filter(|e| all || e.source != ConfigSource::DefaultConfig)
                 .collect();
             if ctx.json {
                 return print_json(&json!(entries

@@ -1,11 +1,14 @@
 //! `prozess consume`: prints records in kcat's `-f` format.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use prozess::consumer::{ConsumerRebalanceListener, Error, OffsetAndMetadata, TopicPartition};
+use prozess::consumer::{
+    ConsumerRebalanceListener, Error, OffsetAndMetadata, TopicPartition, WakeupHandle,
+};
 
 use crate::client::{Consumer, Ctx};
 use crate::format::{parse_format, render, RecordView};
@@ -164,6 +167,7 @@ pub fn run(ctx: &Ctx, a: ConsumeArgs) -> CliResult {
             .map_err(|e| fail("assigning", e))?;
         seek(&mut consumer, &parts, start).map_err(|e| fail("seeking", e))?;
     }
+    wake_on_signals(consumer.wakeup_handle());
     let result = poll_loop(&mut consumer, &a, &tokens, &printed);
     let committed = if a.group.is_some() {
         let offsets = take(&printed, None);
@@ -232,9 +236,12 @@ fn poll_loop(
         if a.count.is_some_and(|c| count >= c) {
             return Ok(());
         }
-        let records = consumer
-            .poll(Duration::from_millis(500))
-            .map_err(|e| fail("polling", e))?;
+        let records = match consumer.poll(Duration::from_millis(500)) {
+            Ok(r) => r,
+            // SIGINT/SIGTERM: stop; the caller commits what was printed.
+            Err(Error::Wakeup) => return Ok(()),
+            Err(e) => return Err(fail("polling", e)),
+        };
         for r in &records {
             if a.count.is_some_and(|c| count >= c) {
                 break;
@@ -266,9 +273,24 @@ fn poll_loop(
         crate::output::write_stdout(&buf)?;
         buf.clear();
         if a.group.is_some() && !records.is_empty() {
-            let offsets = take(printed, None);
-            match consumer.commit_sync_offsets(offsets.clone()) {
-                Ok(()) => {}
+            // Kept in `printed` until the commit succeeds, so a signal
+            // during it leaves them for the final commit.
+            let snapshot: HashMap<TopicPartition, OffsetAndMetadata> = printed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(tp, o)| (tp.clone(), OffsetAndMetadata::new(*o)))
+                .collect();
+            match consumer.commit_sync_offsets(snapshot.clone()) {
+                Ok(()) => {
+                    let mut p = printed.lock().unwrap_or_else(|p| p.into_inner());
+                    for (tp, o) in snapshot {
+                        if p.get(&tp) == Some(&o.offset) {
+                            p.remove(&tp);
+                        }
+                    }
+                }
+                Err(Error::Wakeup) => return Ok(()),
                 // The group moved on under us; those records come again to
                 // their new owner.
                 Err(e @ (Error::CommitFailed(_) | Error::RebalanceInProgress)) => {
@@ -288,4 +310,32 @@ fn poll_loop(
             }
         }
     }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT/SIGTERM set a flag; a watcher thread turns it into `wakeup()`, so
+/// the poll loop ends, what was printed is committed and the group is left.
+fn wake_on_signals(wakeup: WakeupHandle) {
+    let handler = on_signal as extern "C" fn(libc::c_int);
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as libc::sighandler_t;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
+    std::thread::spawn(move || loop {
+        if STOP.load(Ordering::SeqCst) {
+            wakeup.wakeup();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
 }

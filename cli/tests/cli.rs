@@ -351,3 +351,128 @@ fn properties_file_is_read() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&topic));
 }
+
+#[test]
+fn sigterm_commits_what_was_printed_and_leaves_the_group() {
+    use std::io::{BufRead, BufReader};
+    let topic = harness::unique_topic("cli-sigterm");
+    let group = harness::unique_topic("cli-sigterm-group");
+    harness::create_topic(&topic, 1);
+    ok(
+        &["produce", "-t", &topic, "-X", "batch.size=1"],
+        "a\nb\nc\n",
+    );
+    let bootstrap = harness::bootstrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prozess"))
+        .args([
+            "-b",
+            bootstrap.as_str(),
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+        ])
+        .args(["-o", "beginning"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning prozess");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let got: Vec<String> = (0..3)
+        .map(|_| lines.next().expect("a line").expect("reading"))
+        .collect();
+    assert_eq!(got, ["a", "b", "c"]);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("waiting");
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = json(&["groups", "describe", &group, "-t", &topic]);
+    assert_eq!(d["offsets"][0]["committed"], 3, "{d}");
+    assert_eq!(d["members"].as_array().map(|m| m.len()), Some(0), "{d}");
+}
+
+#[test]
+fn configs_set_describe_delete() {
+    if harness::is_tansu() {
+        harness::skip("needs IncrementalAlterConfigs (Apache Kafka)");
+        return;
+    }
+    let topic = harness::unique_topic("cli-configs");
+    harness::create_topic(&topic, 1);
+    ok(
+        &["configs", "set", "--topic", &topic, "retention.ms=123456"],
+        "",
+    );
+    let find = |v: &serde_json::Value| {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .find(|e| e["name"] == "retention.ms")
+            .cloned()
+    };
+    let d = json(&["configs", "describe", "--topic", &topic]);
+    let entry = find(&d).unwrap_or_else(|| panic!("retention.ms not in {d}"));
+    assert_eq!(entry["value"], "123456");
+    ok(
+        &["configs", "delete", "--topic", &topic, "retention.ms"],
+        "",
+    );
+    let d = json(&["configs", "describe", "--topic", &topic]);
+    assert!(find(&d).is_none(), "{d}");
+    let d = json(&["configs", "describe", "--topic", &topic, "--all"]);
+    assert!(find(&d).is_some(), "{d}");
+}
+
+#[test]
+fn groups_list_and_delete() {
+    if harness::is_tansu() {
+        harness::skip("Tansu lists no groups in ListGroups");
+        return;
+    }
+    let topic = harness::unique_topic("cli-glist");
+    let group = harness::unique_topic("cli-glist-group");
+    harness::create_topic(&topic, 1);
+    ok(&["produce", "-t", &topic], "x\n");
+    ok(
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "-o",
+            "beginning",
+            "-c",
+            "1",
+        ],
+        "",
+    );
+    let listed = json(&["groups", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|g| g["group"] == group.as_str()),
+        "{listed}"
+    );
+    ok(&["groups", "delete", &group], "");
+    let listed = json(&["groups", "list"]);
+    assert!(
+        !listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|g| g["group"] == group.as_str()),
+        "{listed}"
+    );
+}
