@@ -2,7 +2,7 @@
 # Runs every test of the workspace against real brokers, in stages:
 #   1. tansu     `cargo test --workspace` (unit tests, and the integration
 #                tests against a Tansu broker the harness starts);
-#   2. kafka-1   the integration tests against a 1-node Apache Kafka 4.0 KRaft
+#   2. kafka-1   the integration tests and the CLI's tests against a 1-node Apache Kafka 4.0 KRaft
 #                cluster (PLAINTEXT, SASL_PLAINTEXT, SSL, mutual TLS, SASL_SSL
 #                listeners), started here with `prozess-broker --kafka 1`;
 #   3. kafka-3   the tests that need several brokers (integration-tests/tests/
@@ -112,7 +112,7 @@ else
     export PROZESS_KAFKA_HOME="$home"
     cargo build -q -p prozess-integration-tests --bin prozess-broker || exit 1
     if start_kafka 1; then
-      run_stage kafka-1 -p prozess-integration-tests --no-fail-fast "$@"
+      run_stage kafka-1 -p prozess-integration-tests -p prozess-cli --no-fail-fast "$@"
       stop_kafka
     else
       failed_stages+=("kafka-1 start"); total_failed=$((total_failed + 1))
