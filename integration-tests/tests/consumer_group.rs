@@ -308,11 +308,24 @@ fn join_and_leave(strategy: &str) {
 }
 
 /// The strategies run one after another: twelve members with heartbeat
-/// threads at once starved the 2-core CI machine, and Tansu, which holds group
-/// requests during a join for about session.timeout.ms / 2, then saw sessions
-/// expire mid-rebalance round after round.
+/// threads at once starved the 2-core CI machine.
+///
+/// Not on Tansu: it holds a heartbeat that arrives during another member's
+/// join unanswered until the round ends (about session.timeout.ms / 2 plus
+/// 3 s, longer than the 2 s sessions Tansu's slow joins call for), so with
+/// three members the one left out expires its session, rejoins, and leaves
+/// out another: generation after generation (seen in CI: 100+ generations in
+/// 3 minutes, b and c taking turns). Apache Kafka answers such heartbeats at
+/// once with REBALANCE_IN_PROGRESS; the test runs in the Kafka stages.
 #[test]
 fn members_split_join_and_leave_with_each_assignor() {
+    if harness::skip_on(
+        harness::is_tansu(),
+        "Tansu leaves heartbeats unanswered during another member's join, so three members \
+         with Tansu-short sessions take turns expiring; runs in the Apache Kafka stages",
+    ) {
+        return;
+    }
     for strategy in ["range", "roundrobin", "sticky", "cooperative-sticky"] {
         join_and_leave(strategy);
     }
