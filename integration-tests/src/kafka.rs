@@ -520,12 +520,18 @@ impl KafkaCluster {
                 "kill -9 {pid} (node {id}) failed: {status}"
             )));
         }
+        // A node this process started is reaped here (and forgotten, so
+        // that a later readiness check does not take it for a node that
+        // died); one started by another process is reaped by its parent.
+        {
+            let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, c) in children.iter_mut().filter(|(cid, _)| *cid == id) {
+                let _ = c.wait();
+            }
+            children.retain(|(cid, _)| *cid != id);
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while process_alive(&pid) && Instant::now() < deadline {
-            // Reap it if it is our child, else wait for its parent to.
-            let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
-            children.retain_mut(|(cid, c)| !(*cid == id && matches!(c.try_wait(), Ok(Some(_)))));
-            drop(children);
             thread::sleep(Duration::from_millis(20));
         }
         tracing::info!(node = id, pid, "Kafka node killed");

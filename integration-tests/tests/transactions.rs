@@ -49,6 +49,7 @@ fn read(isolation: &str, tp: &TopicPartition, want: usize) -> (Vec<String>, i64)
 
 #[test]
 fn commit_abort_and_offsets_in_a_transaction() {
+    harness::init_logging();
     let bootstrap = harness::bootstrap();
     let topic = harness::unique_topic("txn-out");
     harness::create_topic(&topic, 1);

@@ -251,10 +251,19 @@ impl<C: KafkaClient> Sender<C> {
             timeout = timeout.min(next.saturating_duration_since(now));
         }
         let txn_partitions = match self.transactions.clone() {
-            Some(t) => match self.drive_transactions(&t, now) {
-                Some(allowed) => Some(allowed),
-                None => return timeout.min(self.config.retry_backoff),
-            },
+            Some(t) => {
+                let allowed = self.drive_transactions(&t, now);
+                // A transactional request waiting out a retry backoff is
+                // woken by no response: wake for it.
+                let retry_at = t.lock().unwrap_or_else(|e| e.into_inner()).retry_at(now);
+                if let Some(at) = retry_at {
+                    timeout = timeout.min(at.saturating_duration_since(now));
+                }
+                match allowed {
+                    Some(allowed) => Some(allowed),
+                    None => return timeout.min(self.config.retry_backoff),
+                }
+            }
             None => {
                 if self.txn.is_some() && !self.maybe_init_producer_id(now) {
                     return timeout.min(self.config.retry_backoff);

@@ -685,6 +685,16 @@ impl Transactions {
         self.in_flight.is_some()
     }
 
+    /// When a retried transactional request (after a retriable error's
+    /// backoff) may go out next, if one waits: the sender must wake by then,
+    /// since no response will.
+    pub fn retry_at(&self, now: Instant) -> Option<Instant> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        self.not_before.filter(|&t| t > now)
+    }
+
     /// The next request to send, if any may go now, and where to. The
     /// sender then calls [`request_sent`](Self::request_sent) (or nothing,
     /// if the node was not ready: the same request comes back next time).
