@@ -43,7 +43,9 @@ run_stage() {
   : >"$PROZESS_SKIP_LOG"
   log "stage $name: cargo test $*"
   local start=$SECONDS
-  cargo test "$@" 2>&1 | tee "$out"
+  # 7>&-: the tests (and brokers they restart) must not hold the Kafka
+  # launcher's stdin open, or it would never see EOF and never stop.
+  cargo test "$@" 7>&- 2>&1 | tee "$out"
   local rc=${PIPESTATUS[0]}
   local counts passed failed ignored skipped
   counts=$(awk '/^test result:/ { for (i=1;i<=NF;i++) { if ($(i+1) ~ /^passed/) p+=$i; if ($(i+1) ~ /^failed/) f+=$i; if ($(i+1) ~ /^ignored/) g+=$i } } END { printf "%d %d %d", p, f, g }' "$out")
@@ -85,6 +87,17 @@ start_kafka() {
 
 stop_kafka() {
   exec 7>&-
+  # The launcher stops its cluster on EOF; give it 60 s, then kill it (its
+  # janitor still sees EOF then, and kills the nodes).
+  local i
+  for i in $(seq 1 120); do
+    kill -0 "$kafka_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$kafka_pid" 2>/dev/null; then
+    log "the Kafka launcher did not stop on EOF; killing it"
+    kill -9 "$kafka_pid" 2>/dev/null || true
+  fi
   wait "$kafka_pid" 2>/dev/null || true
   unset PROZESS_KAFKA_CLUSTER
 }
