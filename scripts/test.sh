@@ -123,15 +123,25 @@ else
     failed_stages+=("install-kafka"); total_failed=$((total_failed + 1))
   else
     export PROZESS_KAFKA_HOME="$home"
-    cargo build -q -p prozess-integration-tests --bin prozess-broker || exit 1
+    # The Kafka stages select test targets of the stage-1 build: always
+    # `--workspace`, so cargo unifies features as it did there and builds
+    # nothing again (a `-p` selection rebuilt every dependency; the CI disk
+    # filled up). The launcher is the binary stage 1 built for the tests.
+    if [ ! -x target/debug/prozess-broker ]; then
+      cargo test -q --workspace --no-run 7>&- || exit 1
+    fi
+    kafka_tests=()
+    for f in integration-tests/tests/*.rs cli/tests/*.rs; do
+      kafka_tests+=(--test "$(basename "$f" .rs)")
+    done
     if start_kafka 1; then
-      run_stage kafka-1 -p prozess-integration-tests -p prozess-cli --no-fail-fast "$@"
+      run_stage kafka-1 --workspace "${kafka_tests[@]}" --no-fail-fast "$@"
       stop_kafka
     else
       failed_stages+=("kafka-1 start"); total_failed=$((total_failed + 1))
     fi
     if start_kafka 3; then
-      run_stage kafka-3 -p prozess-integration-tests --test kafka_cluster --no-fail-fast "$@" -- --include-ignored
+      run_stage kafka-3 --workspace --test kafka_cluster --no-fail-fast "$@" -- --include-ignored
       stop_kafka
     else
       failed_stages+=("kafka-3 start"); total_failed=$((total_failed + 1))
@@ -143,6 +153,7 @@ echo
 echo "==== test stages ===="
 for l in "${stage_lines[@]}"; do echo "  $l"; done
 [ -z "$kafka_note" ] || echo "  $kafka_note"
+echo "  target directory: $(du -sh target 2>/dev/null | cut -f1); disk: $(df -h . | awk 'NR == 2 { print $4 " free" }')"
 skips=$(cat "$run_dir"/*.skipped 2>/dev/null | sort | uniq -c | sort -rn)
 if [ -n "$skips" ]; then
   echo "skipped tests (stage logs: $run_dir):"
