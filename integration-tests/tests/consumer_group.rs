@@ -763,42 +763,60 @@ fn pattern_subscription_picks_up_new_topics() {
     c.close(Duration::from_secs(10)).expect("close");
 }
 
-/// group.protocol=consumer (KIP-848): against Apache Kafka 4.0 two members
-/// split the partitions with the broker's assignor; Tansu lacks
-/// ConsumerGroupHeartbeat, and there the consumer fails with a clear error
+/// group.protocol=consumer (KIP-848) where the broker lacks
+/// ConsumerGroupHeartbeat (Tansu): the consumer fails with a clear error
 /// instead of hanging.
 #[test]
+fn consumer_group_protocol_kip848_unsupported_fails_clearly() {
+    if harness::skip_on(
+        !harness::is_tansu(),
+        "this broker has ConsumerGroupHeartbeat (KIP-848): consumer_group_protocol_kip848 runs instead",
+    ) {
+        return;
+    }
+    let topic = harness::unique_topic("group-kip848-none");
+    harness::create_topic(&topic, 4);
+    let group = harness::unique_topic("g-kip848-none");
+    let extra = [("group.protocol", "consumer")];
+    let mut c: Consumer = KafkaConsumer::new(
+        config(&group, &extra),
+        StringDeserializer,
+        StringDeserializer,
+    )
+    .expect("consumer");
+    c.subscribe([&topic], prozess::consumer::NoOpRebalanceListener)
+        .expect("subscribe");
+    let start = Instant::now();
+    let error = loop {
+        match c.poll(Duration::from_millis(100)) {
+            Err(e) => break e,
+            Ok(_) => assert!(
+                start.elapsed() < SETTLE,
+                "no error for group.protocol=consumer"
+            ),
+        }
+    };
+    assert!(
+        matches!(&error, Error::Group(e) if e.to_string().contains("ConsumerGroupHeartbeat")),
+        "{error}"
+    );
+}
+
+/// group.protocol=consumer (KIP-848): against Apache Kafka 4.0 two members
+/// split the partitions with the broker's assignor, and one takes over all
+/// of them when the other leaves.
+#[test]
 fn consumer_group_protocol_kip848() {
+    if harness::skip_on(
+        harness::is_tansu(),
+        "Tansu has no ConsumerGroupHeartbeat (KIP-848)",
+    ) {
+        return;
+    }
     let topic = harness::unique_topic("group-kip848");
     harness::create_topic(&topic, 4);
     let group = harness::unique_topic("g-kip848");
     let extra = [("group.protocol", "consumer")];
-    if harness::is_tansu() {
-        eprintln!("Tansu has no ConsumerGroupHeartbeat (KIP-848): checking the error only");
-        let mut c: Consumer = KafkaConsumer::new(
-            config(&group, &extra),
-            StringDeserializer,
-            StringDeserializer,
-        )
-        .expect("consumer");
-        c.subscribe([&topic], prozess::consumer::NoOpRebalanceListener)
-            .expect("subscribe");
-        let start = Instant::now();
-        let error = loop {
-            match c.poll(Duration::from_millis(100)) {
-                Err(e) => break e,
-                Ok(_) => assert!(
-                    start.elapsed() < SETTLE,
-                    "no error for group.protocol=consumer"
-                ),
-            }
-        };
-        assert!(
-            matches!(&error, Error::Group(e) if e.to_string().contains("ConsumerGroupHeartbeat")),
-            "{error}"
-        );
-        return;
-    }
     let all = all_partitions(&topic, 4);
     let mut a = Member::new("a", &topic, &group, &extra, true);
     let mut b = Member::new("b", &topic, &group, &extra, true);
