@@ -105,6 +105,7 @@ fn sasl_client(cluster: &FakeCluster, mechanism: SaslMechanism, password: &str) 
         mechanism,
         username: "alice".into(),
         password: password.into(),
+        oauthbearer: None,
     });
     NetworkClient::new(cfg).unwrap()
 }
@@ -204,6 +205,7 @@ fn authentication_failure_names_broker_and_mechanism_and_backs_off_to_the_max() 
         mechanism: SaslMechanism::ScramSha256,
         username: "alice".into(),
         password: "changed".into(),
+        oauthbearer: None,
     });
     let mut client = NetworkClient::new(cfg).unwrap();
     let m = expect_auth_failure(&mut client);

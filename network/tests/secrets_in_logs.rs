@@ -60,6 +60,7 @@ fn client(cluster: &FakeCluster, password: &str) -> NetworkClient {
         mechanism: SaslMechanism::Plain,
         username: "alice".into(),
         password: password.into(),
+        oauthbearer: None,
     });
     NetworkClient::new(cfg).unwrap()
 }
