@@ -319,12 +319,15 @@ fn oauthbearer_login<'a>(
     }
     Err(SecurityConfigError::new(
         "sasl.jaas.config",
-        "OAUTHBEARER needs tokens: a token provider (SecurityConfig::\
-         set_oauthbearer_token_provider), or unsecured test tokens from a sasl.jaas.config with \
-         unsecuredLoginStringClaim_sub=\"<principal>\" (or librdkafka's \
-         enable.sasl.oauthbearer.unsecure.jwt=true with sasl.oauthbearer.config)",
+        NO_TOKEN_SOURCE,
     ))
 }
+
+/// The refusal of OAUTHBEARER without any source of tokens.
+const NO_TOKEN_SOURCE: &str = "OAUTHBEARER needs tokens: a token provider (SecurityConfig::\
+         set_oauthbearer_token_provider), or unsecured test tokens from a sasl.jaas.config with \
+         unsecuredLoginStringClaim_sub=\"<principal>\" (or librdkafka's \
+         enable.sasl.oauthbearer.unsecure.jwt=true with sasl.oauthbearer.config)";
 
 /// Java's `sasl.login.refresh.*` settings, checked against Java's ranges.
 fn refresh_config<'a>(
@@ -616,9 +619,16 @@ impl SecurityConfig {
         apply_security_with(n, self.protocol, |k| self.get(k), self.oauthbearer.as_ref())
     }
 
-    /// Checks that the settings can be used, without a network config.
+    /// Checks that the settings can be used, without a network config. An
+    /// OAUTHBEARER token provider may still be set after this (properties
+    /// first, then [`SecurityConfig::set_oauthbearer_token_provider`]): its
+    /// absence is refused by [`SecurityConfig::apply`], when the client is
+    /// built.
     pub fn validate(&self) -> Result<(), SecurityConfigError> {
-        self.apply(&mut NetworkConfig::default())
+        match self.apply(&mut NetworkConfig::default()) {
+            Err(e) if e.message == NO_TOKEN_SOURCE && self.oauthbearer.is_none() => Ok(()),
+            other => other,
+        }
     }
 }
 

@@ -625,6 +625,13 @@ fn oauthbearer_token_provider_of_the_application() {
     c.set("sasl.mechanism", "OAUTHBEARER").unwrap();
     c.set("sasl.login.refresh.window.factor", "0.9").unwrap();
     // The provider wins over the unsecured options and the endpoint URL.
+    // Without a provider yet: validation (of properties set one by one)
+    // leaves room for it; building the network config refuses.
+    c.validate().unwrap();
+    assert_eq!(
+        c.apply(&mut NetworkConfig::default()).unwrap_err().key,
+        "sasl.jaas.config"
+    );
     c.set("sasl.oauthbearer.token.endpoint.url", "https://idp/token")
         .unwrap();
     c.set_oauthbearer_token_provider(std::sync::Arc::new(|| {
