@@ -625,7 +625,7 @@ fn reauthentication_keeps_a_30_s_produce_and_consume_going() {
             received.push(r.value.clone().unwrap_or_default());
         }
         polls += 1;
-        if polls % 20 == 0 {
+        if polls.is_multiple_of(20) {
             c.commit_sync().expect("commit_sync");
         }
     }
