@@ -125,8 +125,9 @@ impl AdminConfig {
             ));
         }
         // Security settings that cannot work are refused now, not at the
-        // first connect.
-        config.network_config()?;
+        // first connect (an OAUTHBEARER token provider may still be set:
+        // `network_config` refuses its absence).
+        config.security.validate().map_err(security_error)?;
         Ok(config)
     }
 

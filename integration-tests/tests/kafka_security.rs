@@ -6,6 +6,10 @@
 //! password, an unknown CA, a certificate for another host, a missing or
 //! foreign client certificate.
 //!
+//! OAUTHBEARER with unsecured tokens (KIP-255) and a token the broker
+//! refuses, and KIP-368 re-authentication on the REAUTH listener
+//! (connections.max.reauth.ms) during 30 s of producing and consuming.
+//!
 //! Tansu has neither SASL users nor TLS (BROKERS.md): on it these tests are
 //! skipped (counted in scripts/test.sh's summary); they run in the Kafka stages.
 
@@ -19,7 +23,7 @@ use prozess::consumer::{
 };
 use prozess::producer::{KafkaProducer, ProducerConfig, ProducerRecord, StringSerializer};
 use prozess_integration_tests as harness;
-use prozess_integration_tests::kafka::{ClusterInfo, SASL_PASSWORD, SASL_USER};
+use prozess_integration_tests::kafka::{ClusterInfo, REAUTH_MS, SASL_PASSWORD, SASL_USER};
 use prozess_integration_tests::Listener;
 
 const T: Duration = Duration::from_secs(30);
@@ -419,4 +423,245 @@ fn sasl_wrong_password_is_reported_by_admin_producer_and_consumer() {
         check(&err, "consumer");
         drop(c);
     }
+}
+
+// ----- OAUTHBEARER (KIP-255) -----
+
+#[test]
+fn oauthbearer_unsecured_token_produce_consume_commit_admin() {
+    if harness::skip_on(harness::is_tansu(), "Tansu has no OAUTHBEARER") {
+        return;
+    }
+    let Some(k) = cluster() else { return };
+    // Java's form: the unsecured login module's options.
+    round_trip(
+        &k.bootstrap(Listener::SaslPlaintext),
+        &props(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 unsecuredLoginStringClaim_sub=\"alice\";",
+            ),
+        ]),
+        "oauth",
+    );
+    // librdkafka's form.
+    let mut a = admin(
+        &k.bootstrap(Listener::SaslPlaintext),
+        &props(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanisms", "OAUTHBEARER"),
+            ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+            ("sasl.oauthbearer.config", "principal=alice scope=test"),
+        ]),
+    );
+    let described = a
+        .describe_cluster()
+        .expect("describe_cluster (librdkafka form)");
+    assert!(!described.nodes.is_empty());
+}
+
+#[test]
+fn oauthbearer_refused_token_fails_fast_with_the_brokers_error() {
+    if harness::skip_on(harness::is_tansu(), "Tansu has no OAUTHBEARER") {
+        return;
+    }
+    let Some(k) = cluster() else { return };
+    harness::init_logging();
+    const TOKEN: &str = "not-a-jws-token-4711";
+    let bootstrap = k.bootstrap(Listener::SaslPlaintext);
+    let provider = std::sync::Arc::new(|| {
+        Ok(prozess_network::OAuthBearerToken {
+            value: TOKEN.into(),
+            principal_name: "alice".into(),
+            start_time: None,
+            expiry: std::time::SystemTime::now() + Duration::from_secs(600),
+        })
+    });
+    let security = props(&[
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+    ]);
+    let check = |err: &str, who: &str| {
+        assert!(
+            err.contains("OAUTHBEARER"),
+            "{who}: names the mechanism: {err}"
+        );
+        assert!(
+            err.contains("invalid_token"),
+            "{who}: the broker's JSON error: {err}"
+        );
+        assert!(!err.contains(TOKEN), "{who}: the token leaked: {err}");
+    };
+
+    let mut all = props(&[
+        ("bootstrap.servers", &bootstrap),
+        ("default.api.timeout.ms", "30000"),
+    ]);
+    all.extend(security.iter().cloned());
+    let mut config = AdminConfig::from_properties(all).expect("admin config");
+    config
+        .security
+        .set_oauthbearer_token_provider(provider.clone());
+    let mut a = AdminClient::new(config).expect("admin");
+    let start = Instant::now();
+    let err = match a.describe_cluster() {
+        Ok(c) => panic!("describe_cluster succeeded with a refused token: {c:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        start.elapsed() < REPORTED_WITHIN,
+        "admin: took {:?}: {err}",
+        start.elapsed()
+    );
+    check(&err, "admin");
+
+    let session = harness::group_session_timeout().as_millis().to_string();
+    let heartbeat = harness::group_heartbeat_interval().as_millis().to_string();
+    let group = harness::unique_topic("g-oauth-bad");
+    let mut all = props(&[
+        ("bootstrap.servers", &bootstrap),
+        ("group.id", &group),
+        ("session.timeout.ms", &session),
+        ("heartbeat.interval.ms", &heartbeat),
+    ]);
+    all.extend(security.iter().cloned());
+    let mut config = ConsumerConfig::from_properties(all).expect("consumer config");
+    config.security.set_oauthbearer_token_provider(provider);
+    let mut c: KafkaConsumer<String, String> =
+        KafkaConsumer::new(config, StringDeserializer, StringDeserializer).expect("consumer");
+    c.subscribe(["oauth-bad-topic"], NoOpRebalanceListener)
+        .expect("subscribe");
+    let start = Instant::now();
+    let err = loop {
+        match c.poll(Duration::from_millis(500)) {
+            Err(e) => break e.to_string(),
+            Ok(r) => assert!(r.is_empty()),
+        }
+        assert!(
+            start.elapsed() < REPORTED_WITHIN,
+            "consumer: poll reported nothing for {:?}",
+            start.elapsed()
+        );
+    };
+    check(&err, "consumer");
+}
+
+// ----- KIP-368 re-authentication -----
+
+/// The local addresses of this machine's established TCP connections to
+/// `port` on 127.0.0.1 (from /proc/net/tcp: the client side of each
+/// connection to the broker's listener).
+fn connections_to(port: u16) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, state) = (f.get(1)?, f.get(2)?, f.get(3)?);
+            let remote_port = u16::from_str_radix(remote.rsplit_once(':')?.1, 16).ok()?;
+            // 01: ESTABLISHED.
+            (remote_port == port && *state == "01").then(|| local.to_string())
+        })
+        .collect()
+}
+
+/// 30 s of producing and consuming (with commits) over a listener whose
+/// SASL sessions last 10 s (connections.max.reauth.ms): every record
+/// arrives once and in order, and the connections open after the first
+/// records are still the same connections at the end, 3 session lifetimes
+/// later. Kafka closes a connection whose session expired on its next
+/// request, so they must have re-authenticated in place (KIP-368); without
+/// re-authentication this test fails (commits time out, connections are
+/// made again).
+#[test]
+fn reauthentication_keeps_a_30_s_produce_and_consume_going() {
+    if harness::skip_on(
+        harness::is_tansu(),
+        "Tansu has no connections.max.reauth.ms",
+    ) {
+        return;
+    }
+    let Some(k) = cluster() else { return };
+    harness::init_logging();
+    let bootstrap = k.bootstrap(Listener::Reauth);
+    let port = k.nodes[0].port(Listener::Reauth);
+    let security = sasl("SCRAM-SHA-256", "SASL_PLAINTEXT");
+
+    let mut a = admin(&bootstrap, &security);
+    let topic = harness::unique_topic("sec-reauth");
+    a.create_topics(&[NewTopic::new(&topic, 1)], T)
+        .expect("create_topics")[0]
+        .result
+        .as_ref()
+        .expect("create topic");
+    let p = producer(&bootstrap, &security);
+    let group = harness::unique_topic("g-sec-reauth");
+    let mut c = consumer(&bootstrap, &group, &security);
+    c.subscribe([topic.as_str()], NoOpRebalanceListener)
+        .expect("subscribe");
+
+    let run = Duration::from_millis(3 * REAUTH_MS);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut pending = Vec::new();
+    let mut received: Vec<String> = Vec::new();
+    let mut polls = 0u64;
+    let mut early: Option<(Duration, std::collections::BTreeSet<String>)> = None;
+    while start.elapsed() < run {
+        for _ in 0..5 {
+            pending.push(p.send(ProducerRecord::new(topic.clone(), format!("{sent}"))));
+            sent += 1;
+        }
+        for r in c.poll(Duration::from_millis(100)).expect("poll") {
+            received.push(r.value.clone().unwrap_or_default());
+        }
+        if early.is_none() && !received.is_empty() {
+            early = Some((start.elapsed(), connections_to(port)));
+        }
+        polls += 1;
+        if polls.is_multiple_of(20) {
+            c.commit_sync().expect("commit_sync");
+        }
+    }
+    for f in pending {
+        f.get().expect("delivery");
+    }
+    let drain = Instant::now();
+    while (received.len() as u64) < sent {
+        assert!(
+            drain.elapsed() < Duration::from_secs(60),
+            "{} of {sent} records received",
+            received.len()
+        );
+        for r in c.poll(Duration::from_millis(200)).expect("poll") {
+            received.push(r.value.clone().unwrap_or_default());
+        }
+    }
+    c.commit_sync().expect("final commit_sync");
+    let late = connections_to(port);
+    let want: Vec<String> = (0..sent).map(|i| i.to_string()).collect();
+    assert!(
+        received == want,
+        "records lost, duplicated or out of order: {} received, {sent} sent",
+        received.len()
+    );
+    c.close(Duration::from_secs(10)).expect("close");
+    p.close(Duration::from_secs(10));
+    a.delete_topics(&[&topic], T).expect("delete_topics");
+
+    let (at, early) = early.expect("records were received");
+    assert!(
+        !early.is_empty(),
+        "no connection to the REAUTH listener seen"
+    );
+    let lost: Vec<&String> = early.difference(&late).collect();
+    assert!(
+        lost.is_empty(),
+        "connections open {at:?} into the run were gone {:?} later: {lost:?} \
+         (early {early:?}, late {late:?})",
+        start.elapsed().saturating_sub(at)
+    );
 }

@@ -97,6 +97,13 @@ pub(crate) struct Connection {
     pub in_flight: VecDeque<InFlightRequest>,
     /// The SASL exchange, while authenticating.
     pub sasl: Option<crate::sasl::SaslClient>,
+    /// KIP-368: when the broker gave the SASL session a lifetime, the
+    /// instant (85-95 % of it) from which the connection takes no new
+    /// requests and re-authenticates once those in flight are answered.
+    pub reauth_at: Option<Instant>,
+    /// A re-authentication (KIP-368) of a connection that was Ready is under
+    /// way: its negotiated versions stay valid.
+    pub reauthenticating: bool,
     /// The TLS session, for SSL and SASL_SSL.
     pub tls: Option<Box<rustls::ClientConnection>>,
     /// KIP-219: the broker throttled us; no new request before this.
@@ -125,6 +132,8 @@ impl Connection {
             api_versions: HashMap::new(),
             in_flight: VecDeque::new(),
             sasl: None,
+            reauth_at: None,
+            reauthenticating: false,
             tls: None,
             throttle_until: None,
             read_buf: BytesMut::new(),
@@ -414,6 +423,12 @@ impl Connection {
         if self.throttle_until.is_none_or(|t| t < until) {
             self.throttle_until = Some(until);
         }
+    }
+
+    /// Whether the SASL session is due for re-authentication (KIP-368): no
+    /// new requests go out on it until that is done.
+    pub fn reauth_due(&self, now: Instant) -> bool {
+        self.reauth_at.is_some_and(|t| now >= t)
     }
 
     /// The earliest request deadline on this connection.

@@ -23,8 +23,10 @@
 //! Group coordinators get a dedicated connection
 //! ([`KafkaClient::coordinator_node`]), as in the Java client.
 //!
-//! Not done: SASL re-authentication (KIP-368), TLS client certificates,
-//! OAUTHBEARER/GSSAPI.
+//! SASL sessions with a lifetime are re-authenticated on the same connection
+//! (KIP-368); OAUTHBEARER (KIP-255) takes tokens from the application.
+//!
+//! Not done: GSSAPI (Kerberos).
 
 pub mod backoff;
 pub mod client;
@@ -55,7 +57,10 @@ pub use metadata::{
     TopicMetadata, MAX_TOPIC_NAME_LEN,
 };
 pub use network_client::NetworkClient;
-pub use sasl::{Password, SaslConfig, SaslMechanism};
+pub use sasl::{
+    OAuthBearerLogin, OAuthBearerToken, OAuthBearerTokenProvider, Password, RefreshConfig,
+    SaslConfig, SaslMechanism, UnsecuredJwsProvider,
+};
 pub use security::{apply_security, SecurityConfig, SecurityConfigError};
 pub use tls::{ClientCertificate, PemSource, TlsConfig};
 pub use topic_partition::TopicPartition;

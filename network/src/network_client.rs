@@ -22,6 +22,12 @@
 //! - A coordinator connection (`i32::MAX - broker`, see
 //!   [`KafkaClient::coordinator_node`]) is never a least-loaded node and never
 //!   carries metadata requests; its address comes from FindCoordinator.
+//! - A SASL session the broker gave a lifetime (KIP-368) is renewed on the
+//!   same connection from a random 85-95 % of it: the connection takes no
+//!   new requests, the ones in flight are answered, SaslHandshake and
+//!   SaslAuthenticate run again, then it is Ready again (its negotiated
+//!   versions stay valid meanwhile). A failed renewal is the fatal
+//!   authentication error of a failed login.
 
 use std::collections::HashMap;
 use std::io;
@@ -231,6 +237,7 @@ impl NetworkClient {
             c.state == ConnectionState::Ready
                 && c.in_flight.len() < self.config.max_in_flight_requests_per_connection
                 && !c.is_throttled(now)
+                && !c.reauth_due(now)
         })
     }
 
@@ -541,7 +548,11 @@ impl NetworkClient {
         let Some(conn) = self.connections.get_mut(&node) else {
             return;
         };
-        tracing::debug!(node, addr = %conn.addr, "connection ready");
+        if std::mem::take(&mut conn.reauthenticating) {
+            tracing::debug!(node, addr = %conn.addr, "re-authenticated (KIP-368); resuming requests");
+        } else {
+            tracing::debug!(node, addr = %conn.addr, "connection ready");
+        }
         conn.state = ConnectionState::Ready;
         conn.setup_deadline = None;
         conn.sasl = None;
@@ -658,8 +669,16 @@ impl NetworkClient {
     ) -> Result<(), NetworkError> {
         let error = ErrorCode::from_i16(response.error_code);
         if error.is_error() {
+            // OAUTHBEARER: the broker's JSON error came in the step before.
+            let server_error = self
+                .connections
+                .get(&node)
+                .and_then(|c| c.sasl.as_ref())
+                .and_then(|s| s.server_error())
+                .map(|e| format!(" (the broker's error: {e})"))
+                .unwrap_or_default();
             return Err(NetworkError::Authentication(format!(
-                "{error}: {}",
+                "{error}: {}{server_error}",
                 response.error_message.unwrap_or_default()
             )));
         }
@@ -672,9 +691,55 @@ impl NetworkClient {
         match step {
             SaslStep::Send(bytes) => self.send_sasl_bytes(node, bytes, now),
             SaslStep::Done => {
-                tracing::debug!(node, "SASL authentication complete");
+                let lifetime = u64::try_from(response.session_lifetime_ms).unwrap_or(0);
+                // KIP-368: re-authenticate at a random point between 85 %
+                // and 95 % of the session's lifetime, as the Java client,
+                // so that the connections of many clients do not all
+                // re-authenticate at once.
+                let reauth_at = (lifetime > 0).then(|| {
+                    let share = 0.85 + 0.10 * self.rng.next_f64();
+                    now + Duration::from_millis(lifetime).mul_f64(share)
+                });
+                tracing::debug!(
+                    node,
+                    session_lifetime_ms = lifetime,
+                    "SASL authentication complete"
+                );
+                if let Some(conn) = self.connections.get_mut(&node) {
+                    conn.reauth_at = reauth_at;
+                }
                 self.mark_ready(node);
                 Ok(())
+            }
+        }
+    }
+
+    /// KIP-368: starts re-authenticating every Ready connection whose
+    /// session is due and has no request in flight (a due connection takes
+    /// no new requests, so those in flight drain first). The exchange is
+    /// the first one's (SaslHandshake, SaslAuthenticate); the connection is
+    /// Ready again when it succeeds, and its failure is the same fatal
+    /// authentication error as a first login's.
+    fn begin_due_reauthentications(&mut self, now: Instant, out: &mut Vec<ClientEvent>) {
+        let due: Vec<NodeId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| {
+                c.state == ConnectionState::Ready
+                    && c.reauth_due(now)
+                    && c.in_flight.is_empty()
+                    && !c.has_pending_writes()
+            })
+            .map(|(&n, _)| n)
+            .collect();
+        for node in due {
+            if let Some(conn) = self.connections.get_mut(&node) {
+                tracing::debug!(node, addr = %conn.addr, "re-authenticating (KIP-368): the SASL session is near its end");
+                conn.reauth_at = None;
+                conn.reauthenticating = true;
+            }
+            if let Err(e) = self.start_sasl(node, now) {
+                self.close_connection(node, e, now, &[], true, out);
             }
         }
     }
@@ -963,8 +1028,11 @@ impl NetworkClient {
         if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
             tracing::debug!(node, error = %e, "deregistering a closed socket failed");
         }
-        let during_setup = conn.state != ConnectionState::Ready;
-        let cause = self.with_broker_context(node, conn.addr, cause, during_setup);
+        // A re-authentication (KIP-368) fails as a first login does, but the
+        // connection had been set up.
+        let authenticating = conn.state != ConnectionState::Ready;
+        let during_setup = authenticating && !conn.reauthenticating;
+        let cause = self.with_broker_context(node, conn.addr, cause, authenticating);
         let mut in_flight = Vec::new();
         for r in conn.in_flight.drain(..) {
             if already_reported.contains(&r.correlation_id) {
@@ -1220,7 +1288,16 @@ impl NetworkClient {
                     .then(|| c.last_activity + self.config.connections_max_idle);
                 // A throttle's end wakes the poll, so the caller can send again.
                 let throttle_end = c.throttle_until.filter(|&t| t > now);
-                [c.earliest_deadline(), c.setup_deadline, idle, throttle_end]
+                // So is the start of a re-authentication (once due, the
+                // responses still in flight wake the poll).
+                let reauth = c.reauth_at.filter(|&t| t > now);
+                [
+                    c.earliest_deadline(),
+                    c.setup_deadline,
+                    idle,
+                    throttle_end,
+                    reauth,
+                ]
             })
             .flatten()
             .min()
@@ -1266,7 +1343,8 @@ impl KafkaClient for NetworkClient {
 
     fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16> {
         let conn = self.connections.get(&node)?;
-        if conn.state != ConnectionState::Ready {
+        // Versions negotiated stay valid while the connection re-authenticates.
+        if conn.state != ConnectionState::Ready && !conn.reauthenticating {
             return None;
         }
         conn.api_versions.get(&key).copied()
@@ -1319,6 +1397,7 @@ impl KafkaClient for NetworkClient {
 
     fn poll(&mut self, timeout: Duration, now: Instant) -> Vec<ClientEvent> {
         let mut out = std::mem::take(&mut self.pending);
+        self.begin_due_reauthentications(now, &mut out);
         let metadata_wait = self.maybe_update_metadata(now, &mut out);
         self.flush_all(now, &mut out);
         let mut wait = timeout.min(metadata_wait);
@@ -1350,6 +1429,7 @@ impl KafkaClient for NetworkClient {
             }
         }
         self.handle_deadlines(now, &mut out);
+        self.begin_due_reauthentications(now, &mut out);
         // Send what the responses made possible (a metadata request on a
         // connection that just became ready) without waiting for the next poll.
         self.maybe_update_metadata(now, &mut out);
@@ -1380,7 +1460,7 @@ impl KafkaClient for NetworkClient {
             } else if self
                 .connections
                 .get(&node)
-                .is_some_and(|c| c.state != ConnectionState::Ready)
+                .is_some_and(|c| c.state != ConnectionState::Ready || c.reauth_due(now))
             {
                 connecting.get_or_insert(node);
             } else if self.can_connect(node, now) {

@@ -1,7 +1,8 @@
-//! SASL client mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) as sans-IO
-//! state machines: each step takes the server's bytes and returns the next
-//! client message. The connection carries them in SaslAuthenticate requests
-//! (KIP-152) after a SaslHandshake v1.
+//! SASL client mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512,
+//! OAUTHBEARER) as sans-IO state machines: each step takes the server's
+//! bytes and returns the next client message. The connection carries them
+//! in SaslAuthenticate requests (KIP-152) after a SaslHandshake v1, at
+//! connect and again before the session's lifetime ends (KIP-368).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -12,12 +13,22 @@ use zeroize::Zeroizing;
 
 use crate::NetworkError;
 
+#[path = "sasl_oauthbearer.rs"]
+pub mod oauthbearer;
+
+pub use oauthbearer::{
+    OAuthBearerLogin, OAuthBearerToken, OAuthBearerTokenProvider, RefreshConfig,
+    UnsecuredJwsProvider,
+};
+
 /// `sasl.mechanism`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaslMechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    /// KIP-255: an OAuth 2 bearer token from [`SaslConfig::oauthbearer`].
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -27,6 +38,7 @@ impl SaslMechanism {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -36,8 +48,10 @@ impl SaslMechanism {
             "PLAIN" => Ok(SaslMechanism::Plain),
             "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
             "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            "OAUTHBEARER" => Ok(SaslMechanism::OAuthBearer),
             other => Err(NetworkError::Config(format!(
-                "sasl.mechanism {other:?} is not supported (accepted: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+                "sasl.mechanism {other:?} is not supported (accepted: PLAIN, SCRAM-SHA-256, \
+                 SCRAM-SHA-512, OAUTHBEARER)"
             ))),
         }
     }
@@ -74,13 +88,42 @@ impl std::fmt::Debug for Password {
 }
 
 /// SASL credentials (`sasl.mechanism`, and the username/password that
-/// `sasl.jaas.config` would carry in Java).
+/// `sasl.jaas.config` would carry in Java, or the OAUTHBEARER login).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanism,
+    /// PLAIN and SCRAM (empty for OAUTHBEARER).
     pub username: String,
-    /// Never printed; zeroed on drop.
+    /// PLAIN and SCRAM. Never printed; zeroed on drop.
     pub password: Password,
+    /// OAUTHBEARER: where tokens come from (required with that mechanism).
+    pub oauthbearer: Option<OAuthBearerLogin>,
+}
+
+impl SaslConfig {
+    /// PLAIN or SCRAM with a username and password.
+    pub fn new(
+        mechanism: SaslMechanism,
+        username: impl Into<String>,
+        password: impl Into<Password>,
+    ) -> Self {
+        SaslConfig {
+            mechanism,
+            username: username.into(),
+            password: password.into(),
+            oauthbearer: None,
+        }
+    }
+
+    /// OAUTHBEARER with tokens from `login`.
+    pub fn oauthbearer(login: OAuthBearerLogin) -> Self {
+        SaslConfig {
+            mechanism: SaslMechanism::OAuthBearer,
+            username: String::new(),
+            password: Password::default(),
+            oauthbearer: Some(login),
+        }
+    }
 }
 
 impl std::fmt::Debug for SaslConfig {
@@ -89,6 +132,7 @@ impl std::fmt::Debug for SaslConfig {
         f.debug_struct("SaslConfig")
             .field("mechanism", &self.mechanism)
             .field("username", &self.username)
+            .field("oauthbearer", &self.oauthbearer)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +160,13 @@ enum State {
     /// client-final sent; the server signature to expect.
     ScramFinalSent {
         server_signature: Vec<u8>,
+    },
+    /// OAUTHBEARER initial response sent: an empty answer completes it.
+    OAuthSent,
+    /// The server refused the token with this JSON error (RFC 7628 3.2.2);
+    /// the client answered `\x01` and the server's failure follows.
+    OAuthRefused {
+        error: String,
     },
     Done,
 }
@@ -162,6 +213,15 @@ impl SaslClient {
         self.config.mechanism
     }
 
+    /// The error the server described before failing the exchange
+    /// (OAUTHBEARER's JSON error), for the authentication failure.
+    pub fn server_error(&self) -> Option<&str> {
+        match &self.state {
+            State::OAuthRefused { error } => Some(error),
+            _ => None,
+        }
+    }
+
     /// The first client message.
     pub fn start(&mut self) -> Result<Vec<u8>, NetworkError> {
         match self.config.mechanism {
@@ -190,6 +250,17 @@ impl SaslClient {
                     nonce,
                 };
                 Ok(msg)
+            }
+            SaslMechanism::OAuthBearer => {
+                let login = self.config.oauthbearer.as_ref().ok_or_else(|| {
+                    NetworkError::Config("OAUTHBEARER needs a token provider".to_string())
+                })?;
+                // Token expiry is wall-clock time: the one clock read here.
+                let token = login.token(std::time::SystemTime::now())?;
+                let msg =
+                    oauthbearer::client_initial_response(token.value.as_str(), login.extensions());
+                self.state = State::OAuthSent;
+                Ok(msg.to_vec())
             }
         }
     }
@@ -288,6 +359,17 @@ impl SaslClient {
                 }
                 Ok(SaslStep::Done)
             }
+            State::OAuthSent if server.is_empty() => Ok(SaslStep::Done),
+            State::OAuthSent => {
+                // RFC 7628 3.2.2: the server's error JSON; the client's
+                // answer is a single %x01, after which the server fails.
+                let error = String::from_utf8_lossy(server).into_owned();
+                self.state = State::OAuthRefused { error };
+                Ok(SaslStep::Send(vec![1]))
+            }
+            State::OAuthRefused { error } => Err(auth_error(format!(
+                "the broker refused the OAUTHBEARER token: {error}"
+            ))),
             State::Start => Err(auth_error("SASL step before start")),
             State::Done => Err(auth_error("SASL step after completion")),
         }
@@ -448,6 +530,7 @@ mod tests {
             mechanism: SaslMechanism::ScramSha256,
             username: user.to_string(),
             password: password.into(),
+            oauthbearer: None,
         }
     }
 
@@ -585,6 +668,7 @@ mod tests {
             mechanism: SaslMechanism::ScramSha512,
             username: "a=b,c".to_string(),
             password: "secret".into(),
+            oauthbearer: None,
         };
         let mut c = SaslClient::new(cfg);
         let first = c.start().unwrap();
@@ -618,12 +702,59 @@ mod tests {
         .is_err());
     }
 
+    fn oauth_client() -> SaslClient {
+        let login = UnsecuredJwsProvider::new("alice")
+            .into_login()
+            .unwrap()
+            .with_extensions(vec![("traceId".into(), "t-1".into())])
+            .unwrap();
+        SaslClient::new(SaslConfig::oauthbearer(login))
+    }
+
+    #[test]
+    fn oauthbearer_sends_the_token_and_an_empty_answer_completes() {
+        let mut c = oauth_client();
+        let first = c.start().unwrap();
+        let text = String::from_utf8(first).unwrap();
+        let token = text
+            .strip_prefix("n,,\x01auth=Bearer ")
+            .and_then(|t| t.strip_suffix("\x01traceId=t-1\x01\x01"))
+            .unwrap_or_else(|| panic!("not RFC 7628: {text:?}"));
+        assert!(
+            token.starts_with("eyJhbGciOiJub25lIn0.") && token.ends_with('.'),
+            "{token}"
+        );
+        assert_eq!(c.step(b"").unwrap(), SaslStep::Done);
+        assert_eq!(c.server_error(), None);
+        assert!(!format!("{c:?}").contains(token));
+    }
+
+    #[test]
+    fn oauthbearer_refusal_answers_kvsep_and_keeps_the_servers_error() {
+        let mut c = oauth_client();
+        c.start().unwrap();
+        let json = br#"{"status":"invalid_token"}"#;
+        // RFC 7628 3.2.3: the client answers a failure with a single %x01.
+        assert_eq!(c.step(json).unwrap(), SaslStep::Send(vec![1]));
+        assert_eq!(c.server_error(), Some(r#"{"status":"invalid_token"}"#));
+        // Should the server answer that with success: still a failure.
+        let e = c.step(b"").unwrap_err().to_string();
+        assert!(e.contains("invalid_token"), "{e}");
+        // Without a token provider: a configuration error, nothing sent.
+        let mut c = SaslClient::new(SaslConfig {
+            oauthbearer: None,
+            ..SaslConfig::oauthbearer(UnsecuredJwsProvider::new("a").into_login().unwrap())
+        });
+        assert!(matches!(c.start(), Err(NetworkError::Config(_))));
+    }
+
     #[test]
     fn plain_message_and_names() {
         let mut c = SaslClient::new(SaslConfig {
             mechanism: SaslMechanism::Plain,
             username: "alice".into(),
             password: "pw".into(),
+            oauthbearer: None,
         });
         assert_eq!(c.start().unwrap(), b"\0alice\0pw".to_vec());
         assert_eq!(c.step(b"").unwrap(), SaslStep::Done);
@@ -632,6 +763,7 @@ mod tests {
             SaslMechanism::Plain,
             SaslMechanism::ScramSha256,
             SaslMechanism::ScramSha512,
+            SaslMechanism::OAuthBearer,
         ] {
             assert_eq!(SaslMechanism::from_name(m.name()).unwrap(), m);
         }

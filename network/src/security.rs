@@ -8,9 +8,12 @@
 //! | key | meaning |
 //! |---|---|
 //! | `security.protocol` | `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT`, `SASL_SSL` (any case) |
-//! | `sasl.mechanism` (Java), `sasl.mechanisms` (librdkafka) | `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`; the Java name wins if both are set. Default `GSSAPI`, which is refused |
+//! | `sasl.mechanism` (Java), `sasl.mechanisms` (librdkafka) | `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`; the Java name wins if both are set. Default `GSSAPI`, which is refused |
 //! | `sasl.username`, `sasl.password` (librdkafka) | SASL credentials; both or neither |
-//! | `sasl.jaas.config` (Java) | credentials from its `username="…" password="…"` options, used when `sasl.username`/`sasl.password` are not set |
+//! | `sasl.jaas.config` (Java) | credentials from its `username="…" password="…"` options, used when `sasl.username`/`sasl.password` are not set; with OAUTHBEARER and no token provider, unsecured test tokens from its `unsecuredLogin*` options (Java's `OAuthBearerLoginModule` without a callback handler) |
+//! | [`SecurityConfig::set_oauthbearer_token_provider`] (Java: `sasl.login.callback.handler.class`) | OAUTHBEARER tokens from the application |
+//! | `enable.sasl.oauthbearer.unsecure.jwt=true` + `sasl.oauthbearer.config` (librdkafka) | OAUTHBEARER with unsecured test tokens: `principal=… [scope=a,b] [lifeSeconds=…] [extension_<name>=…]` |
+//! | `sasl.login.refresh.window.factor`, `.window.jitter`, `.min.period.seconds`, `.buffer.seconds` (Java) | when an OAUTHBEARER token is replaced (0.8, 0.05, 60, 300) |
 //! | `ssl.ca.location` (librdkafka) | PEM file of the CA certificates to trust |
 //! | `ssl.truststore.location` + `ssl.truststore.type=PEM` (Java) | the same; used when `ssl.ca.location` is not set |
 //! | `ssl.truststore.location` + `ssl.truststore.type` `PKCS12` (or `JKS`, the default, for a PKCS#12 file) + `ssl.truststore.password` | the certificates of a PKCS#12 trust store |
@@ -28,8 +31,13 @@
 //!
 //! Refused, with an error naming the key: turning certificate verification
 //! off, other trust/key store types, half a certificate/key pair, a PKCS#12
-//! keystore without its password, SASL mechanisms other than the three
-//! above, SASL without credentials.
+//! keystore without its password, SASL mechanisms other than the four
+//! above, SASL without credentials, `sasl.oauthbearer.token.endpoint.url`
+//! (prozess fetches no tokens over HTTP: supply a token provider).
+//!
+//! KIP-368 re-authentication needs no setting: when the broker gives the
+//! session a lifetime (`connections.max.reauth.ms`), every connection
+//! re-authenticates before it ends.
 //!
 //! Every other `sasl.*`, `ssl.*` and `security.*` key of the Java client and
 //! librdkafka (`ssl.protocol`, `ssl.enabled.protocols`, `ssl.cipher.suites`,
@@ -48,7 +56,10 @@ use std::fmt;
 
 use crate::config::{NetworkConfig, SecurityProtocol};
 use crate::error::NetworkError;
-use crate::sasl::{Password, SaslConfig, SaslMechanism};
+use crate::sasl::{
+    OAuthBearerLogin, OAuthBearerTokenProvider, Password, RefreshConfig, SaslConfig, SaslMechanism,
+    UnsecuredJwsProvider,
+};
 use crate::tls::{ClientCertificate, PemSource, TlsConfig};
 
 /// The `sasl.*`/`ssl.*` keys this module reads (or refuses).
@@ -58,6 +69,13 @@ pub const SECURITY_KEYS: &[&str] = &[
     "sasl.jaas.config",
     "sasl.username",
     "sasl.password",
+    "sasl.oauthbearer.config",
+    "enable.sasl.oauthbearer.unsecure.jwt",
+    "sasl.oauthbearer.token.endpoint.url",
+    "sasl.login.refresh.window.factor",
+    "sasl.login.refresh.window.jitter",
+    "sasl.login.refresh.min.period.seconds",
+    "sasl.login.refresh.buffer.seconds",
     "ssl.ca.location",
     "ssl.ca.pem",
     "ssl.truststore.location",
@@ -155,8 +173,18 @@ pub fn apply_security<'a>(
     protocol: SecurityProtocol,
     get: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<(), SecurityConfigError> {
+    apply_security_with(n, protocol, get, None)
+}
+
+/// [`apply_security`] with the application's OAUTHBEARER token provider.
+fn apply_security_with<'a>(
+    n: &mut NetworkConfig,
+    protocol: SecurityProtocol,
+    get: impl Fn(&str) -> Option<&'a str>,
+    login: Option<&OAuthBearerLogin>,
+) -> Result<(), SecurityConfigError> {
     let sasl = if protocol.uses_sasl() {
-        Some(sasl_config(&get)?)
+        Some(sasl_config(&get, login)?)
     } else {
         None
     };
@@ -173,6 +201,7 @@ pub fn apply_security<'a>(
 
 fn sasl_config<'a>(
     get: &impl Fn(&str) -> Option<&'a str>,
+    login: Option<&OAuthBearerLogin>,
 ) -> Result<SaslConfig, SecurityConfigError> {
     // Java's default mechanism is GSSAPI, which prozess does not speak: the
     // error then says which ones it does.
@@ -183,6 +212,9 @@ fn sasl_config<'a>(
     };
     let mechanism = SaslMechanism::from_name(name.trim())
         .map_err(|e| SecurityConfigError::new(key, network_message(e)))?;
+    if mechanism == SaslMechanism::OAuthBearer {
+        return oauthbearer_login(get, login).map(SaslConfig::oauthbearer);
+    }
     // Credentials are taken as given: blanks may be part of a password.
     let (username, password) = match (get("sasl.username"), get("sasl.password")) {
         (Some(u), Some(p)) => (u.to_string(), p.to_string()),
@@ -218,7 +250,113 @@ fn sasl_config<'a>(
         mechanism,
         username,
         password: password.into(),
+        oauthbearer: None,
     })
+}
+
+/// Where OAUTHBEARER tokens come from: the application's provider; else
+/// unsecured tokens from `sasl.jaas.config`'s `unsecuredLogin*` options
+/// (Java's default login callback handler); else librdkafka's
+/// `enable.sasl.oauthbearer.unsecure.jwt` with `sasl.oauthbearer.config`.
+fn oauthbearer_login<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    login: Option<&OAuthBearerLogin>,
+) -> Result<OAuthBearerLogin, SecurityConfigError> {
+    let refresh = refresh_config(get)?;
+    if let Some(login) = login {
+        return Ok(login.clone().with_refresh(refresh));
+    }
+    if get("sasl.oauthbearer.token.endpoint.url").is_some_and(|u| !u.trim().is_empty()) {
+        return Err(SecurityConfigError::new(
+            "sasl.oauthbearer.token.endpoint.url",
+            "prozess fetches no OAUTHBEARER tokens over HTTP: supply a token provider \
+             (SecurityConfig::set_oauthbearer_token_provider)",
+        ));
+    }
+    let unsecured = |key: &str, p: Result<UnsecuredJwsProvider, String>| {
+        p.and_then(UnsecuredJwsProvider::into_login)
+            .map(|l| l.with_refresh(refresh))
+            .map_err(|m| SecurityConfigError::new(key, m))
+    };
+    if let Some(jaas) = get("sasl.jaas.config") {
+        let options = jaas_options(jaas).ok_or_else(|| {
+            SecurityConfigError::new("sasl.jaas.config", "a quoted value is not closed")
+        })?;
+        return unsecured(
+            "sasl.jaas.config",
+            UnsecuredJwsProvider::from_jaas_options(&options).map_err(|m| {
+                format!(
+                    "{m}; without a token provider (SecurityConfig::\
+                     set_oauthbearer_token_provider) OAUTHBEARER uses unsecured test tokens \
+                     configured by unsecuredLoginStringClaim_sub=\"<principal>\""
+                )
+            }),
+        );
+    }
+    match get("enable.sasl.oauthbearer.unsecure.jwt")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("true") => {
+            let config = get("sasl.oauthbearer.config").ok_or_else(|| {
+                SecurityConfigError::new(
+                    "sasl.oauthbearer.config",
+                    "missing (enable.sasl.oauthbearer.unsecure.jwt=true needs principal=<name>)",
+                )
+            })?;
+            return unsecured(
+                "sasl.oauthbearer.config",
+                UnsecuredJwsProvider::from_librdkafka_config(config),
+            );
+        }
+        None | Some("false") => {}
+        Some(other) => {
+            return Err(SecurityConfigError::new(
+                "enable.sasl.oauthbearer.unsecure.jwt",
+                format!("`{other}` is not true or false"),
+            ))
+        }
+    }
+    Err(SecurityConfigError::new(
+        "sasl.jaas.config",
+        NO_TOKEN_SOURCE,
+    ))
+}
+
+/// The refusal of OAUTHBEARER without any source of tokens.
+const NO_TOKEN_SOURCE: &str = "OAUTHBEARER needs tokens: a token provider (SecurityConfig::\
+         set_oauthbearer_token_provider), or unsecured test tokens from a sasl.jaas.config with \
+         unsecuredLoginStringClaim_sub=\"<principal>\" (or librdkafka's \
+         enable.sasl.oauthbearer.unsecure.jwt=true with sasl.oauthbearer.config)";
+
+/// Java's `sasl.login.refresh.*` settings, checked against Java's ranges.
+fn refresh_config<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<RefreshConfig, SecurityConfigError> {
+    let mut r = RefreshConfig::default();
+    let number = |key: &str, lo: f64, hi: f64| -> Result<Option<f64>, SecurityConfigError> {
+        let Some(v) = get(key) else { return Ok(None) };
+        match v.trim().parse::<f64>() {
+            Ok(x) if (lo..=hi).contains(&x) => Ok(Some(x)),
+            _ => Err(SecurityConfigError::new(
+                key,
+                format!("`{}` is not a number in {lo}..={hi}", v.trim()),
+            )),
+        }
+    };
+    if let Some(x) = number("sasl.login.refresh.window.factor", 0.5, 1.0)? {
+        r.window_factor = x;
+    }
+    if let Some(x) = number("sasl.login.refresh.window.jitter", 0.0, 0.25)? {
+        r.window_jitter = x;
+    }
+    if let Some(x) = number("sasl.login.refresh.min.period.seconds", 0.0, 900.0)? {
+        r.min_period = std::time::Duration::from_secs(x as u64);
+    }
+    if let Some(x) = number("sasl.login.refresh.buffer.seconds", 0.0, 3600.0)? {
+        r.buffer = std::time::Duration::from_secs(x as u64);
+    }
+    Ok(r)
 }
 
 fn tls_config<'a>(
@@ -372,8 +510,22 @@ fn client_certificate<'a>(
 /// inside are escapes) or bare up to a blank or `;`; `None` if either is
 /// missing or a quote is not closed.
 pub fn jaas_credentials(jaas: &str) -> Option<(String, String)> {
-    let mut username = None;
-    let mut password = None;
+    let options = jaas_options(jaas)?;
+    let find = |name: &str| {
+        options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    Some((find("username")?, find("password")?))
+}
+
+/// The `name=value` options of a Java `sasl.jaas.config` value, in order.
+/// Values are double-quoted (`\"` and `\\` inside are escapes) or bare up
+/// to a blank or `;`; `None` if a quote is not closed.
+pub fn jaas_options(jaas: &str) -> Option<Vec<(String, String)>> {
+    let mut options = Vec::new();
     let mut rest = jaas;
     while let Some(eq) = rest.find('=') {
         let name = rest[..eq]
@@ -406,14 +558,10 @@ pub fn jaas_credentials(jaas: &str) -> Option<(String, String)> {
                 .unwrap_or(after.len());
             (after[..end].to_string(), &after[end..])
         };
-        match name {
-            "username" => username = Some(value),
-            "password" => password = Some(value),
-            _ => {}
-        }
+        options.push((name.to_string(), value));
         rest = tail;
     }
-    Some((username?, password?))
+    Some(options)
 }
 
 /// `security.protocol` and the `sasl.*`/`ssl.*` properties of a client
@@ -423,6 +571,8 @@ pub struct SecurityConfig {
     /// `security.protocol`.
     pub protocol: SecurityProtocol,
     properties: BTreeMap<String, String>,
+    /// The application's OAUTHBEARER token provider.
+    oauthbearer: Option<OAuthBearerLogin>,
 }
 
 impl SecurityConfig {
@@ -447,15 +597,38 @@ impl SecurityConfig {
         self.properties.get(key).map(String::as_str)
     }
 
+    /// OAUTHBEARER (`sasl.mechanism=OAUTHBEARER`) takes its tokens from
+    /// `provider` (Java's `sasl.login.callback.handler.class`). Tokens are
+    /// cached and replaced before they expire (`sasl.login.refresh.*`).
+    pub fn set_oauthbearer_token_provider(
+        &mut self,
+        provider: std::sync::Arc<dyn OAuthBearerTokenProvider>,
+    ) {
+        self.oauthbearer = Some(OAuthBearerLogin::new(provider));
+    }
+
+    /// As [`SecurityConfig::set_oauthbearer_token_provider`], with SASL
+    /// extensions (KIP-342) sent with every token.
+    pub fn set_oauthbearer_login(&mut self, login: OAuthBearerLogin) {
+        self.oauthbearer = Some(login);
+    }
+
     /// Fills `security_protocol`, `sasl` and `tls` of `n`
     /// ([`apply_security`]).
     pub fn apply(&self, n: &mut NetworkConfig) -> Result<(), SecurityConfigError> {
-        apply_security(n, self.protocol, |k| self.get(k))
+        apply_security_with(n, self.protocol, |k| self.get(k), self.oauthbearer.as_ref())
     }
 
-    /// Checks that the settings can be used, without a network config.
+    /// Checks that the settings can be used, without a network config. An
+    /// OAUTHBEARER token provider may still be set after this (properties
+    /// first, then [`SecurityConfig::set_oauthbearer_token_provider`]): its
+    /// absence is refused by [`SecurityConfig::apply`], when the client is
+    /// built.
     pub fn validate(&self) -> Result<(), SecurityConfigError> {
-        self.apply(&mut NetworkConfig::default())
+        match self.apply(&mut NetworkConfig::default()) {
+            Err(e) if e.message == NO_TOKEN_SOURCE && self.oauthbearer.is_none() => Ok(()),
+            other => other,
+        }
     }
 }
 
@@ -476,6 +649,7 @@ impl fmt::Debug for SecurityConfig {
         f.debug_struct("SecurityConfig")
             .field("protocol", &self.protocol)
             .field("properties", &shown)
+            .field("oauthbearer", &self.oauthbearer)
             .finish()
     }
 }

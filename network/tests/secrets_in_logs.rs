@@ -7,8 +7,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use prozess_network::{
-    ClientEvent, KafkaClient, NetworkClient, NetworkError, SaslConfig, SaslMechanism,
-    SecurityProtocol,
+    ClientEvent, KafkaClient, NetworkClient, NetworkError, OAuthBearerLogin, OAuthBearerToken,
+    SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol,
 };
 use prozess_protocol::messages::{SaslAuthenticateResponse, SaslHandshakeResponse};
 use prozess_protocol::{RequestBody, ResponseBody};
@@ -60,6 +60,7 @@ fn client(cluster: &FakeCluster, password: &str) -> NetworkClient {
         mechanism: SaslMechanism::Plain,
         username: "alice".into(),
         password: password.into(),
+        oauthbearer: None,
     });
     NetworkClient::new(cfg).unwrap()
 }
@@ -152,4 +153,79 @@ fn a_password_never_shows_in_errors_debug_or_logs() {
     );
     assert!(!text.contains(secret), "logs: {text}");
     assert!(!text.contains("\\0secret"), "logs: {text}");
+}
+
+/// A broker that refuses every OAUTHBEARER token with RFC 7628's JSON error.
+fn oauth_refusing_broker() -> FakeCluster {
+    let handler: Handler = Arc::new(|s| match &s.body {
+        RequestBody::SaslHandshake(_) => Some(vec![Action::Respond(ResponseBody::SaslHandshake(
+            SaslHandshakeResponse {
+                mechanisms: vec!["OAUTHBEARER".into()],
+                ..Default::default()
+            },
+        ))]),
+        RequestBody::SaslAuthenticate(a) => {
+            let refused = &a.auth_bytes[..] == b"\x01";
+            Some(vec![Action::Respond(ResponseBody::SaslAuthenticate(
+                SaslAuthenticateResponse {
+                    error_code: if refused { 58 } else { 0 },
+                    error_message: refused.then(|| "Authentication failed".into()),
+                    auth_bytes: if refused {
+                        Default::default()
+                    } else {
+                        br#"{"status":"invalid_token"}"#.to_vec().into()
+                    },
+                    ..Default::default()
+                },
+            ))])
+        }
+        _ => None,
+    });
+    FakeCluster::with_handler(1, handler)
+}
+
+#[test]
+fn an_oauthbearer_token_never_shows_in_errors_debug_or_logs() {
+    logs();
+    const TOKEN: &str = "eyJ-secret-bearer-token-do-not-print";
+    let provider = Arc::new(|| {
+        Ok(OAuthBearerToken {
+            value: TOKEN.into(),
+            principal_name: "svc".into(),
+            start_time: None,
+            expiry: std::time::SystemTime::now() + std::time::Duration::from_secs(600),
+        })
+    });
+    let cluster = oauth_refusing_broker();
+    let mut cfg = config(&cluster.bootstrap());
+    cfg.security_protocol = SecurityProtocol::SaslPlaintext;
+    cfg.sasl = Some(SaslConfig::oauthbearer(OAuthBearerLogin::new(
+        provider.clone(),
+    )));
+    let mut client = NetworkClient::new(cfg).unwrap();
+    let mut events = Vec::new();
+    poll_until(&mut client, &mut events, |_, ev| !ev.is_empty());
+    let Some(ClientEvent::Disconnected {
+        cause: cause @ NetworkError::Authentication(m),
+        ..
+    }) = events.first()
+    else {
+        panic!("expected an authentication failure: {events:?}");
+    };
+    assert!(m.contains("invalid_token"), "{m}");
+    let mut security = SecurityConfig::default();
+    security.set("sasl.mechanism", "OAUTHBEARER").unwrap();
+    security.set_oauthbearer_token_provider(provider);
+    for shown in [
+        cause.to_string(),
+        format!("{cause:?}"),
+        format!("{client:?}"),
+        format!("{:?}", client.config()),
+        format!("{security:?}"),
+    ] {
+        assert!(!shown.contains(TOKEN), "{shown}");
+    }
+    let text = log_text();
+    assert!(text.contains("OAUTHBEARER"), "logs: {text}");
+    assert!(!text.contains(TOKEN), "logs: {text}");
 }

@@ -178,6 +178,7 @@ fn sasl_over_tls() {
         mechanism: SaslMechanism::Plain,
         username: "bob".into(),
         password: "pw".into(),
+        oauthbearer: None,
     });
     let mut client = NetworkClient::new(cfg).unwrap();
     bootstrap(&mut client);

@@ -635,6 +635,18 @@ impl ProducerConfigBuilder {
         }
         self
     }
+    /// `sasl.mechanism=OAUTHBEARER` with tokens from `provider` (Java's
+    /// `sasl.login.callback.handler.class`).
+    pub fn oauthbearer_token_provider(
+        mut self,
+        provider: Arc<dyn prozess_network::OAuthBearerTokenProvider>,
+    ) -> Self {
+        let s = &mut self.config.security;
+        let taken = s.set("sasl.mechanism", "OAUTHBEARER");
+        debug_assert!(matches!(taken, Ok(true)), "{taken:?}");
+        s.set_oauthbearer_token_provider(provider);
+        self
+    }
     /// `metadata.max.age.ms`.
     pub fn metadata_max_age(mut self, d: Duration) -> Self {
         self.config.metadata_max_age = d;
@@ -754,6 +766,39 @@ mod tests {
         ])
         .unwrap_err();
         assert!(matches!(&e, Error::Config { key, .. } if key == "acks"));
+    }
+
+    #[test]
+    fn oauthbearer_token_provider_through_the_builder_or_after_the_properties() {
+        let provider = Arc::new(|| {
+            Ok(prozess_network::OAuthBearerToken {
+                value: "t".into(),
+                principal_name: "svc".into(),
+                start_time: None,
+                expiry: std::time::SystemTime::now() + Duration::from_secs(60),
+            })
+        });
+        let c = ProducerConfig::builder()
+            .bootstrap_servers("a:1")
+            .security_protocol(SecurityProtocol::SaslSsl)
+            .oauthbearer_token_provider(provider.clone())
+            .build()
+            .unwrap();
+        let n = crate::producer::network_config(&c).unwrap();
+        let sasl = n.sasl.unwrap();
+        assert_eq!(sasl.mechanism, prozess_network::SaslMechanism::OAuthBearer);
+        assert!(sasl.oauthbearer.is_some());
+        // Properties first (validation leaves room for the provider), then
+        // the provider; without one the network config is refused.
+        let mut c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "a:1"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+        ])
+        .unwrap();
+        assert!(crate::producer::network_config(&c).is_err());
+        c.security.set_oauthbearer_token_provider(provider);
+        assert!(crate::producer::network_config(&c).is_ok());
     }
 
     #[test]

@@ -439,9 +439,10 @@ fn unusable_sasl_settings_are_refused_naming_the_key() {
     let creds = [("sasl.username", "u"), ("sasl.password", "p")];
     // Java's default mechanism, GSSAPI, is not implemented.
     assert_eq!(key_of("SASL_PLAINTEXT", &creds), "sasl.mechanism");
+    // OAUTHBEARER with a username and password but no token source.
     let mut p = creds.to_vec();
     p.push(("sasl.mechanism", "OAUTHBEARER"));
-    assert_eq!(key_of("SASL_PLAINTEXT", &p), "sasl.mechanism");
+    assert_eq!(key_of("SASL_PLAINTEXT", &p), "sasl.jaas.config");
     let mut p = creds.to_vec();
     p.push(("sasl.mechanisms", "GSSAPI"));
     assert_eq!(key_of("SASL_PLAINTEXT", &p), "sasl.mechanisms");
@@ -532,4 +533,126 @@ fn security_config_set_apply_and_hidden_secrets() {
     assert_eq!(c.validate().unwrap_err().key, "ssl.keystore.password");
     let err: NetworkError = c.validate().unwrap_err().into();
     assert!(err.to_string().contains("ssl.keystore.password"), "{err}");
+}
+
+fn oauth_token_of(props: &[(&str, &str)]) -> serde_json::Value {
+    use base64::Engine as _;
+    let n = map("SASL_PLAINTEXT", props).unwrap();
+    let sasl = n.sasl.unwrap();
+    assert_eq!(sasl.mechanism, SaslMechanism::OAuthBearer);
+    let token = sasl
+        .oauthbearer
+        .unwrap()
+        .token(std::time::SystemTime::now())
+        .unwrap();
+    let payload = token.value.as_str().split('.').nth(1).unwrap().to_string();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn oauthbearer_unsecured_tokens_from_java_and_librdkafka_settings() {
+    let claims = oauth_token_of(&[
+        ("sasl.mechanism", "OAUTHBEARER"),
+        (
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             unsecuredLoginStringClaim_sub=\"admin\" unsecuredLoginLifetimeSeconds=\"120\";",
+        ),
+    ]);
+    assert_eq!(claims["sub"], "admin");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        120
+    );
+    let claims = oauth_token_of(&[
+        ("sasl.mechanisms", "OAUTHBEARER"),
+        ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+        ("sasl.oauthbearer.config", "principal=bob scope=s1"),
+    ]);
+    assert_eq!(claims["sub"], "bob");
+    assert_eq!(claims["scope"], serde_json::json!(["s1"]));
+}
+
+#[test]
+fn oauthbearer_settings_that_cannot_work_name_the_key() {
+    let m = ("sasl.mechanism", "OAUTHBEARER");
+    for (props, key) in [
+        (vec![m], "sasl.jaas.config"),
+        (
+            vec![m, ("sasl.jaas.config", "OAuthBearerLoginModule required;")],
+            "sasl.jaas.config",
+        ),
+        (
+            vec![
+                m,
+                ("sasl.oauthbearer.token.endpoint.url", "https://idp/token"),
+            ],
+            "sasl.oauthbearer.token.endpoint.url",
+        ),
+        (
+            vec![m, ("enable.sasl.oauthbearer.unsecure.jwt", "true")],
+            "sasl.oauthbearer.config",
+        ),
+        (
+            vec![m, ("enable.sasl.oauthbearer.unsecure.jwt", "yes")],
+            "enable.sasl.oauthbearer.unsecure.jwt",
+        ),
+        (
+            vec![
+                m,
+                ("sasl.oauthbearer.config", "principal=a"),
+                ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+                ("sasl.login.refresh.window.factor", "0.2"),
+            ],
+            "sasl.login.refresh.window.factor",
+        ),
+    ] {
+        assert_eq!(key_of("SASL_SSL", &props), key, "{props:?}");
+    }
+}
+
+#[test]
+fn oauthbearer_token_provider_of_the_application() {
+    use crate::sasl::{OAuthBearerToken, RefreshConfig};
+    use std::time::{Duration, SystemTime};
+    let mut c = SecurityConfig::default();
+    c.set("security.protocol", "SASL_SSL").unwrap();
+    c.set("sasl.mechanism", "OAUTHBEARER").unwrap();
+    c.set("sasl.login.refresh.window.factor", "0.9").unwrap();
+    // The provider wins over the unsecured options and the endpoint URL.
+    // Without a provider yet: validation (of properties set one by one)
+    // leaves room for it; building the network config refuses.
+    c.validate().unwrap();
+    assert_eq!(
+        c.apply(&mut NetworkConfig::default()).unwrap_err().key,
+        "sasl.jaas.config"
+    );
+    c.set("sasl.oauthbearer.token.endpoint.url", "https://idp/token")
+        .unwrap();
+    c.set_oauthbearer_token_provider(std::sync::Arc::new(|| {
+        Ok(OAuthBearerToken {
+            value: "opaque-token-value".into(),
+            principal_name: "svc".into(),
+            start_time: None,
+            expiry: SystemTime::now() + Duration::from_secs(600),
+        })
+    }));
+    let mut n = NetworkConfig::default();
+    c.apply(&mut n).unwrap();
+    let login = n.sasl.unwrap().oauthbearer.unwrap();
+    assert_eq!(login.refresh().window_factor, 0.9);
+    assert_eq!(
+        login.refresh().buffer,
+        RefreshConfig::default().buffer,
+        "defaults kept"
+    );
+    let token = login.token(SystemTime::now()).unwrap();
+    assert_eq!(token.value.as_str(), "opaque-token-value");
+    assert!(!format!("{c:?}").contains("opaque-token-value"));
+    assert!(!format!("{token:?}").contains("opaque-token-value"));
 }
