@@ -15,7 +15,8 @@
 # fails the run.
 #
 # With PROZESS_BOOTSTRAP=host:port[,...] only stage 1 runs, against that
-# cluster. Extra arguments go to every `cargo test` (e.g. a test name filter).
+# cluster. Extra arguments go to stage 1's `cargo test`; those not starting
+# with `-` (test name filters) also go to the Kafka stages' test binaries.
 #
 # Tests that cannot run on a stage's broker are counted as skipped (the
 # harness appends them to $PROZESS_SKIP_LOG) and listed at the end, never
@@ -35,17 +36,18 @@ total_passed=0 total_failed=0 total_skipped=0
 
 bash scripts/install-peer.sh >/dev/null || exit 1
 
-# Runs `cargo test ARGS...` as stage $1, teeing its output, and adds its counts.
+# Runs COMMAND ARGS... (`cargo test ...`, or run_test_binaries) as stage $1,
+# teeing its output, and adds its counts.
 run_stage() {
   local name="$1"; shift
   local out="$run_dir/$name.out"
   PROZESS_SKIP_LOG="$run_dir/$name.skipped"
   : >"$PROZESS_SKIP_LOG"
-  log "stage $name: cargo test $*"
+  log "stage $name: $*"
   local start=$SECONDS
   # 7>&-: the tests (and brokers they restart) must not hold the Kafka
   # launcher's stdin open, or it would never see EOF and never stop.
-  cargo test "$@" 7>&- 2>&1 | tee "$out"
+  "$@" 7>&- 2>&1 | tee "$out"
   local rc=${PIPESTATUS[0]}
   local counts passed failed ignored skipped
   counts=$(awk '/^test result:/ { for (i=1;i<=NF;i++) { if ($(i+1) ~ /^passed/) p+=$i; if ($(i+1) ~ /^failed/) f+=$i; if ($(i+1) ~ /^ignored/) g+=$i } } END { printf "%d %d %d", p, f, g }' "$out")
@@ -62,13 +64,54 @@ run_stage() {
   total_skipped=$((total_skipped + skipped))
 }
 
-# Starts `prozess-broker --kafka N` in the background; its stdin is a fifo we
-# hold open on fd 7, so the cluster stops when this script ends in any way.
+# Writes "package-dir<TAB>target-name<TAB>kind<TAB>executable" for every
+# executable of the stage-1 build (`cargo test --workspace`) to $1. The Kafka
+# stages run these test binaries themselves: a `cargo test` selecting some of
+# them (`-p`, or `--workspace --test X`) unifies features differently, and
+# cargo would build every crate again (a second and third copy of the
+# target directory filled the CI disk).
+list_executables() {
+  cargo test --workspace --no-run --message-format=json 7>&- 2>/dev/null |
+    python3 -c '
+import json, os, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(os.path.dirname(m["manifest_path"]), m["target"]["name"],
+              ",".join(m["target"]["kind"]), m["executable"], sep="\t")
+' >"$1"
+}
+
+# run_test_binaries LIST PKG-DIR/NAME... -- ARGS...: runs the integration-test
+# binaries named (as cargo test would: from the package's directory) with
+# ARGS, one after another. Fails if one fails or is missing from LIST.
+run_test_binaries() {
+  local list="$1"; shift
+  local wanted=() rc=0 w dir name exe
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do wanted+=("$1"); shift; done
+  [ "${1:-}" != "--" ] || shift
+  for w in "${wanted[@]}"; do
+    dir="$PROZESS_ROOT/$(dirname "$w")" name=$(basename "$w")
+    exe=$(awk -F'\t' -v d="$dir" -v n="$name" '$1 == d && $2 == n && $3 == "test" { print $4; exit }' "$list")
+    if [ -z "$exe" ]; then
+      echo "error: stage 1 built no test binary $w"
+      rc=1
+      continue
+    fi
+    echo "     Running $w ($exe)"
+    (cd "$dir" && CARGO_MANIFEST_DIR="$dir" "$exe" "$@") || rc=1
+  done
+  return "$rc"
+}
+
 start_kafka() {
   local nodes="$1" info="$run_dir/kafka-$1.json" fifo="$run_dir/kafka-$1.stdin"
   rm -f "$info" "$fifo"
   mkfifo "$fifo"
-  "$PROZESS_ROOT/target/debug/prozess-broker" --kafka "$nodes" --info-file "$info" \
+  "$broker_exe" --kafka "$nodes" --info-file "$info" \
     <"$fifo" >"$run_dir/kafka-$nodes.log" 2>&1 &
   kafka_pid=$!
   exec 7>"$fifo"
@@ -106,7 +149,7 @@ stop_kafka() {
 if [ -z "${PROZESS_BOOTSTRAP:-}" ]; then
   bash scripts/install-tansu.sh >/dev/null || exit 1
 fi
-run_stage tansu --workspace --no-fail-fast "$@"
+run_stage tansu cargo test --workspace --no-fail-fast "$@"
 
 # Stages 2 and 3: Apache Kafka.
 kafka_note=""
@@ -123,25 +166,29 @@ else
     failed_stages+=("install-kafka"); total_failed=$((total_failed + 1))
   else
     export PROZESS_KAFKA_HOME="$home"
-    # The Kafka stages select test targets of the stage-1 build: always
-    # `--workspace`, so cargo unifies features as it did there and builds
-    # nothing again (a `-p` selection rebuilt every dependency; the CI disk
-    # filled up). The launcher is the binary stage 1 built for the tests.
-    if [ ! -x target/debug/prozess-broker ]; then
-      cargo test -q --workspace --no-run 7>&- || exit 1
+    executables="$run_dir/executables.tsv"
+    list_executables "$executables"
+    broker_exe=$(awk -F'\t' '$2 == "prozess-broker" && $3 == "bin" { print $4; exit }' "$executables")
+    if [ -z "$broker_exe" ]; then
+      log "stage 1 built no prozess-broker binary (see its output)"
+      exit 1
     fi
+    filters=()
+    for a in "$@"; do
+      case "$a" in -*) ;; *) filters+=("$a") ;; esac
+    done
     kafka_tests=()
     for f in integration-tests/tests/*.rs cli/tests/*.rs; do
-      kafka_tests+=(--test "$(basename "$f" .rs)")
+      kafka_tests+=("$(dirname "$(dirname "$f")")/$(basename "$f" .rs)")
     done
     if start_kafka 1; then
-      run_stage kafka-1 --workspace "${kafka_tests[@]}" --no-fail-fast "$@"
+      run_stage kafka-1 run_test_binaries "$executables" "${kafka_tests[@]}" -- "${filters[@]}"
       stop_kafka
     else
       failed_stages+=("kafka-1 start"); total_failed=$((total_failed + 1))
     fi
     if start_kafka 3; then
-      run_stage kafka-3 --workspace --test kafka_cluster --no-fail-fast "$@" -- --include-ignored
+      run_stage kafka-3 run_test_binaries "$executables" integration-tests/kafka_cluster -- --include-ignored "${filters[@]}"
       stop_kafka
     else
       failed_stages+=("kafka-3 start"); total_failed=$((total_failed + 1))

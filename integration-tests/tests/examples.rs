@@ -33,8 +33,11 @@ const EXAMPLES: &[&str] = &[
     "quickstart",
 ];
 
-/// Builds the examples once (`cargo build --examples`) and returns their
-/// executables by name.
+/// The examples' executables by name, from `cargo test --workspace
+/// --no-run`: the build `scripts/test.sh` runs the suite with, which builds
+/// the examples too, so nothing is built again (a `cargo build -p prozess
+/// --examples` unifies features differently and built every crate a second
+/// time). Run alone, this test builds the workspace's tests once.
 fn examples() -> &'static HashMap<String, PathBuf> {
     static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -43,19 +46,18 @@ fn examples() -> &'static HashMap<String, PathBuf> {
             Command::new(cargo)
                 .current_dir(harness::workspace_root())
                 .args([
-                    "build",
-                    "-p",
-                    "prozess",
-                    "--examples",
+                    "test",
+                    "--workspace",
+                    "--no-run",
                     "--message-format=json",
                 ]),
             b"",
             Duration::from_secs(1200),
         )
-        .expect("cargo build --examples");
+        .expect("cargo test --workspace --no-run");
         assert!(
             out.status.success(),
-            "cargo build --examples failed: {}",
+            "cargo test --workspace --no-run failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let mut built = HashMap::new();
