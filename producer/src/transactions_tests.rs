@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use prozess_network::mock::MockClient;
+use prozess_network::mock::{MockClient, MockTime};
 use prozess_network::{
     coordinator_connection_id, ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition,
 };
@@ -39,6 +39,8 @@ struct H {
     acc: Arc<RecordAccumulator>,
     txn: SharedTransactions,
     now: Instant,
+    /// The MockClient's clock, if it has one: `run` follows it.
+    time: Option<MockTime>,
 }
 
 fn find_coordinator(broker: i32, code: ErrorCode) -> FindCoordinatorResponse {
@@ -110,7 +112,13 @@ fn produce_response(partition: i32, code: ErrorCode) -> ProduceResponse {
 }
 
 fn harness() -> H {
-    let now = Instant::now();
+    harness_with_time(None)
+}
+
+/// With `time`: the MockClient's poll advances that clock by its timeout
+/// when nothing is to be delivered, as a blocking poll would take.
+fn harness_with_time(time: Option<MockTime>) -> H {
+    let now = time.as_ref().map_or_else(Instant::now, |t| t.now());
     let acc = Arc::new(RecordAccumulator::new(AccumulatorConfig {
         batch_size: 16384,
         buffer_memory: 1 << 20,
@@ -122,7 +130,11 @@ fn harness() -> H {
         compression: Compression::None,
         compression_level: None,
     }));
-    let client = MockClient::new_with_cluster_at(&[1, 2], &[("t", 3)], now);
+    let mut client = MockClient::new_with_cluster_at(&[1, 2], &[("t", 3)], now);
+    if let Some(time) = time.clone() {
+        client = client.with_time(time);
+        client.set_advance_time_on_poll(true);
+    }
     let mut sender = Sender::new(
         client,
         acc.clone(),
@@ -150,6 +162,7 @@ fn harness() -> H {
         acc,
         txn,
         now,
+        time,
     }
 }
 
@@ -162,6 +175,9 @@ impl H {
     }
     fn run(&mut self, times: usize) {
         for _ in 0..times {
+            if let Some(t) = &self.time {
+                self.now = t.now();
+            }
             self.sender.run_once(self.now);
         }
     }
@@ -793,4 +809,84 @@ fn a_send_failing_while_the_commit_flushes_fails_the_commit_and_abort_recovers()
     };
     assert!(!end.committed);
     assert_eq!(h.state(), TransactionState::Ready);
+}
+
+/// The sender thread's loop on a mock clock: each pass runs at the clock's
+/// time and its poll sleeps (advances the clock) for the timeout the sender
+/// asked for, until `done` or `passes` passes.
+fn run_on_clock(h: &mut H, time: &MockTime, passes: usize, done: impl Fn(&H) -> bool) {
+    for _ in 0..passes {
+        if done(h) {
+            return;
+        }
+        h.now = time.now();
+        h.sender.run_once(h.now);
+    }
+}
+
+#[test]
+fn a_request_waiting_out_a_retry_backoff_wakes_the_sender_at_its_end() {
+    // Nothing else wakes the sender: no batch is queued, no response is
+    // due. Before the fix its poll slept its full 60 s timeout.
+    let time = MockTime::new();
+    let mut h = harness_with_time(Some(time.clone()));
+    h.init();
+    h.begin_and_send_one();
+    let group = ConsumerGroupMetadata {
+        group_id: "g".into(),
+        generation_id: 1,
+        member_id: "m".into(),
+        group_instance_id: None,
+    };
+    let mut offsets = BTreeMap::new();
+    offsets.insert(TopicPartition::new("in", 0), OffsetAndMetadata::new(1));
+    // AddOffsetsToTxn right after the previous transaction: Kafka answers
+    // CONCURRENT_TRANSACTIONS while it still completes that one.
+    // (Answers are prepared: on the mock clock an unanswered request
+    // times out at the first poll.)
+    h.client().prepare_response_for(AddOffsetsToTxnResponse {
+        error_code: ErrorCode::ConcurrentTransactions.code(),
+        ..Default::default()
+    });
+    h.client()
+        .prepare_response_for(AddOffsetsToTxnResponse::default());
+    let r = h.m().send_offsets_to_transaction(offsets, group).unwrap();
+    run_on_clock(&mut h, &time, 10, |h| {
+        h.sent(ApiKey::AddOffsetsToTxn).len() == 2
+    });
+    let adds = h.sender.client().requests_of(ApiKey::AddOffsetsToTxn);
+    assert_eq!(adds.len(), 2, "AddOffsetsToTxn retried");
+    assert_eq!(
+        adds[1].sent_at,
+        adds[0].sent_at + BACKOFF,
+        "retried when the backoff ended, not when something else woke the sender"
+    );
+    h.client()
+        .prepare_response_for(find_coordinator(1, ErrorCode::None));
+    h.client().prepare_response_for(TxnOffsetCommitResponse {
+        topics: vec![TxnOffsetCommitResponseTopic {
+            name: "in".into(),
+            partitions: vec![TxnOffsetCommitResponsePartition {
+                partition_index: 0,
+                error_code: ErrorCode::None.code(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    run_on_clock(&mut h, &time, 10, |_| r.is_completed());
+    assert_eq!(r.wait(Duration::ZERO), Some(Ok(())));
+
+    // The same for EndTxn.
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::ConcurrentTransactions));
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::None));
+    let commit = h.m().begin_commit().unwrap();
+    run_on_clock(&mut h, &time, 10, |_| commit.is_completed());
+    assert_eq!(commit.wait(Duration::ZERO), Some(Ok(())));
+    let ends = h.sender.client().requests_of(ApiKey::EndTxn);
+    assert_eq!(ends.len(), 2);
+    assert_eq!(ends[1].sent_at, ends[0].sent_at + BACKOFF);
 }
