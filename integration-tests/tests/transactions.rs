@@ -1,8 +1,14 @@
-//! The transactional producer against a real broker: a committed and an
-//! aborted transaction, offsets committed inside a transaction
-//! (send_offsets_to_transaction), and what read_committed /
-//! read_uncommitted consumers see. (The lead's Apache Kafka suite covers
-//! fencing, crashes and the exactly-once copy.)
+//! The transactional producer against a real broker:
+//! - a committed and an aborted transaction, offsets committed inside a
+//!   transaction (send_offsets_to_transaction), and what read_committed /
+//!   read_uncommitted consumers see, prozess's and librdkafka's (the peer);
+//! - fencing: a second producer with the same transactional.id fences the
+//!   first, whose next call fails with the fatal PRODUCER_FENCED;
+//! - a crash: a producer killed (SIGKILL) mid-transaction is aborted by the
+//!   next init_transactions of its id, or by the broker after
+//!   transaction.timeout.ms; read_committed never sees its records;
+//! - exactly-once copy: examples/transactional_copy.rs killed and restarted
+//!   at random moments copies every record exactly once, in order.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,9 +18,11 @@ use prozess::consumer::{
     TopicPartition,
 };
 use prozess::producer::{
-    KafkaProducer, ProducerConfig, ProducerRecord, StringSerializer, TransactionState,
+    transactions::is_fatal_error, Error as ProducerError, KafkaProducer, ProducerConfig,
+    ProducerRecord, StringSerializer, TransactionState,
 };
 use prozess_integration_tests as harness;
+use prozess_integration_tests::peer_py;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -131,4 +139,224 @@ fn commit_abort_and_offsets_in_a_transaction() {
         return;
     }
     assert_eq!(committed, vec!["c0", "c1", "c2", "d0"]);
+
+    // librdkafka reads the same: markers at offsets 3, 5 and 7 never show.
+    let peer = |isolation: &str, count: usize| -> Vec<(i64, String)> {
+        peer_py::consume(
+            &bootstrap,
+            &topic,
+            0,
+            count,
+            &[("isolation.level", isolation)],
+        )
+        .expect("librdkafka consumes")
+        .into_iter()
+        .map(|r| {
+            (
+                r.offset.unwrap_or(-1),
+                String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect()
+    };
+    let owned = |v: &[(i64, &str)]| -> Vec<(i64, String)> {
+        v.iter().map(|&(o, s)| (o, s.to_string())).collect()
+    };
+    assert_eq!(
+        peer("read_uncommitted", 5),
+        owned(&[(0, "c0"), (1, "c1"), (2, "c2"), (4, "a0"), (6, "d0")])
+    );
+    assert_eq!(
+        peer("read_committed", 4),
+        owned(&[(0, "c0"), (1, "c1"), (2, "c2"), (6, "d0")])
+    );
+}
+
+fn transactional_producer(id: &str) -> KafkaProducer<String, String> {
+    let bootstrap = harness::bootstrap();
+    let config = ProducerConfig::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("transactional.id", id),
+    ])
+    .unwrap();
+    KafkaProducer::new(config, StringSerializer, StringSerializer).unwrap()
+}
+
+fn is_kafka_error(e: &ProducerError, want: &str) -> bool {
+    matches!(e, ProducerError::Kafka { name, .. } if name == want)
+}
+
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    harness::init_logging();
+    let topic = harness::unique_topic("txn-fence");
+    harness::create_topic(&topic, 1);
+    let id = harness::unique_topic("txn-fence-id");
+    let record = |v: &str| ProducerRecord::new(topic.clone(), v.to_string()).partition(0);
+
+    let first = transactional_producer(&id);
+    first.init_transactions(T).expect("first init_transactions");
+    first.begin_transaction().unwrap();
+    let written: Vec<_> = ["old-0", "old-1"]
+        .iter()
+        .map(|v| first.send(record(v)))
+        .collect();
+    for f in written {
+        f.get().expect("written inside the first's transaction");
+    }
+
+    // The second instance bumps the epoch and aborts what the first left open.
+    let second = transactional_producer(&id);
+    second
+        .init_transactions(T)
+        .expect("second init_transactions");
+
+    let e = first.commit_transaction(T).unwrap_err();
+    assert!(is_kafka_error(&e, "PRODUCER_FENCED"), "{e}");
+    assert!(is_fatal_error(&e), "PRODUCER_FENCED is fatal: {e}");
+    assert_eq!(
+        first.transaction_state(),
+        Some(TransactionState::FatalError)
+    );
+    // Every later call fails with the same error: the producer can only be closed.
+    assert_eq!(first.begin_transaction().unwrap_err(), e);
+    assert_eq!(first.abort_transaction(T).unwrap_err(), e);
+    assert_eq!(first.commit_transaction(T).unwrap_err(), e);
+    assert!(first.send(record("old-2")).get().is_err());
+    first.close(T);
+
+    second.begin_transaction().unwrap();
+    let f = second.send(record("new-0"));
+    second.commit_transaction(T).expect("the second commits");
+    f.get().expect("new-0 written");
+    second.close(T);
+
+    let tp = TopicPartition::new(&topic, 0);
+    let (all, _) = read("read_uncommitted", &tp, 3);
+    assert_eq!(all, vec!["old-0", "old-1", "new-0"]);
+    let (committed, _) = read("read_committed", &tp, 1);
+    if harness::skip_on(
+        harness::is_tansu(),
+        "aborted-record filtering not checked: Tansu sends no aborted_transactions list \
+         (BROKERS.md)",
+    ) {
+        return;
+    }
+    assert_eq!(committed, vec!["new-0"]);
+}
+
+/// Starts `txn-crash-producer`, waits until it wrote `count` records inside
+/// its open transaction, and kills it with SIGKILL.
+fn crash_producer_mid_transaction(topic: &str, id: &str, count: usize, extra: &[&str]) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_txn-crash-producer"))
+        .arg(harness::bootstrap())
+        .arg(topic)
+        .arg(id)
+        .arg(count.to_string())
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start txn-crash-producer");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(90));
+    // std's kill is SIGKILL: no abort, no close, the transaction stays open.
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("reap");
+    assert_eq!(
+        line.as_deref(),
+        Ok("written"),
+        "txn-crash-producer did not write its records ({status})"
+    );
+}
+
+#[test]
+fn a_producer_killed_mid_transaction_is_aborted_by_the_next_init_transactions() {
+    harness::init_logging();
+    let topic = harness::unique_topic("txn-crash");
+    harness::create_topic(&topic, 1);
+    let id = harness::unique_topic("txn-crash-id");
+    // A long transaction timeout: only the next instance can end it.
+    crash_producer_mid_transaction(&topic, &id, 5, &["transaction.timeout.ms=300000"]);
+
+    let next = transactional_producer(&id);
+    next.init_transactions(T)
+        .expect("init_transactions aborts the dead instance's transaction");
+    next.begin_transaction().unwrap();
+    let f = next.send(ProducerRecord::new(topic.clone(), "after".to_string()).partition(0));
+    next.commit_transaction(T).expect("commit");
+    f.get().expect("written");
+    next.close(T);
+
+    let tp = TopicPartition::new(&topic, 0);
+    let (all, _) = read("read_uncommitted", &tp, 6);
+    assert_eq!(
+        all,
+        vec!["crash-0", "crash-1", "crash-2", "crash-3", "crash-4", "after"],
+        "the dead instance's records were written"
+    );
+    let (committed, position) = read("read_committed", &tp, 1);
+    // crash-0..4, abort marker, after, commit marker.
+    assert_eq!(position, 8);
+    if harness::skip_on(
+        harness::is_tansu(),
+        "aborted-record filtering not checked: Tansu sends no aborted_transactions list \
+         (BROKERS.md)",
+    ) {
+        return;
+    }
+    assert_eq!(committed, vec!["after"]);
+}
+
+#[test]
+fn a_producer_killed_mid_transaction_is_aborted_by_the_broker_after_its_timeout() {
+    harness::init_logging();
+    if harness::skip_on(
+        harness::is_tansu(),
+        "Tansu does not abort transactions past transaction.timeout.ms",
+    ) {
+        return;
+    }
+    let topic = harness::unique_topic("txn-timeout");
+    harness::create_topic(&topic, 1);
+    let id = harness::unique_topic("txn-timeout-id");
+    crash_producer_mid_transaction(&topic, &id, 3, &["transaction.timeout.ms=2000"]);
+
+    // Nobody takes the id over: the coordinator aborts the transaction once
+    // it is older than 2 s (its check runs every 10 s by default), and the
+    // last stable offset moves past the abort marker.
+    let bootstrap = harness::bootstrap();
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("auto.offset.reset", "earliest"),
+        ("isolation.level", "read_committed"),
+        ("fetch.max.wait.ms", "100"),
+    ])
+    .unwrap();
+    let mut c: KafkaConsumer<String, String> =
+        KafkaConsumer::new(config, StringDeserializer, StringDeserializer).unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    c.assign([tp.clone()]).unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while c.position(&tp).unwrap_or(0) < 4 && start.elapsed() < Duration::from_secs(60) {
+        for r in c.poll(Duration::from_millis(200)).expect("poll") {
+            seen.push(r.value.unwrap_or_default());
+        }
+    }
+    assert_eq!(
+        c.position(&tp).unwrap(),
+        4,
+        "the broker aborted the transaction (crash-0..2, abort marker)"
+    );
+    assert!(seen.is_empty(), "aborted records surfaced: {seen:?}");
 }
