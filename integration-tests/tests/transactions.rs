@@ -360,3 +360,290 @@ fn a_producer_killed_mid_transaction_is_aborted_by_the_broker_after_its_timeout(
     );
     assert!(seen.is_empty(), "aborted records surfaced: {seen:?}");
 }
+
+/// xorshift64*: the kill moments of the copy test are random but
+/// replayable (the seed is printed; `PROZESS_TXN_COPY_SEED` sets it).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Builds one example of the `prozess` package and returns its executable.
+fn example_exe(name: &str) -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    // What cargo set for this test: ring's build script reruns when
+    // CARGO_MANIFEST_DIR changes, and with it everything above ring would be
+    // rebuilt (a minute and more) instead of found fresh.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k == "CARGO_MANIFEST_DIR"
+            || k == "CARGO_MANIFEST_PATH"
+            || k == "CARGO_CRATE_NAME"
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "OUT_DIR"
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_")
+        {
+            cmd.env_remove(&*k);
+        }
+    }
+    let out = harness::process::run_with_timeout(
+        cmd.current_dir(harness::workspace_root()).args([
+            "build",
+            "-p",
+            "prozess",
+            "--example",
+            name,
+            "--message-format=json",
+        ]),
+        b"",
+        Duration::from_secs(1200),
+    )
+    .expect("cargo build --example");
+    assert!(
+        out.status.success(),
+        "cargo build --example {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|m| m["target"]["name"] == name && m["executable"].is_string())
+        .and_then(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo built no executable for example {name}"))
+}
+
+#[test]
+fn exactly_once_copy_survives_its_process_being_killed_three_times() {
+    harness::init_logging();
+    if harness::skip_on(
+        harness::is_tansu(),
+        "Tansu sends no aborted_transactions list: read_committed would return the \
+         aborted copies of the killed instances (BROKERS.md)",
+    ) {
+        return;
+    }
+    const N: usize = 100_000;
+    const PARTITIONS: i32 = 3;
+    let bootstrap = harness::bootstrap();
+    let input = harness::unique_topic("copy-in");
+    let output = harness::unique_topic("copy-out");
+    harness::create_topic(&input, PARTITIONS);
+    harness::create_topic(&output, PARTITIONS);
+    let test_start = Instant::now();
+    let exe = example_exe("transactional_copy");
+    eprintln!("built the example in {:?}", test_start.elapsed());
+
+    // Keyed input: the copy's records (same keys, default partitioner, same
+    // partition count) land in the same partition number as their input.
+    let config = ProducerConfig::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("linger.ms", "5"),
+    ])
+    .unwrap();
+    let p: KafkaProducer<String, String> =
+        KafkaProducer::new(config, StringSerializer, StringSerializer).unwrap();
+    let futures: Vec<_> = (0..N)
+        .map(|i| {
+            p.send(ProducerRecord::with_key(
+                input.clone(),
+                format!("k{i}"),
+                format!("v{i:06}"),
+            ))
+        })
+        .collect();
+    let mut expected: HashMap<i32, Vec<(i64, String)>> = HashMap::new();
+    for (i, f) in futures.into_iter().enumerate() {
+        let md = f.get().expect("input written");
+        expected
+            .entry(md.partition)
+            .or_default()
+            .push((md.offset, format!("V{i:06}")));
+    }
+    p.close(T);
+    eprintln!("{N} input records written at {:?}", test_start.elapsed());
+    let expected: HashMap<i32, Vec<String>> = expected
+        .into_iter()
+        .map(|(p, mut v)| {
+            v.sort();
+            (p, v.into_iter().map(|(_, s)| s).collect())
+        })
+        .collect();
+
+    let seed = std::env::var("PROZESS_TXN_COPY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
+    eprintln!("exactly-once copy: seed {seed} (PROZESS_TXN_COPY_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+
+    let group = harness::unique_topic("copy-group");
+    let tid = harness::unique_topic("copy-txn");
+    let log_dir = harness::log_dir();
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let start_copy = |n: usize, exit_at_end: bool| {
+        let log = log_dir.join(format!("{tid}-{n}.log"));
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args([
+            "--bootstrap",
+            &bootstrap,
+            "--input",
+            &input,
+            "--output",
+            &output,
+        ])
+        .args(["--group", &group, "--transactional-id", &tid])
+        // A restarted copy takes its killed predecessor's place in the
+        // group at once (static membership), not after its session.
+        .args(["--consumer-property", &format!("group.instance.id={tid}")])
+        .args(["--consumer-property", "session.timeout.ms=6000"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+        if exit_at_end {
+            cmd.arg("--exit-at-end");
+        }
+        (cmd.spawn().expect("start transactional_copy"), log)
+    };
+
+    // The output's end offset (records of committed, open and aborted
+    // transactions, and markers) tells how far a copy got.
+    let progress_config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("isolation.level", "read_uncommitted"),
+    ])
+    .unwrap();
+    let mut progress: KafkaConsumer<String, String> =
+        KafkaConsumer::new(progress_config, StringDeserializer, StringDeserializer).unwrap();
+    let out_tps: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(&output, p))
+        .collect();
+    let mut output_end = || -> i64 {
+        progress
+            .end_offsets(&out_tps, T)
+            .expect("end offsets")
+            .values()
+            .sum()
+    };
+
+    for kill in 1..=3 {
+        let from = output_end();
+        let until = from + (N as i64) * (5 + rng.below(20) as i64) / 100;
+        let extra_ms = rng.below(300);
+        let (mut child, log) = start_copy(kill, false);
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "copy {kill} ended on its own ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if output_end() >= until {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "copy {kill} made no progress: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(extra_ms));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        eprintln!(
+            "copy {kill} killed (SIGKILL) {extra_ms} ms after the output passed {until} \
+             (started at {from}), output end now {}, at {:?}",
+            output_end(),
+            test_start.elapsed()
+        );
+    }
+
+    let (mut last, log) = start_copy(4, true);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = last.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = last.kill();
+            panic!(
+                "the last copy did not finish: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "the last copy failed ({status}): {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    eprintln!("the last copy finished at {:?}", test_start.elapsed());
+    // read_committed: every input record once, in input order per partition.
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("auto.offset.reset", "earliest"),
+        ("isolation.level", "read_committed"),
+        ("max.poll.records", "5000"),
+    ])
+    .unwrap();
+    let mut c: KafkaConsumer<String, String> =
+        KafkaConsumer::new(config, StringDeserializer, StringDeserializer).unwrap();
+    c.assign(out_tps.clone()).unwrap();
+    let ends = c.end_offsets(&out_tps, T).expect("end offsets");
+    let mut got: HashMap<i32, Vec<String>> = HashMap::new();
+    let started = Instant::now();
+    while out_tps.iter().any(|tp| c.position(tp).unwrap() < ends[tp]) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "reading the output back timed out"
+        );
+        for r in c.poll(Duration::from_millis(200)).expect("poll") {
+            got.entry(r.partition)
+                .or_default()
+                .push(r.value.unwrap_or_default());
+        }
+    }
+    let total: usize = got.values().map(Vec::len).sum();
+    for p in 0..PARTITIONS {
+        let want = expected.get(&p).cloned().unwrap_or_default();
+        let have = got.get(&p).cloned().unwrap_or_default();
+        if have != want {
+            let first_diff = want
+                .iter()
+                .zip(&have)
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.len().min(have.len()));
+            panic!(
+                "seed {seed}: output partition {p} holds {} records, input {}; first \
+                 difference at index {first_diff}: {:?} vs {:?} ({total} records in all)",
+                have.len(),
+                want.len(),
+                have.get(first_diff),
+                want.get(first_diff)
+            );
+        }
+    }
+    assert_eq!(total, N);
+}
