@@ -22,6 +22,15 @@
 //! transaction makes it abortable. A commit or abort that timed out for the
 //! caller goes on here and the next call of the same kind waits for the same
 //! result (KIP-691).
+//!
+//! Transaction protocol version 2 (KIP-890) is used when the cluster
+//! finalizes `transaction.version` >= 2 (ApiVersions, read when the first
+//! InitProducerId completes, then fixed): partitions join the transaction
+//! with their first Produce (v12), offsets with TxnOffsetCommit (v5) alone,
+//! and every EndTxn (v5) returns the next epoch, or a new producer id. Java
+//! 4.0's client does the same; it also upgrades a live producer to version
+//! 2 with an extra epoch bump, which prozess does not (a producer keeps the
+//! version it started with).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
@@ -282,7 +291,7 @@ fn kafka_error(code: ErrorCode, what: &str) -> Error {
 /// The version to use for `api` in transaction protocol version 1 given the
 /// negotiated `version`: newer versions of these requests tell the broker
 /// the client speaks version 2 (KIP-890: epoch bump per transaction,
-/// partitions added by Produce), which prozess does not yet.
+/// partitions added by Produce), used only where the cluster finalized it.
 pub fn transaction_v1_version(api: ApiKey, version: i16) -> i16 {
     let max = match api {
         // v4+ is broker to broker.
