@@ -6,8 +6,14 @@
 //!
 //! ```text
 //! cargo run --example transactional_copy -- --bootstrap 127.0.0.1:9092 \
-//!     --input IN --output OUT --group G --transactional-id copy-1
+//!     --input IN --output OUT --group G --transactional-id copy-1 \
+//!     [--exit-at-end] [--consumer-property key=value]... [--producer-property key=value]...
 //! ```
+//!
+//! `--exit-at-end` stops (cleanly) once every assigned partition is copied
+//! up to its end; `--consumer-property` / `--producer-property` set any
+//! client property (as Java's console tools), e.g. `group.instance.id` so
+//! that a restarted copy takes its predecessor's place in the group at once.
 //!
 //! Each poll's records form one transaction. If the transaction fails with
 //! an abortable error it is aborted and the consumer goes back to the
@@ -40,12 +46,35 @@ struct Args {
     output: String,
     group: String,
     transactional_id: String,
+    exit_at_end: bool,
+    consumer_props: Vec<(String, String)>,
+    producer_props: Vec<(String, String)>,
 }
 
+const USAGE: &str = "usage: transactional_copy --bootstrap HOST:PORT --input TOPIC --output TOPIC \
+     --group GROUP --transactional-id ID [--exit-at-end] \
+     [--consumer-property key=value]... [--producer-property key=value]...";
+
+fn key_value(name: &str, kv: String) -> Result<(String, String), String> {
+    kv.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or(format!("{name} expects key=value, got {kv}"))
+}
+
+/// The arguments; `Err("")` for `--help`.
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut bootstrap, mut input, mut output, mut group, mut tid) = (None, None, None, None, None);
+    let (mut exit_at_end, mut consumer_props, mut producer_props) = (false, vec![], vec![]);
     while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--exit-at-end" => {
+                exit_at_end = true;
+                continue;
+            }
+            _ => {}
+        }
         let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
         match a.as_str() {
             "--bootstrap" => bootstrap = Some(v),
@@ -53,6 +82,8 @@ fn parse_args() -> Result<Args, String> {
             "--output" => output = Some(v),
             "--group" => group = Some(v),
             "--transactional-id" => tid = Some(v),
+            "--consumer-property" => consumer_props.push(key_value(&a, v)?),
+            "--producer-property" => producer_props.push(key_value(&a, v)?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -63,6 +94,9 @@ fn parse_args() -> Result<Args, String> {
         output: need(output, "--output")?,
         group: need(group, "--group")?,
         transactional_id: need(tid, "--transactional-id")?,
+        exit_at_end,
+        consumer_props,
+        producer_props,
     })
 }
 
@@ -117,6 +151,13 @@ fn rewind(consumer: &mut Consumer) -> Result<(), String> {
     Ok(())
 }
 
+fn once_more_on_timeout(call: impl Fn() -> Result<(), ProducerError>) -> Result<(), ProducerError> {
+    match call() {
+        Err(ProducerError::Timeout(_)) => call(),
+        other => other,
+    }
+}
+
 /// One poll's records as one transaction.
 fn copy_batch(consumer: &mut Consumer, producer: &Producer, output: &str) -> Result<usize, String> {
     let records = match consumer.poll(Duration::from_millis(500)) {
@@ -152,19 +193,13 @@ fn copy_batch(consumer: &mut Consumer, producer: &Producer, output: &str) -> Res
         count += 1;
     }
     let group = consumer.group_metadata().map_err(|e| e.to_string())?;
-    let outcome = producer
-        .send_offsets_to_transaction(&next, &group)
-        .and_then(|()| producer.commit_transaction(TIMEOUT));
+    // KIP-691: a call that timed out goes on; calling it again waits for it.
+    let outcome = once_more_on_timeout(|| producer.send_offsets_to_transaction(&next, &group))
+        .and_then(|()| once_more_on_timeout(|| producer.commit_transaction(TIMEOUT)));
     match outcome {
         Ok(()) => Ok(count),
         Err(e) if is_fatal(producer) => Err(format!("fatal: {e}")),
-        Err(ProducerError::Timeout(_)) => {
-            // KIP-691: the commit goes on; wait for it once more.
-            producer
-                .commit_transaction(TIMEOUT)
-                .map(|()| count)
-                .map_err(|e| e.to_string())
-        }
+        Err(e @ ProducerError::Timeout(_)) => Err(format!("transaction: {e}")),
         Err(e) => {
             eprintln!("transaction failed ({e}); aborting and copying again");
             producer
@@ -176,23 +211,44 @@ fn copy_batch(consumer: &mut Consumer, producer: &Producer, output: &str) -> Res
     }
 }
 
+/// Whether the consumer has partitions and has read each up to its end (the
+/// last stable offset, with read_committed) — and, since every poll's
+/// records are committed before the next poll, copied it.
+fn at_end(consumer: &Consumer) -> bool {
+    let assigned = consumer.assignment();
+    !assigned.is_empty()
+        && assigned
+            .iter()
+            .all(|tp| consumer.current_lag(tp) == Some(0))
+}
+
 fn run(args: Args) -> Result<(), String> {
-    let consumer_config = ConsumerConfig::from_properties([
+    let mut consumer_props: Vec<(String, String)> = [
         ("bootstrap.servers", args.bootstrap.as_str()),
         ("group.id", args.group.as_str()),
         ("isolation.level", "read_committed"),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
-    ])
-    .map_err(|e| e.to_string())?;
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    consumer_props.extend(args.consumer_props.iter().cloned());
+    let consumer_config =
+        ConsumerConfig::from_properties(consumer_props).map_err(|e| e.to_string())?;
     let mut consumer: Consumer =
         KafkaConsumer::new(consumer_config, BytesDeserializer, BytesDeserializer)
             .map_err(|e| e.to_string())?;
-    let producer_config = ProducerConfig::from_properties([
-        ("bootstrap.servers", args.bootstrap.as_str()),
-        ("transactional.id", args.transactional_id.as_str()),
-    ])
-    .map_err(|e| e.to_string())?;
+    let mut producer_props = vec![
+        ("bootstrap.servers".to_string(), args.bootstrap.clone()),
+        (
+            "transactional.id".to_string(),
+            args.transactional_id.clone(),
+        ),
+    ];
+    producer_props.extend(args.producer_props.iter().cloned());
+    let producer_config =
+        ProducerConfig::from_properties(producer_props).map_err(|e| e.to_string())?;
     let producer: Producer = KafkaProducer::new(producer_config, BytesSerializer, BytesSerializer)
         .map_err(|e| e.to_string())?;
     // Fences an older instance with the same id and ends what it left open.
@@ -213,6 +269,10 @@ fn run(args: Args) -> Result<(), String> {
             Ok(n) => copied += n,
             Err(e) => break Err(e),
         }
+        if args.exit_at_end && at_end(&consumer) {
+            eprintln!("every assigned partition is copied up to its end");
+            break Ok(());
+        }
     };
     eprintln!("copied {copied} records");
     let closed = consumer.close(TIMEOUT).map_err(|e| e.to_string());
@@ -223,12 +283,13 @@ fn run(args: Args) -> Result<(), String> {
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("{e}");
-            eprintln!(
-                "usage: transactional_copy --bootstrap HOST:PORT --input TOPIC --output TOPIC \
-                 --group GROUP --transactional-id ID"
-            );
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };

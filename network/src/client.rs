@@ -148,6 +148,14 @@ pub trait KafkaClient {
     /// connection; `None` if not connected or not supported by both sides.
     fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16>;
 
+    /// The cluster-wide finalized (max) level of feature `name` (e.g.
+    /// `transaction.version`), from the newest ApiVersions v3+ answer seen
+    /// (highest finalized-features epoch); `None` when no broker reported it.
+    fn finalized_feature(&self, name: &str) -> Option<i16> {
+        let _ = name;
+        None
+    }
+
     /// Queues a request with all options. Returns its correlation id; the
     /// outcome comes back from `poll`.
     fn send_request(

@@ -131,6 +131,8 @@ pub struct MockClient {
     unsupported: HashMap<NodeId, HashSet<ApiKey>>,
     /// Dedicated coordinator connections: connection id -> broker id.
     coordinators: HashMap<NodeId, NodeId>,
+    /// Finalized features as ApiVersions would report them.
+    finalized_features: HashMap<String, i16>,
     /// KIP-219: no request on the node's connection before this.
     throttled_until: HashMap<NodeId, Instant>,
     in_flight: Vec<InFlight>,
@@ -184,6 +186,7 @@ impl MockClient {
             api_versions: HashMap::new(),
             unsupported: HashMap::new(),
             coordinators: HashMap::new(),
+            finalized_features: HashMap::new(),
             throttled_until: HashMap::new(),
             in_flight: Vec::new(),
             prepared: VecDeque::new(),
@@ -249,6 +252,12 @@ impl MockClient {
     /// `max.in.flight.requests.per.connection` (default 5).
     pub fn set_max_in_flight(&mut self, max: usize) {
         self.max_in_flight = max.max(1);
+    }
+
+    /// Makes the cluster report finalized feature `name` at `level` (e.g.
+    /// `transaction.version` 2 for KIP-890).
+    pub fn set_finalized_feature(&mut self, name: &str, level: i16) {
+        self.finalized_features.insert(name.to_string(), level);
     }
 
     /// `request.timeout.ms` for requests without their own timeout.
@@ -742,6 +751,10 @@ impl KafkaClient for MockClient {
             }
             None => Duration::ZERO,
         }
+    }
+
+    fn finalized_feature(&self, name: &str) -> Option<i16> {
+        self.finalized_features.get(name).copied()
     }
 
     fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16> {

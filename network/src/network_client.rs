@@ -104,6 +104,9 @@ pub struct NetworkClient {
     /// Dedicated coordinator connections: connection id -> (broker id, host,
     /// port from FindCoordinator). See [`KafkaClient::coordinator_node`].
     coordinators: HashMap<NodeId, (NodeId, String, u16)>,
+    /// Finalized features (name -> max level) and their epoch, from the
+    /// ApiVersions answer with the highest epoch.
+    finalized_features: (i64, HashMap<String, i16>),
     metadata: Metadata,
     metadata_fetch: Option<MetadataFetch>,
     next_correlation_id: i32,
@@ -181,6 +184,7 @@ impl NetworkClient {
             tokens: HashMap::new(),
             nodes: HashMap::new(),
             coordinators: HashMap::new(),
+            finalized_features: (-1, HashMap::new()),
             metadata,
             metadata_fetch: None,
             next_correlation_id: 0,
@@ -531,6 +535,18 @@ impl NetworkClient {
                 (v >= their_min.max(our_min)).then_some((key, v))
             })
             .collect();
+        if response.finalized_features_epoch >= 0
+            && response.finalized_features_epoch >= self.finalized_features.0
+        {
+            self.finalized_features = (
+                response.finalized_features_epoch,
+                response
+                    .finalized_features
+                    .iter()
+                    .map(|f| (f.name.clone(), f.max_version_level))
+                    .collect(),
+            );
+        }
         let Some(conn) = self.connections.get_mut(&node) else {
             return Ok(());
         };
@@ -1339,6 +1355,10 @@ impl KafkaClient for NetworkClient {
             .get(&node)
             .and_then(|s| s.reconnect_at)
             .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+    }
+
+    fn finalized_feature(&self, name: &str) -> Option<i16> {
+        self.finalized_features.1.get(name).copied()
     }
 
     fn api_version(&self, node: NodeId, key: ApiKey) -> Option<i16> {

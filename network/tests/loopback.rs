@@ -707,3 +707,45 @@ fn garbage_during_handshake_is_a_decode_error() {
         "{events:?}"
     );
 }
+
+#[test]
+fn finalized_features_come_from_api_versions() {
+    use prozess_protocol::messages::api_versions::response::FinalizedFeatureKey;
+    let handler: support::Handler = Arc::new(|s| {
+        if s.api_key() != ApiKey::ApiVersions {
+            return None;
+        }
+        // Every API in prozess's own range, and transaction.version 2
+        // finalized (what a fresh Kafka 4.0 cluster reports, KIP-890).
+        let api_keys = ApiKey::ALL
+            .iter()
+            .map(|k| {
+                let (min_version, max_version) = k.supported_versions();
+                ApiVersion {
+                    api_key: k.code(),
+                    min_version,
+                    max_version,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let body = ResponseBody::ApiVersions(ApiVersionsResponse {
+            api_keys,
+            finalized_features_epoch: 7,
+            finalized_features: vec![FinalizedFeatureKey {
+                name: "transaction.version".into(),
+                max_version_level: 2,
+                min_version_level: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        Some(vec![Action::RespondAs(s.version(), body)])
+    });
+    let cluster = FakeCluster::with_handler(1, handler);
+    let mut client = NetworkClient::new(config(&cluster.bootstrap())).unwrap();
+    assert_eq!(client.finalized_feature("transaction.version"), None);
+    bootstrap(&mut client);
+    assert_eq!(client.finalized_feature("transaction.version"), Some(2));
+    assert_eq!(client.finalized_feature("group.version"), None);
+}

@@ -258,6 +258,15 @@ impl<K, V> KafkaProducer<K, V> {
             Ok(future) => future,
             Err((e, thunk)) => {
                 tracing::debug!(topic = %record.topic, error = %e, "send failed");
+                if let Some(t) = &self.transactions {
+                    // As Java's doSend: a record that never joined the
+                    // transaction must not let it commit (its offsets would
+                    // be committed without it). A refusal by the
+                    // transaction state itself changes nothing.
+                    if !matches!(e, Error::IllegalState(_) | Error::Closed) {
+                        t.lock().unwrap_or_else(|p| p.into_inner()).batch_failed(&e);
+                    }
+                }
                 if let Some(thunk) = thunk {
                     thunk.fail(&e);
                 }
@@ -1246,6 +1255,23 @@ mod tests {
         let f = p.send(ProducerRecord::new("t", "v".to_string()).partition(2));
         p.commit_transaction(Duration::from_secs(30)).unwrap();
         assert_eq!(f.get().unwrap().offset, 40);
+        assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
+        // A record that fails before it is queued makes the transaction
+        // abortable: committing would drop it silently.
+        p.begin_transaction().unwrap();
+        let e = p
+            .send(ProducerRecord::new("t", "v".to_string()).partition(7))
+            .get()
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidPartition { .. }), "{e}");
+        assert_eq!(
+            p.transaction_state(),
+            Some(TransactionState::AbortableError)
+        );
+        let e = p.commit_transaction(Duration::from_secs(30)).unwrap_err();
+        assert!(e.to_string().contains("ABORTABLE_ERROR"), "{e}");
+        // Nothing reached the coordinator: the abort needs no EndTxn.
+        p.abort_transaction(Duration::from_secs(30)).unwrap();
         assert_eq!(p.transaction_state(), Some(TransactionState::Ready));
         // Without transactional.id the transactional calls are refused.
         let q = producer(mock(), &[]);

@@ -447,7 +447,12 @@ impl<C: KafkaClient> Sender<C> {
         tracing::trace!(node, partitions = by_tp.len(), "sending ProduceRequest");
         let sent = match self.client.api_version(node, ApiKey::Produce) {
             Some(v) if self.transactions.is_some() => {
-                let v = crate::transactions::transaction_v1_version(ApiKey::Produce, v);
+                let v2 = self.transactions.as_ref().is_some_and(|t| {
+                    t.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .is_transaction_v2()
+                });
+                let v = crate::transactions::transaction_version_for(ApiKey::Produce, v, v2);
                 self.client
                     .send_with_version(node, RequestBody::Produce(request), v, now)
             }
@@ -800,6 +805,12 @@ impl<C: KafkaClient> Sender<C> {
         if self.txn.as_ref().is_some_and(|x| x.bump_requested()) {
             m.request_epoch_bump();
         }
+        // KIP-890: decided from the features the brokers finalize.
+        m.set_transaction_v2_available(
+            self.client
+                .finalized_feature("transaction.version")
+                .is_some_and(|v| v >= 2),
+        );
         if self.txn_request.is_none() {
             let pending = self.has_pending();
             let version = 3;
@@ -812,7 +823,11 @@ impl<C: KafkaClient> Sender<C> {
                     let api = body.api_key();
                     let sent = match self.client.api_version(node, api) {
                         Some(v) => {
-                            let v = crate::transactions::transaction_v1_version(api, v);
+                            let v = crate::transactions::transaction_version_for(
+                                api,
+                                v,
+                                m.is_transaction_v2(),
+                            );
                             self.client.send_with_version(node, body, v, now)
                         }
                         None => self.client.send(node, body, now),

@@ -22,6 +22,15 @@
 //! transaction makes it abortable. A commit or abort that timed out for the
 //! caller goes on here and the next call of the same kind waits for the same
 //! result (KIP-691).
+//!
+//! Transaction protocol version 2 (KIP-890) is used when the cluster
+//! finalizes `transaction.version` >= 2 (ApiVersions, read when the first
+//! InitProducerId completes, then fixed): partitions join the transaction
+//! with their first Produce (v12), offsets with TxnOffsetCommit (v5) alone,
+//! and every EndTxn (v5) returns the next epoch, or a new producer id. Java
+//! 4.0's client does the same; it also upgrades a live producer to version
+//! 2 with an extra epoch bump, which prozess does not (a producer keeps the
+//! version it started with).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
@@ -257,6 +266,13 @@ pub struct Transactions {
     /// sequence failed): done with InitProducerId after the abort (KIP-360).
     bump_needed: bool,
     pending: Option<(Pending, Arc<TransactionalRequestResult>)>,
+    /// The cluster finalized `transaction.version` >= 2 (KIP-890), as the
+    /// sender last saw it.
+    tv2_available: bool,
+    /// Transaction protocol version 2 in use: fixed when the first
+    /// InitProducerId succeeds (the coordinator's connection, and with it
+    /// the features, are known then).
+    tv2: Option<bool>,
 }
 
 fn backoff_until(now: Instant, d: Duration) -> Option<Instant> {
@@ -275,7 +291,7 @@ fn kafka_error(code: ErrorCode, what: &str) -> Error {
 /// The version to use for `api` in transaction protocol version 1 given the
 /// negotiated `version`: newer versions of these requests tell the broker
 /// the client speaks version 2 (KIP-890: epoch bump per transaction,
-/// partitions added by Produce), which prozess does not yet.
+/// partitions added by Produce), used only where the cluster finalized it.
 pub fn transaction_v1_version(api: ApiKey, version: i16) -> i16 {
     let max = match api {
         // v4+ is broker to broker.
@@ -285,6 +301,18 @@ pub fn transaction_v1_version(api: ApiKey, version: i16) -> i16 {
         _ => i16::MAX,
     };
     version.min(max)
+}
+
+/// The version to use for `api` given the negotiated `version`: in
+/// transaction protocol version 2 the negotiated one (Produce v12+, EndTxn
+/// v5+, TxnOffsetCommit v5+ say the client speaks KIP-890), else
+/// [`transaction_v1_version`].
+pub fn transaction_version_for(api: ApiKey, version: i16, v2: bool) -> i16 {
+    if v2 {
+        version
+    } else {
+        transaction_v1_version(api, version)
+    }
 }
 
 /// Errors after which the producer can only be closed.
@@ -346,7 +374,23 @@ impl Transactions {
             started: false,
             bump_needed: false,
             pending: None,
+            tv2_available: false,
+            tv2: None,
         }
+    }
+
+    /// Whether the cluster finalized `transaction.version` 2 or higher
+    /// (KIP-890); the sender reports it from ApiVersions before each step.
+    pub fn set_transaction_v2_available(&mut self, available: bool) {
+        self.tv2_available = available;
+    }
+
+    /// Whether transaction protocol version 2 is in use: partitions join a
+    /// transaction by Produce (no AddPartitionsToTxn), offsets by
+    /// TxnOffsetCommit alone (no AddOffsetsToTxn), and every EndTxn bumps
+    /// the epoch.
+    pub fn is_transaction_v2(&self) -> bool {
+        self.tv2 == Some(true)
     }
 
     /// `transactional.id`.
@@ -473,6 +517,12 @@ impl Transactions {
             }
             _ => return Err(self.illegal("send")),
         }
+        if self.is_transaction_v2() {
+            // KIP-890: the partition joins with its first Produce.
+            self.in_transaction.insert(tp.clone());
+            self.started = true;
+            return Ok(false);
+        }
         if self.in_transaction.contains(tp)
             || self.new_partitions.contains(tp)
             || self.in_flight_adds(tp)
@@ -513,6 +563,12 @@ impl Transactions {
         }
         if self.state != TransactionState::InTransaction {
             return Err(self.illegal("send_offsets_to_transaction"));
+        }
+        if self.is_transaction_v2() {
+            // KIP-890: TxnOffsetCommit v5 adds the offsets partition itself.
+            self.started = true;
+            self.queue.push_back(Op::TxnOffsetCommit { group, offsets });
+            return Ok(self.start(Pending::SendOffsets));
         }
         self.queue.push_back(Op::AddOffsets { group, offsets });
         Ok(self.start(Pending::SendOffsets))
@@ -908,7 +964,10 @@ impl Transactions {
         self.in_transaction.clear();
         self.new_partitions.clear();
         self.last_error = None;
-        if self.state == TransactionState::AbortingTransaction && self.bump_needed {
+        if self.state == TransactionState::AbortingTransaction
+            && self.bump_needed
+            && !self.is_transaction_v2()
+        {
             // KIP-360: a new epoch so the partitions' sequences restart.
             self.queue.push_front(Op::InitProducerId { bump: true });
             return;
@@ -963,6 +1022,12 @@ impl Transactions {
                         self.producer_id = r.producer_id;
                         self.producer_epoch = r.producer_epoch;
                         self.bump_needed = false;
+                        if self.tv2.is_none() {
+                            self.tv2 = Some(self.tv2_available);
+                            tracing::info!(transactional_id = %self.transactional_id,
+                                version = if self.tv2_available { 2 } else { 1 },
+                                "transaction protocol version");
+                        }
                         tracing::info!(transactional_id = %self.transactional_id,
                             producer_id = r.producer_id, epoch = r.producer_epoch,
                             "transactional producer id and epoch set");
@@ -1115,7 +1180,22 @@ impl Transactions {
                     ErrorCode::None => {
                         tracing::info!(transactional_id = %self.transactional_id, commit,
                             "transaction ended");
+                        // KIP-890: every EndTxn v5 bumps the epoch (a new
+                        // producer id when the epoch is exhausted).
+                        let bumped = (self.is_transaction_v2() && r.producer_id >= 0)
+                            .then_some((r.producer_id, r.producer_epoch));
+                        if let Some((producer_id, producer_epoch)) = bumped {
+                            self.producer_id = producer_id;
+                            self.producer_epoch = producer_epoch;
+                            self.bump_needed = false;
+                        }
                         self.end_completed();
+                        if let Some((producer_id, producer_epoch)) = bumped {
+                            return TxnEvent::ProducerId {
+                                producer_id,
+                                producer_epoch,
+                            };
+                        }
                     }
                     c if is_fatal_code(c) => self.fatal(kafka_error(c, "EndTxn")),
                     c if is_coordinator_moved(c) || is_retriable_coordinator_code(c) => {

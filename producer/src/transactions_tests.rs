@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use prozess_network::mock::MockClient;
+use prozess_network::mock::{MockClient, MockTime};
 use prozess_network::{
     coordinator_connection_id, ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition,
 };
@@ -39,6 +39,8 @@ struct H {
     acc: Arc<RecordAccumulator>,
     txn: SharedTransactions,
     now: Instant,
+    /// The MockClient's clock, if it has one: `run` follows it.
+    time: Option<MockTime>,
 }
 
 fn find_coordinator(broker: i32, code: ErrorCode) -> FindCoordinatorResponse {
@@ -110,7 +112,13 @@ fn produce_response(partition: i32, code: ErrorCode) -> ProduceResponse {
 }
 
 fn harness() -> H {
-    let now = Instant::now();
+    harness_with_time(None)
+}
+
+/// With `time`: the MockClient's poll advances that clock by its timeout
+/// when nothing is to be delivered, as a blocking poll would take.
+fn harness_with_time(time: Option<MockTime>) -> H {
+    let now = time.as_ref().map_or_else(Instant::now, |t| t.now());
     let acc = Arc::new(RecordAccumulator::new(AccumulatorConfig {
         batch_size: 16384,
         buffer_memory: 1 << 20,
@@ -122,7 +130,11 @@ fn harness() -> H {
         compression: Compression::None,
         compression_level: None,
     }));
-    let client = MockClient::new_with_cluster_at(&[1, 2], &[("t", 3)], now);
+    let mut client = MockClient::new_with_cluster_at(&[1, 2], &[("t", 3)], now);
+    if let Some(time) = time.clone() {
+        client = client.with_time(time);
+        client.set_advance_time_on_poll(true);
+    }
     let mut sender = Sender::new(
         client,
         acc.clone(),
@@ -150,6 +162,7 @@ fn harness() -> H {
         acc,
         txn,
         now,
+        time,
     }
 }
 
@@ -162,6 +175,9 @@ impl H {
     }
     fn run(&mut self, times: usize) {
         for _ in 0..times {
+            if let Some(t) = &self.time {
+                self.now = t.now();
+            }
             self.sender.run_once(self.now);
         }
     }
@@ -717,7 +733,10 @@ fn a_timed_out_commit_is_resumed_by_the_next_call() {
 #[test]
 fn requests_stay_on_transaction_protocol_version_1() {
     let mut h = harness();
+    // A cluster finalizing transaction.version 1 (or none: the other tests).
+    h.client().set_finalized_feature("transaction.version", 1);
     h.init();
+    assert!(!h.m().is_transaction_v2());
     h.begin_and_send_one();
     let commit = h.m().begin_commit().unwrap();
     h.client()
@@ -793,4 +812,223 @@ fn a_send_failing_while_the_commit_flushes_fails_the_commit_and_abort_recovers()
     };
     assert!(!end.committed);
     assert_eq!(h.state(), TransactionState::Ready);
+}
+
+/// The sender thread's loop on a mock clock: each pass runs at the clock's
+/// time and its poll sleeps (advances the clock) for the timeout the sender
+/// asked for, until `done` or `passes` passes.
+fn run_on_clock(h: &mut H, time: &MockTime, passes: usize, done: impl Fn(&H) -> bool) {
+    for _ in 0..passes {
+        if done(h) {
+            return;
+        }
+        h.now = time.now();
+        h.sender.run_once(h.now);
+    }
+}
+
+#[test]
+fn a_request_waiting_out_a_retry_backoff_wakes_the_sender_at_its_end() {
+    // Nothing else wakes the sender: no batch is queued, no response is
+    // due. Before the fix its poll slept its full 60 s timeout.
+    let time = MockTime::new();
+    let mut h = harness_with_time(Some(time.clone()));
+    h.init();
+    h.begin_and_send_one();
+    let group = ConsumerGroupMetadata {
+        group_id: "g".into(),
+        generation_id: 1,
+        member_id: "m".into(),
+        group_instance_id: None,
+    };
+    let mut offsets = BTreeMap::new();
+    offsets.insert(TopicPartition::new("in", 0), OffsetAndMetadata::new(1));
+    // AddOffsetsToTxn right after the previous transaction: Kafka answers
+    // CONCURRENT_TRANSACTIONS while it still completes that one.
+    // (Answers are prepared: on the mock clock an unanswered request
+    // times out at the first poll.)
+    h.client().prepare_response_for(AddOffsetsToTxnResponse {
+        error_code: ErrorCode::ConcurrentTransactions.code(),
+        ..Default::default()
+    });
+    h.client()
+        .prepare_response_for(AddOffsetsToTxnResponse::default());
+    let r = h.m().send_offsets_to_transaction(offsets, group).unwrap();
+    run_on_clock(&mut h, &time, 10, |h| {
+        h.sent(ApiKey::AddOffsetsToTxn).len() == 2
+    });
+    let adds = h.sender.client().requests_of(ApiKey::AddOffsetsToTxn);
+    assert_eq!(adds.len(), 2, "AddOffsetsToTxn retried");
+    assert_eq!(
+        adds[1].sent_at,
+        adds[0].sent_at + BACKOFF,
+        "retried when the backoff ended, not when something else woke the sender"
+    );
+    h.client()
+        .prepare_response_for(find_coordinator(1, ErrorCode::None));
+    h.client().prepare_response_for(TxnOffsetCommitResponse {
+        topics: vec![TxnOffsetCommitResponseTopic {
+            name: "in".into(),
+            partitions: vec![TxnOffsetCommitResponsePartition {
+                partition_index: 0,
+                error_code: ErrorCode::None.code(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    run_on_clock(&mut h, &time, 10, |_| r.is_completed());
+    assert_eq!(r.wait(Duration::ZERO), Some(Ok(())));
+
+    // The same for EndTxn.
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::ConcurrentTransactions));
+    h.client()
+        .prepare_response_for(end_txn_response(ErrorCode::None));
+    let commit = h.m().begin_commit().unwrap();
+    run_on_clock(&mut h, &time, 10, |_| commit.is_completed());
+    assert_eq!(commit.wait(Duration::ZERO), Some(Ok(())));
+    let ends = h.sender.client().requests_of(ApiKey::EndTxn);
+    assert_eq!(ends.len(), 2);
+    assert_eq!(ends[1].sent_at, ends[0].sent_at + BACKOFF);
+}
+
+fn last_batch_epoch_and_sequence(h: &H) -> (i16, i32) {
+    let produces = h.sent(ApiKey::Produce);
+    let RequestBody::Produce(p) = &produces.last().unwrap().1 else {
+        panic!()
+    };
+    let records = p.topic_data[0].partition_data[0].records.clone().unwrap();
+    let batch = RecordBatches::new(records).next().unwrap().unwrap();
+    assert!(batch.is_transactional());
+    (batch.producer_epoch(), batch.base_sequence())
+}
+
+#[test]
+fn transaction_protocol_version_2_adds_partitions_by_produce_and_bumps_the_epoch_per_transaction() {
+    let mut h = harness();
+    h.client().set_finalized_feature("transaction.version", 2);
+    h.init();
+    assert!(h.m().is_transaction_v2());
+    h.m().begin_transaction().unwrap();
+    let f0 = h.send(0, "a");
+    let f1 = h.send(1, "b");
+    h.client()
+        .prepare_response_for(produce_response(0, ErrorCode::None));
+    h.client()
+        .prepare_response_for(produce_response(1, ErrorCode::None));
+    h.run(3);
+    assert!(
+        h.sent(ApiKey::AddPartitionsToTxn).is_empty(),
+        "no AddPartitionsToTxn in version 2"
+    );
+    assert!(f0.get().is_ok() && f1.get().is_ok());
+    {
+        let client = h.sender.client();
+        let produces = client.requests_of(ApiKey::Produce);
+        assert_eq!(produces.len(), 2);
+        assert!(produces.iter().all(|r| r.version >= 12), "Produce v12+");
+    }
+    assert_eq!(last_batch_epoch_and_sequence(&h), (0, 0));
+
+    // Offsets: TxnOffsetCommit v5 alone, no AddOffsetsToTxn.
+    let group = ConsumerGroupMetadata {
+        group_id: "g".into(),
+        generation_id: 3,
+        member_id: "m".into(),
+        group_instance_id: None,
+    };
+    let mut offsets = BTreeMap::new();
+    offsets.insert(TopicPartition::new("in", 0), OffsetAndMetadata::new(9));
+    let r = h.m().send_offsets_to_transaction(offsets, group).unwrap();
+    h.client()
+        .prepare_response_for(find_coordinator(1, ErrorCode::None));
+    h.client().prepare_response_for(TxnOffsetCommitResponse {
+        topics: vec![TxnOffsetCommitResponseTopic {
+            name: "in".into(),
+            partitions: vec![TxnOffsetCommitResponsePartition {
+                partition_index: 0,
+                error_code: ErrorCode::None.code(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    h.run(3);
+    assert_eq!(r.wait(Duration::ZERO), Some(Ok(())));
+    assert!(h.sent(ApiKey::AddOffsetsToTxn).is_empty());
+    assert!(h.sender.client().requests_of(ApiKey::TxnOffsetCommit)[0].version >= 5);
+
+    // EndTxn v5 answers with the next epoch; sequences restart with it.
+    let commit = h.m().begin_commit().unwrap();
+    h.client().prepare_response_for(EndTxnResponse {
+        producer_id: 7,
+        producer_epoch: 1,
+        ..end_txn_response(ErrorCode::None)
+    });
+    h.run(2);
+    assert_eq!(commit.wait(Duration::ZERO), Some(Ok(())));
+    assert!(h.sender.client().requests_of(ApiKey::EndTxn)[0].version >= 5);
+    assert_eq!(h.m().producer_id_and_epoch(), (7, 1));
+    let tm = h.sender.transaction_manager().unwrap();
+    assert_eq!((tm.producer_id(), tm.producer_epoch()), (7, 1));
+    h.m().result_consumed(&commit);
+
+    // The next transaction writes with epoch 1 from sequence 0; an abort
+    // bumps the epoch too (a new producer id once the epoch is exhausted).
+    h.m().begin_transaction().unwrap();
+    let f = h.send(0, "c");
+    h.client()
+        .prepare_response_for(produce_response(0, ErrorCode::None));
+    h.run(2);
+    assert!(f.get().is_ok());
+    assert_eq!(last_batch_epoch_and_sequence(&h), (1, 0));
+    let abort = h.m().begin_abort().unwrap();
+    h.client().prepare_response_for(EndTxnResponse {
+        producer_id: 8,
+        producer_epoch: 0,
+        ..end_txn_response(ErrorCode::None)
+    });
+    h.run(2);
+    assert_eq!(abort.wait(Duration::ZERO), Some(Ok(())));
+    assert_eq!(h.m().producer_id_and_epoch(), (8, 0));
+    assert_eq!(h.sent(ApiKey::InitProducerId).len(), 1, "no InitProducerId");
+    assert!(h.sent(ApiKey::AddPartitionsToTxn).is_empty());
+}
+
+#[test]
+fn version_2_failed_send_is_aborted_with_the_end_txn_epoch_bump_alone() {
+    let mut h = harness();
+    h.client().set_finalized_feature("transaction.version", 2);
+    h.init();
+    h.m().begin_transaction().unwrap();
+    let f = h.send(0, "a");
+    h.client()
+        .prepare_response_for(produce_response(0, ErrorCode::TopicAuthorizationFailed));
+    h.run(3);
+    assert!(f.get().is_err());
+    assert_eq!(h.state(), TransactionState::AbortableError);
+    let abort = h.m().begin_abort().unwrap();
+    h.client().prepare_response_for(EndTxnResponse {
+        producer_id: 7,
+        producer_epoch: 1,
+        ..end_txn_response(ErrorCode::None)
+    });
+    h.run(3);
+    assert_eq!(abort.wait(Duration::ZERO), Some(Ok(())));
+    assert_eq!(h.state(), TransactionState::Ready);
+    assert_eq!(
+        h.sent(ApiKey::InitProducerId).len(),
+        1,
+        "EndTxn's bump replaces KIP-360's InitProducerId"
+    );
+    h.m().result_consumed(&abort);
+    h.m().begin_transaction().unwrap();
+    h.send(0, "b");
+    h.client()
+        .prepare_response_for(produce_response(0, ErrorCode::None));
+    h.run(2);
+    assert_eq!(last_batch_epoch_and_sequence(&h), (1, 0));
 }
