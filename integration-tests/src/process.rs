@@ -98,3 +98,72 @@ pub fn run_script(name: &str, timeout: Duration) -> Result<String> {
         .map(|l| l.trim().to_string())
         .ok_or_else(|| HarnessError::new(format!("{} printed nothing", path.display())))
 }
+
+/// The executable of the example `name` (of the `prozess` package), from the
+/// build `scripts/test.sh` runs the suite with: `cargo test --workspace
+/// --no-run`, which builds the examples too, so inside the suite nothing is
+/// built again. (A `cargo build -p prozess --example X` unifies features
+/// differently and builds every crate a second time; run alone, a test that
+/// calls this builds the workspace's tests once.) Asked once per process.
+///
+/// Panics if cargo fails or built no such example.
+pub fn example_executable(name: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        // What cargo set for this test: ring's build script reruns when
+        // CARGO_MANIFEST_DIR changes, and with it everything above ring.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k == "CARGO_MANIFEST_DIR"
+                || k == "CARGO_MANIFEST_PATH"
+                || k == "CARGO_CRATE_NAME"
+                || k == "CARGO_PRIMARY_PACKAGE"
+                || k == "CARGO_TARGET_TMPDIR"
+                || k == "OUT_DIR"
+                || k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_BIN_")
+            {
+                cmd.env_remove(&*k);
+            }
+        }
+        cmd.current_dir(crate::workspace_root()).args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json",
+        ]);
+        let out = run_with_timeout(&mut cmd, b"", Duration::from_secs(1800))
+            .expect("cargo test --workspace --no-run");
+        assert!(
+            out.status.success(),
+            "cargo test --workspace --no-run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut built = HashMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let is_example = msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "example"));
+            if let (true, Some(name), Some(exe)) = (
+                is_example,
+                msg["target"]["name"].as_str(),
+                msg["executable"].as_str(),
+            ) {
+                built.insert(name.to_string(), PathBuf::from(exe));
+            }
+        }
+        built
+    });
+    built
+        .get(name)
+        .unwrap_or_else(|| panic!("cargo built no example {name}"))
+        .clone()
+}

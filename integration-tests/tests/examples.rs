@@ -31,60 +31,11 @@ const EXAMPLES: &[&str] = &[
     "produce_sync",
     "producer_perf",
     "quickstart",
+    "transactional_copy",
 ];
 
-/// The examples' executables by name, from `cargo test --workspace
-/// --no-run`: the build `scripts/test.sh` runs the suite with, which builds
-/// the examples too, so nothing is built again (a `cargo build -p prozess
-/// --examples` unifies features differently and built every crate a second
-/// time). Run alone, this test builds the workspace's tests once.
-fn examples() -> &'static HashMap<String, PathBuf> {
-    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = run_with_timeout(
-            Command::new(cargo)
-                .current_dir(harness::workspace_root())
-                .args([
-                    "test",
-                    "--workspace",
-                    "--no-run",
-                    "--message-format=json",
-                ]),
-            b"",
-            Duration::from_secs(1200),
-        )
-        .expect("cargo test --workspace --no-run");
-        assert!(
-            out.status.success(),
-            "cargo test --workspace --no-run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut built = HashMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let is_example = msg["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "example"));
-            if let (true, Some(name), Some(exe)) = (
-                is_example,
-                msg["target"]["name"].as_str(),
-                msg["executable"].as_str(),
-            ) {
-                built.insert(name.to_string(), PathBuf::from(exe));
-            }
-        }
-        built
-    })
-}
-
 fn example(name: &str) -> Command {
-    let exe = examples()
-        .get(name)
-        .unwrap_or_else(|| panic!("example {name} was not built"));
-    Command::new(exe)
+    Command::new(harness::process::example_executable(name))
 }
 
 #[test]

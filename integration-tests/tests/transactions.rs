@@ -378,53 +378,6 @@ impl Rng {
     }
 }
 
-/// Builds one example of the `prozess` package and returns its executable.
-fn example_exe(name: &str) -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    // What cargo set for this test: ring's build script reruns when
-    // CARGO_MANIFEST_DIR changes, and with it everything above ring would be
-    // rebuilt (a minute and more) instead of found fresh.
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k == "CARGO_MANIFEST_DIR"
-            || k == "CARGO_MANIFEST_PATH"
-            || k == "CARGO_CRATE_NAME"
-            || k == "CARGO_PRIMARY_PACKAGE"
-            || k == "CARGO_TARGET_TMPDIR"
-            || k == "OUT_DIR"
-            || k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_BIN_")
-        {
-            cmd.env_remove(&*k);
-        }
-    }
-    let out = harness::process::run_with_timeout(
-        cmd.current_dir(harness::workspace_root()).args([
-            "build",
-            "-p",
-            "prozess",
-            "--example",
-            name,
-            "--message-format=json",
-        ]),
-        b"",
-        Duration::from_secs(1200),
-    )
-    .expect("cargo build --example");
-    assert!(
-        out.status.success(),
-        "cargo build --example {name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|m| m["target"]["name"] == name && m["executable"].is_string())
-        .and_then(|m| m["executable"].as_str().map(std::path::PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo built no executable for example {name}"))
-}
-
 #[test]
 fn exactly_once_copy_survives_its_process_being_killed_three_times() {
     harness::init_logging();
@@ -443,7 +396,7 @@ fn exactly_once_copy_survives_its_process_being_killed_three_times() {
     harness::create_topic(&input, PARTITIONS);
     harness::create_topic(&output, PARTITIONS);
     let test_start = Instant::now();
-    let exe = example_exe("transactional_copy");
+    let exe = harness::process::example_executable("transactional_copy");
     eprintln!("built the example in {:?}", test_start.elapsed());
 
     // Keyed input: the copy's records (same keys, default partitioner, same
