@@ -205,10 +205,10 @@ fn security_error(e: prozess_network::SecurityConfigError) -> AdminError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use prozess::admin::{AdminClient, NewTopic, OffsetSpec};
-/// use prozess::TopicPartition;
+/// use prozess_admin::{AdminClient, NewTopic, OffsetSpec};
+/// use prozess_network::TopicPartition;
 ///
-/// # fn main() -> Result<(), prozess::admin::AdminError> {
+/// # fn main() -> Result<(), prozess_admin::AdminError> {
 /// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
 /// // Create a topic (or accept that it exists) and wait until it is usable.
 /// admin.ensure_topic(
