@@ -17,12 +17,12 @@ use super::{
     MemberDescription, MemberSubscription,
 };
 
-fn group_resource(id: &str) -> String {
+pub(crate) fn group_resource(id: &str) -> String {
     format!("group '{id}'")
 }
 
 /// What a coordinator answered for one group.
-enum GroupAnswer<T> {
+pub(crate) enum GroupAnswer<T> {
     Done(Result<T, AdminError>),
     /// Coordinator moved, loading or unavailable: look it up again.
     Retry,
@@ -44,9 +44,20 @@ fn answer_for<T>(
     }
 }
 
-type BuildGroups<'f> = &'f dyn Fn(&[String], i16) -> RequestBody;
-type ParseGroups<'f, T> =
-    &'f dyn Fn(&ClientResponse) -> Result<Vec<(String, GroupAnswer<T>)>, AdminError>;
+/// Builds a request for these groups (one group unless batched) and version.
+pub(crate) type BuildGroups<'f> = &'f dyn Fn(&[String], i16) -> RequestBody;
+/// Reads each group's answer out of a response to a request for these groups.
+pub(crate) type ParseGroups<'f, T> =
+    &'f dyn Fn(&ClientResponse, &[String]) -> Result<Vec<(String, GroupAnswer<T>)>, AdminError>;
+
+/// How [`AdminClient::group_operation`] groups its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Batching {
+    /// One request per coordinator, naming all its groups.
+    PerCoordinator,
+    /// One request per group (APIs that name a single group).
+    PerGroup,
+}
 
 impl<C: KafkaClient> AdminClient<C> {
     /// The consumer groups of the cluster (every broker lists the groups it
@@ -140,7 +151,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 ..Default::default()
             })
         };
-        let parse = |response: &ClientResponse| {
+        let parse = |response: &ClientResponse, _: &[String]| {
             let ResponseBody::DescribeGroups(body) = &response.body else {
                 return Err(unexpected(response, "DescribeGroups"));
             };
@@ -161,6 +172,7 @@ impl<C: KafkaClient> AdminClient<C> {
             &ids,
             timeout,
             ApiKey::DescribeGroups,
+            Batching::PerCoordinator,
             &build,
             &parse,
         )
@@ -182,7 +194,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 ..Default::default()
             })
         };
-        let parse = |response: &ClientResponse| {
+        let parse = |response: &ClientResponse, _: &[String]| {
             let ResponseBody::DeleteGroups(body) = &response.body else {
                 return Err(unexpected(response, "DeleteGroups"));
             };
@@ -203,6 +215,7 @@ impl<C: KafkaClient> AdminClient<C> {
             &ids,
             timeout,
             ApiKey::DeleteGroups,
+            Batching::PerCoordinator,
             &build,
             &parse,
         );
@@ -216,12 +229,14 @@ impl<C: KafkaClient> AdminClient<C> {
     /// Runs a per-group request at each group's coordinator until every
     /// group has an answer (or the timeout), looking coordinators up again
     /// after coordinator errors. Results in the order of `ids`.
-    fn group_operation<T>(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn group_operation<T>(
         &mut self,
         operation: &'static str,
         ids: &[String],
         timeout: Duration,
         api: ApiKey,
+        batching: Batching,
         build: BuildGroups<'_>,
         parse: ParseGroups<'_, T>,
     ) -> Vec<Result<T, AdminError>> {
@@ -241,7 +256,13 @@ impl<C: KafkaClient> AdminClient<C> {
                     GroupAnswer::Retry => retry.push(id),
                 }
             }
-            let batches: Vec<(NodeId, Vec<String>)> = by_node.into_iter().collect();
+            let batches: Vec<(NodeId, Vec<String>)> = match batching {
+                Batching::PerCoordinator => by_node.into_iter().collect(),
+                Batching::PerGroup => by_node
+                    .into_iter()
+                    .flat_map(|(node, groups)| groups.into_iter().map(move |g| (node, vec![g])))
+                    .collect(),
+            };
             let calls = batches
                 .iter()
                 .map(|(node, groups)| {
@@ -250,7 +271,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 .collect();
             let responses = self.execute(operation, calls, deadline, timeout);
             for ((node, groups), response) in batches.into_iter().zip(responses) {
-                match response.and_then(|r| parse(&r)) {
+                match response.and_then(|r| parse(&r, &groups)) {
                     Ok(answers) => {
                         let mut answers: HashMap<String, GroupAnswer<T>> =
                             answers.into_iter().collect();
@@ -437,7 +458,7 @@ fn decode_embedded<T>(
     }
 }
 
-fn group_id_list<S: AsRef<str>>(ids: &[S]) -> Result<Vec<String>, AdminError> {
+pub(crate) fn group_id_list<S: AsRef<str>>(ids: &[S]) -> Result<Vec<String>, AdminError> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for id in ids {

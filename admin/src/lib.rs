@@ -26,6 +26,7 @@ mod cluster;
 mod configs;
 mod driver;
 mod error;
+mod group_offsets;
 mod groups;
 mod offsets;
 mod partitions;
@@ -35,6 +36,8 @@ mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_group_offsets;
 #[cfg(test)]
 mod tests_more;
 
@@ -47,6 +50,10 @@ pub use configs::{
     ConfigResourceType, ConfigSource, ConfigSynonym, DescribeConfigsResult,
 };
 pub use error::AdminError;
+pub use group_offsets::{
+    GroupOffsetsResult, ListConsumerGroupOffsetsResult, ListConsumerGroupOffsetsSpec,
+    MemberToRemove, PartitionResults, RemoveMembersFromConsumerGroupResult,
+};
 pub use partitions::{CreatePartitionsResult, NewPartitions};
 /// A consumer group member's decoded assignment: the consumer's own
 /// `ConsumerProtocolAssignment` type, under the Java admin client's name.
@@ -54,6 +61,8 @@ pub use prozess_consumer::group::consumer_protocol::Assignment as MemberAssignme
 /// A consumer group member's decoded subscription: the consumer's own
 /// `ConsumerProtocolSubscription` type.
 pub use prozess_consumer::group::consumer_protocol::Subscription as MemberSubscription;
+/// A committed offset (the consumer's type).
+pub use prozess_network::OffsetAndMetadata;
 pub use records::DeleteRecordsResult;
 pub use types::{
     ClusterDescription, CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription,
