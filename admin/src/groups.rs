@@ -44,6 +44,49 @@ fn answer_for<T>(
     }
 }
 
+/// Filters and timeout of [`AdminClient::list_groups_with`] (Java's
+/// `ListGroupsOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListGroupsOptions {
+    /// Only groups in these states ("Stable", "Empty", ...; case as the
+    /// broker names them); empty: any state.
+    pub states: Vec<String>,
+    /// Only groups of these types ("classic", "consumer", "share"); empty:
+    /// any type.
+    pub types: Vec<String>,
+    /// The call's timeout; `None`: `default.api.timeout`.
+    pub timeout: Option<Duration>,
+}
+
+impl ListGroupsOptions {
+    /// Consumer groups of both protocols (types "classic" and "consumer"),
+    /// as Java's `ListGroupsOptions.forConsumerGroups()`.
+    pub fn for_consumer_groups() -> Self {
+        ListGroupsOptions {
+            types: vec!["classic".to_string(), "consumer".to_string()],
+            ..Default::default()
+        }
+    }
+
+    /// Only groups in these states.
+    pub fn in_states<S: Into<String>>(mut self, states: impl IntoIterator<Item = S>) -> Self {
+        self.states = states.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only groups of these types.
+    pub fn with_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The call's timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
 /// Builds a request for these groups (one group unless batched) and version.
 pub(crate) type BuildGroups<'f> = &'f dyn Fn(&[String], i16) -> RequestBody;
 /// Reads each group's answer out of a response to a request for these groups.
@@ -63,8 +106,21 @@ impl<C: KafkaClient> AdminClient<C> {
     /// The consumer groups of the cluster (every broker lists the groups it
     /// coordinates), sorted by id. Uses `default.api.timeout`.
     pub fn list_groups(&mut self) -> Result<Vec<GroupListing>, AdminError> {
+        let options = ListGroupsOptions::default();
+        self.list_groups_with(&options)
+    }
+
+    /// The groups of the cluster that match `options`' state and type
+    /// filters (ListGroups v4+ for states, v5+ for types: an older broker
+    /// fails the call with UnsupportedVersion rather than ignoring a filter),
+    /// sorted by id, within `options.timeout` (default
+    /// `default.api.timeout`).
+    pub fn list_groups_with(
+        &mut self,
+        options: &ListGroupsOptions,
+    ) -> Result<Vec<GroupListing>, AdminError> {
         const OP: &str = "list_groups";
-        let timeout = self.config.default_api_timeout;
+        let timeout = options.timeout.unwrap_or(self.config.default_api_timeout);
         let deadline = Instant::now() + timeout;
         let snapshot = self.fetch_metadata_retrying(OP, Topics::None, deadline, timeout)?;
         let mut pending: BTreeSet<NodeId> = snapshot.brokers.iter().map(|b| b.id).collect();
@@ -75,7 +131,11 @@ impl<C: KafkaClient> AdminClient<C> {
                 .iter()
                 .map(|&n| {
                     Call::new(Target::Node(n), ApiKey::ListGroups, |_| {
-                        RequestBody::ListGroups(ListGroupsRequest::default())
+                        RequestBody::ListGroups(ListGroupsRequest {
+                            states_filter: options.states.clone(),
+                            types_filter: options.types.clone(),
+                            ..Default::default()
+                        })
                     })
                 })
                 .collect();
@@ -98,6 +158,14 @@ impl<C: KafkaClient> AdminClient<C> {
                             ));
                         }
                         let v = response.api_version;
+                        if (!options.states.is_empty() && v < 4)
+                            || (!options.types.is_empty() && v < 5)
+                        {
+                            return Err(AdminError::unsupported(
+                                "ListGroups with state (v4+) or type (v5+) filters",
+                                node,
+                            ));
+                        }
                         for g in &body.groups {
                             groups.insert(
                                 g.group_id.clone(),

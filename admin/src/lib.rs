@@ -24,6 +24,7 @@
 
 mod cluster;
 mod configs;
+mod consumer_groups;
 mod driver;
 mod error;
 mod group_offsets;
@@ -49,11 +50,15 @@ pub use configs::{
     AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,
     ConfigResourceType, ConfigSource, ConfigSynonym, DescribeConfigsResult,
 };
+pub use consumer_groups::{
+    ConsumerGroupDescription, ConsumerGroupMemberDescription, DescribeConsumerGroupResult,
+};
 pub use error::AdminError;
 pub use group_offsets::{
     GroupOffsetsResult, ListConsumerGroupOffsetsResult, ListConsumerGroupOffsetsSpec,
     MemberToRemove, PartitionResults, RemoveMembersFromConsumerGroupResult,
 };
+pub use groups::ListGroupsOptions;
 pub use partitions::{CreatePartitionsResult, NewPartitions};
 /// A consumer group member's decoded assignment: the consumer's own
 /// `ConsumerProtocolAssignment` type, under the Java admin client's name.

@@ -454,3 +454,136 @@ fn remove_members_sends_instance_ids_and_reports_per_member() {
         .collect();
     assert_eq!(ids, [Some("i-1"), Some("i-2")]);
 }
+
+#[test]
+fn list_groups_sends_state_and_type_filters() {
+    use prozess_protocol::messages::list_groups::response::ListedGroup;
+    use prozess_protocol::messages::metadata::response::MetadataResponseBroker;
+    use prozess_protocol::messages::{ListGroupsResponse, MetadataResponse};
+    let mut admin = admin(&[1]);
+    admin
+        .client_mut()
+        .set_api_version_range(1, ApiKey::Metadata, 0, 12);
+    admin
+        .client_mut()
+        .set_api_version_range(1, ApiKey::ListGroups, 0, 5);
+    let metadata = MetadataResponse {
+        brokers: vec![MetadataResponseBroker {
+            node_id: 1,
+            host: "localhost".into(),
+            port: 9093,
+            ..Default::default()
+        }],
+        controller_id: 1,
+        ..Default::default()
+    };
+    admin.client_mut().prepare_response_for(metadata.clone());
+    admin.client_mut().prepare_response_for(ListGroupsResponse {
+        groups: vec![ListedGroup {
+            group_id: "g".into(),
+            protocol_type: "consumer".into(),
+            group_state: "Stable".into(),
+            group_type: "consumer".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let options = ListGroupsOptions::for_consumer_groups().in_states(["Stable"]);
+    let groups = admin.list_groups_with(&options).unwrap();
+    assert_eq!(groups[0].group_type.as_deref(), Some("consumer"));
+    let lists = admin.client().requests_of(ApiKey::ListGroups);
+    let RequestBody::ListGroups(req) = &lists[0].body else {
+        unreachable!()
+    };
+    assert_eq!(req.states_filter, ["Stable"]);
+    assert_eq!(req.types_filter, ["classic", "consumer"]);
+
+    // A broker without ListGroups v5 cannot filter by type: an error, not
+    // every group.
+    admin
+        .client_mut()
+        .set_api_version_range(1, ApiKey::ListGroups, 0, 4);
+    admin.client_mut().prepare_response_for(metadata);
+    admin
+        .client_mut()
+        .prepare_response_for(ListGroupsResponse::default());
+    let err = admin.list_groups_with(&options).unwrap_err();
+    assert!(err.to_string().contains("type (v5+)"), "{err}");
+}
+
+#[test]
+fn describe_consumer_groups_decodes_kip_848_members() {
+    use prozess_protocol::messages::consumer_group_describe::response::{
+        Assignment, DescribedGroup, Member, TopicPartitions,
+    };
+    use prozess_protocol::messages::ConsumerGroupDescribeResponse;
+    let mut admin = admin(&[1]);
+    admin
+        .client_mut()
+        .set_api_version_range(1, ApiKey::ConsumerGroupDescribe, 0, 1);
+    coordinator_is(&mut admin, "new", 1);
+    coordinator_is(&mut admin, "classic", 1);
+    let owned = |parts: &[i32]| Assignment {
+        topic_partitions: vec![TopicPartitions {
+            topic_name: "t".into(),
+            partitions: parts.to_vec(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    admin
+        .client_mut()
+        .prepare_response_for(ConsumerGroupDescribeResponse {
+            groups: vec![
+                DescribedGroup {
+                    group_id: "new".into(),
+                    group_state: "Reconciling".into(),
+                    group_epoch: 3,
+                    assignment_epoch: 3,
+                    assignor_name: "uniform".into(),
+                    members: vec![Member {
+                        member_id: "m".into(),
+                        member_epoch: 2,
+                        client_id: "c".into(),
+                        client_host: "/127.0.0.1".into(),
+                        subscribed_topic_names: vec!["t".into()],
+                        assignment: owned(&[1, 0]),
+                        target_assignment: owned(&[0]),
+                        member_type: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                DescribedGroup {
+                    group_id: "classic".into(),
+                    error_code: ErrorCode::GroupIdNotFound.code(),
+                    error_message: Some("Group classic is not a consumer group.".into()),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+    let r = admin
+        .describe_consumer_groups(&["new", "classic"], T)
+        .unwrap();
+    let g = r[0].result.as_ref().unwrap();
+    assert_eq!(
+        (g.state.as_str(), g.group_epoch, g.assignor.as_str()),
+        ("Reconciling", 3, "uniform")
+    );
+    let m = &g.members[0];
+    assert_eq!(m.assignment, [tp("t", 0), tp("t", 1)]);
+    assert_eq!(m.target_assignment, [tp("t", 0)]);
+    assert_eq!(m.member_type, 1);
+    let e = r[1].result.as_ref().unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::GroupIdNotFound));
+    assert!(e.to_string().contains("not a consumer group"), "{e}");
+    assert_eq!(
+        admin
+            .client()
+            .requests_of(ApiKey::ConsumerGroupDescribe)
+            .len(),
+        1,
+        "one request for the shared coordinator"
+    );
+}
