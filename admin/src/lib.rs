@@ -22,6 +22,7 @@
 //! - The admin client keeps its own view of topics from its own Metadata
 //!   requests; the network client's metadata only supplies broker addresses.
 
+mod acls;
 mod cluster;
 mod configs;
 mod consumer_groups;
@@ -46,6 +47,10 @@ use std::time::Duration;
 
 use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig};
 
+pub use acls::{
+    AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+    CreateAclResult, DeleteAclsResult, PatternType, ResourcePattern, ResourceType,
+};
 pub use configs::{
     AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,
     ConfigResourceType, ConfigSource, ConfigSynonym, DescribeConfigsResult,

@@ -587,3 +587,118 @@ fn describe_consumer_groups_decodes_kip_848_members() {
         "one request for the shared coordinator"
     );
 }
+
+#[test]
+fn acl_calls_report_per_binding_and_per_filter() {
+    use prozess_protocol::messages::create_acls::response::AclCreationResult;
+    use prozess_protocol::messages::delete_acls::response::{
+        DeleteAclsFilterResult, DeleteAclsMatchingAcl,
+    };
+    use prozess_protocol::messages::describe_acls::response::{
+        AclDescription, DescribeAclsResource,
+    };
+    use prozess_protocol::messages::{
+        CreateAclsResponse, DeleteAclsResponse, DescribeAclsResponse,
+    };
+    let mut admin = admin(&[1]);
+    for (api, max) in [
+        (ApiKey::CreateAcls, 3),
+        (ApiKey::DescribeAcls, 3),
+        (ApiKey::DeleteAcls, 3),
+    ] {
+        admin.client_mut().set_api_version_range(1, api, 1, max);
+    }
+    let binding = |name: &str, op| {
+        AclBinding::new(
+            ResourcePattern::new(ResourceType::Topic, name, PatternType::Literal),
+            AccessControlEntry::new("User:a", "*", op, AclPermissionType::Allow),
+        )
+    };
+    let m = admin.client_mut();
+    m.prepare_response_for(CreateAclsResponse {
+        results: vec![
+            AclCreationResult::default(),
+            AclCreationResult {
+                error_code: ErrorCode::InvalidRequest.code(),
+                error_message: Some("bad".into()),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    });
+    m.prepare_response_for(DescribeAclsResponse {
+        resources: vec![DescribeAclsResource {
+            resource_type: 2,
+            resource_name: "t".into(),
+            pattern_type: 3,
+            acls: vec![AclDescription {
+                principal: "User:a".into(),
+                host: "*".into(),
+                operation: 4,
+                permission_type: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    m.prepare_response_for(DeleteAclsResponse {
+        filter_results: vec![
+            DeleteAclsFilterResult {
+                matching_acls: vec![DeleteAclsMatchingAcl {
+                    resource_type: 2,
+                    resource_name: "t".into(),
+                    pattern_type: 3,
+                    principal: "User:a".into(),
+                    host: "*".into(),
+                    operation: 4,
+                    permission_type: 3,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            DeleteAclsFilterResult {
+                error_code: ErrorCode::SecurityDisabled.code(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    });
+    let write = binding("t", AclOperation::Write);
+    let r = admin
+        .create_acls(&[write.clone(), binding("u", AclOperation::Any)], T)
+        .unwrap();
+    assert!(r[0].result.is_ok());
+    let e = r[1].result.as_ref().unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::InvalidRequest));
+    assert!(e.to_string().contains("'u'"), "{e}");
+    let RequestBody::CreateAcls(req) = &admin.client().requests_of(ApiKey::CreateAcls)[0].body
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            req.creations[0].operation,
+            req.creations[0].resource_pattern_type
+        ),
+        (4, 3)
+    );
+
+    assert_eq!(
+        admin.describe_acls(&AclBindingFilter::any(), T).unwrap(),
+        [write.clone()]
+    );
+    let d = admin
+        .delete_acls(
+            &[AclBindingFilter::exactly(&write), AclBindingFilter::any()],
+            T,
+        )
+        .unwrap();
+    let first = d[0].result.as_ref().unwrap();
+    assert_eq!(first[0].0, write);
+    assert_eq!(
+        d[1].result.as_ref().unwrap_err().code(),
+        Some(ErrorCode::SecurityDisabled)
+    );
+    assert_eq!(AclOperation::from_code(99), AclOperation::Unknown(99));
+}
