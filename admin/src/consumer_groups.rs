@@ -13,7 +13,7 @@ use prozess_protocol::messages::ConsumerGroupDescribeRequest;
 use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use super::driver::unexpected;
-use super::groups::{group_id_list, group_resource, Batching, GroupAnswer};
+use super::groups::{group_id_list, group_resource, Batching, CoordinatorType, GroupAnswer};
 use super::{AdminClient, AdminError};
 
 /// A member of a KIP-848 consumer group (Java's `MemberDescription` for the
@@ -168,6 +168,7 @@ impl<C: KafkaClient> AdminClient<C> {
             timeout,
             ApiKey::ConsumerGroupDescribe,
             Batching::PerCoordinator,
+            CoordinatorType::Group,
             &build,
             &parse,
         );

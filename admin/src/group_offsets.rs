@@ -29,7 +29,7 @@ use prozess_protocol::messages::{
 use prozess_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use super::driver::unexpected;
-use super::groups::{group_id_list, group_resource, Batching, GroupAnswer};
+use super::groups::{group_id_list, group_resource, Batching, CoordinatorType, GroupAnswer};
 use super::{AdminClient, AdminError};
 
 /// Which partitions [`AdminClient::list_consumer_group_offsets`] asks
@@ -320,6 +320,7 @@ impl<C: KafkaClient> AdminClient<C> {
             timeout,
             ApiKey::OffsetFetch,
             Batching::PerGroup,
+            CoordinatorType::Group,
             &build,
             &parse,
         );
@@ -405,6 +406,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 timeout,
                 ApiKey::OffsetCommit,
                 Batching::PerGroup,
+                CoordinatorType::Group,
                 &build,
                 &parse,
             )
@@ -478,6 +480,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 timeout,
                 ApiKey::OffsetDelete,
                 Batching::PerGroup,
+                CoordinatorType::Group,
                 &build,
                 &parse,
             )
@@ -576,6 +579,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 timeout,
                 ApiKey::LeaveGroup,
                 Batching::PerGroup,
+                CoordinatorType::Group,
                 &build,
                 &parse,
             )

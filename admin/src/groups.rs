@@ -93,6 +93,24 @@ pub(crate) type BuildGroups<'f> = &'f dyn Fn(&[String], i16) -> RequestBody;
 pub(crate) type ParseGroups<'f, T> =
     &'f dyn Fn(&ClientResponse, &[String]) -> Result<Vec<(String, GroupAnswer<T>)>, AdminError>;
 
+/// Which coordinator [`AdminClient::group_operation`] looks up for its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CoordinatorType {
+    /// A consumer group's (FindCoordinator key type 0).
+    Group,
+    /// A transactional id's (key type 1).
+    Transaction,
+}
+
+impl CoordinatorType {
+    fn key_type(self) -> i8 {
+        match self {
+            CoordinatorType::Group => 0,
+            CoordinatorType::Transaction => 1,
+        }
+    }
+}
+
 /// How [`AdminClient::group_operation`] groups its requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Batching {
@@ -241,6 +259,7 @@ impl<C: KafkaClient> AdminClient<C> {
             timeout,
             ApiKey::DescribeGroups,
             Batching::PerCoordinator,
+            CoordinatorType::Group,
             &build,
             &parse,
         )
@@ -284,6 +303,7 @@ impl<C: KafkaClient> AdminClient<C> {
             timeout,
             ApiKey::DeleteGroups,
             Batching::PerCoordinator,
+            CoordinatorType::Group,
             &build,
             &parse,
         );
@@ -305,6 +325,7 @@ impl<C: KafkaClient> AdminClient<C> {
         timeout: Duration,
         api: ApiKey,
         batching: Batching,
+        coordinator: CoordinatorType,
         build: BuildGroups<'_>,
         parse: ParseGroups<'_, T>,
     ) -> Vec<Result<T, AdminError>> {
@@ -312,7 +333,8 @@ impl<C: KafkaClient> AdminClient<C> {
         let mut results: HashMap<String, Result<T, AdminError>> = HashMap::new();
         let mut pending: Vec<String> = ids.to_vec();
         while !pending.is_empty() {
-            let lookups = self.find_coordinators(operation, &pending, deadline, timeout);
+            let lookups =
+                self.find_coordinators(operation, coordinator, &pending, deadline, timeout);
             let mut retry = Vec::new();
             let mut by_node: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
             for (id, lookup) in pending.drain(..).zip(lookups) {
@@ -396,6 +418,7 @@ impl<C: KafkaClient> AdminClient<C> {
     fn find_coordinators(
         &mut self,
         operation: &'static str,
+        coordinator: CoordinatorType,
         ids: &[String],
         deadline: Instant,
         timeout: Duration,
@@ -405,7 +428,7 @@ impl<C: KafkaClient> AdminClient<C> {
             .map(|id| {
                 Call::new(Target::Any, ApiKey::FindCoordinator, move |version| {
                     let mut req = FindCoordinatorRequest {
-                        key_type: 0,
+                        key_type: coordinator.key_type(),
                         ..Default::default()
                     };
                     if version >= 4 {

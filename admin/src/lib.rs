@@ -24,6 +24,7 @@
 
 mod acls;
 mod cluster;
+mod cluster_ops;
 mod configs;
 mod consumer_groups;
 mod driver;
@@ -50,6 +51,10 @@ use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig}
 pub use acls::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
     CreateAclResult, DeleteAclsResult, PatternType, ResourcePattern, ResourceType,
+};
+pub use cluster_ops::{
+    ElectionType, LogDirDescription, ProducerState, ReplicaInfo, TransactionDescription,
+    TransactionListing,
 };
 pub use configs::{
     AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,

@@ -702,3 +702,46 @@ fn acl_calls_report_per_binding_and_per_filter() {
     );
     assert_eq!(AclOperation::from_code(99), AclOperation::Unknown(99));
 }
+
+#[test]
+fn describe_transactions_asks_the_transaction_coordinator() {
+    use prozess_protocol::messages::describe_transactions::response::{
+        TopicData, TransactionState,
+    };
+    use prozess_protocol::messages::DescribeTransactionsResponse;
+    let mut admin = admin(&[1, 2]);
+    admin
+        .client_mut()
+        .set_api_version_range(2, ApiKey::DescribeTransactions, 0, 0);
+    coordinator_is(&mut admin, "tx", 2);
+    admin
+        .client_mut()
+        .prepare_response_for(DescribeTransactionsResponse {
+            transaction_states: vec![TransactionState {
+                transactional_id: "tx".into(),
+                transaction_state: "Ongoing".into(),
+                producer_id: 7,
+                transaction_start_time_ms: 5,
+                topics: vec![TopicData {
+                    topic: "t".into(),
+                    partitions: vec![1],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    let r = admin.describe_transactions(&["tx"], T).unwrap();
+    let d = r[0].1.as_ref().unwrap();
+    assert_eq!(
+        (d.coordinator, d.state.as_str(), d.producer_id),
+        (2, "Ongoing", 7)
+    );
+    assert!(d.topic_partitions.contains(&tp("t", 1)));
+    let RequestBody::FindCoordinator(find) =
+        &admin.client().requests_of(ApiKey::FindCoordinator)[0].body
+    else {
+        unreachable!()
+    };
+    assert_eq!(find.key_type, 1, "a transaction coordinator");
+}
