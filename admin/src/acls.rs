@@ -259,13 +259,16 @@ pub struct CreateAclResult {
     pub result: Result<(), AdminError>,
 }
 
+/// The bindings a deletion filter matched, each deleted or not.
+pub type DeletedAcls = Vec<(AclBinding, Result<(), AdminError>)>;
+
 /// One filter's outcome of [`AdminClient::delete_acls`].
 #[derive(Debug, Clone)]
 pub struct DeleteAclsResult {
     /// The filter.
     pub filter: AclBindingFilter,
     /// The bindings it matched, each deleted or not, or the filter's error.
-    pub result: Result<Vec<(AclBinding, Result<(), AdminError>)>, AdminError>,
+    pub result: Result<DeletedAcls, AdminError>,
 }
 
 fn binding_resource(b: &AclBinding) -> String {
@@ -288,11 +291,11 @@ fn filter_resource(f: &AclBindingFilter) -> String {
 impl<C: KafkaClient> AdminClient<C> {
     /// Sends a request to any broker until it is answered or the deadline
     /// passes, retrying retriable network failures on another broker.
-    fn any_broker<'a>(
+    fn any_broker(
         &mut self,
         operation: &'static str,
         api: ApiKey,
-        build: &'a dyn Fn(i16) -> RequestBody,
+        build: &dyn Fn(i16) -> RequestBody,
         timeout: Duration,
     ) -> Result<prozess_network::ClientResponse, AdminError> {
         let deadline = Instant::now() + timeout;

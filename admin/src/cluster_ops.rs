@@ -100,6 +100,9 @@ pub struct TransactionDescription {
     pub topic_partitions: BTreeSet<TopicPartition>,
 }
 
+/// A transactional id and its description or error.
+pub type DescribeTransactionResult = (String, Result<TransactionDescription, AdminError>);
+
 fn kafka(code: i16, message: Option<String>, resource: String) -> Option<AdminError> {
     let code = ErrorCode::from_i16(code);
     code.is_error()
@@ -395,7 +398,7 @@ impl<C: KafkaClient> AdminClient<C> {
         &mut self,
         transactional_ids: &[S],
         timeout: Duration,
-    ) -> Result<Vec<(String, Result<TransactionDescription, AdminError>)>, AdminError> {
+    ) -> Result<Vec<DescribeTransactionResult>, AdminError> {
         let ids = group_id_list(transactional_ids)?;
         let build = |ids: &[String], _: i16| {
             RequestBody::DescribeTransactions(DescribeTransactionsRequest {

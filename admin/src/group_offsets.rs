@@ -166,7 +166,7 @@ fn by_topic<'a>(
 fn validate_partitions(partitions: &[TopicPartition], what: &str) -> Result<(), AdminError> {
     if let Some(tp) = partitions
         .iter()
-        .find(|tp| tp.topic.as_str().is_empty() || tp.partition < 0)
+        .find(|tp| tp.topic.is_empty() || tp.partition < 0)
     {
         return Err(AdminError::Config(format!(
             "{what}: invalid partition {tp:?} (empty topic or negative partition)"

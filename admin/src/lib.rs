@@ -50,11 +50,11 @@ use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig}
 
 pub use acls::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
-    CreateAclResult, DeleteAclsResult, PatternType, ResourcePattern, ResourceType,
+    CreateAclResult, DeleteAclsResult, DeletedAcls, PatternType, ResourcePattern, ResourceType,
 };
 pub use cluster_ops::{
-    ElectionType, LogDirDescription, ProducerState, ReplicaInfo, TransactionDescription,
-    TransactionListing,
+    DescribeTransactionResult, ElectionType, LogDirDescription, ProducerState, ReplicaInfo,
+    TransactionDescription, TransactionListing,
 };
 pub use configs::{
     AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,

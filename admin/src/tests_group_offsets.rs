@@ -686,7 +686,7 @@ fn acl_calls_report_per_binding_and_per_filter() {
 
     assert_eq!(
         admin.describe_acls(&AclBindingFilter::any(), T).unwrap(),
-        [write.clone()]
+        std::slice::from_ref(&write)
     );
     let d = admin
         .delete_acls(

@@ -95,7 +95,7 @@ fn transactions_producers_log_dirs_and_elections() {
     );
 
     let elected = admin
-        .elect_leaders(ElectionType::Preferred, Some(&[tp0.clone()]), T)
+        .elect_leaders(ElectionType::Preferred, Some(std::slice::from_ref(&tp0)), T)
         .expect("elect_leaders");
     // The preferred leader leads already.
     assert_eq!(

@@ -80,9 +80,15 @@ fn list_and_describe_kip_848_groups() {
             .collect()
     };
     let consumer_type = ListGroupsOptions::default().with_types(["consumer"]);
-    assert_eq!(ids(&consumer_type, &mut admin), [new_group.clone()]);
+    assert_eq!(
+        ids(&consumer_type, &mut admin),
+        std::slice::from_ref(&new_group)
+    );
     let classic_type = ListGroupsOptions::default().with_types(["classic"]);
-    assert_eq!(ids(&classic_type, &mut admin), [classic_group.clone()]);
+    assert_eq!(
+        ids(&classic_type, &mut admin),
+        std::slice::from_ref(&classic_group)
+    );
     let both = ListGroupsOptions::for_consumer_groups().timeout(TIMEOUT);
     assert_eq!(ids(&both, &mut admin).len(), 2);
     // Nothing is "Dead" while both have a member.
@@ -101,7 +107,7 @@ fn list_and_describe_kip_848_groups() {
         .in_states([state.clone()]);
     assert_eq!(
         ids(&in_state, &mut admin),
-        [new_group.clone()],
+        std::slice::from_ref(&new_group),
         "state {state}"
     );
 
@@ -113,7 +119,7 @@ fn list_and_describe_kip_848_groups() {
     assert_eq!(g.members.len(), 1, "{g:?}");
     let m = &g.members[0];
     assert_eq!(m.client_id, "admin-kip848-test");
-    assert_eq!(m.subscribed_topic_names, [topic.clone()]);
+    assert_eq!(m.subscribed_topic_names, std::slice::from_ref(&topic));
     let all = vec![
         TopicPartition::new(&*topic, 0),
         TopicPartition::new(&*topic, 1),
