@@ -232,16 +232,22 @@ fn poll_loop(
     let fail = |what: &str, e: Error| CliError::runtime(format!("{what} (topic {})", a.topic), e);
     let mut count = 0u64;
     let mut buf = Vec::new();
+    let mut progress = crate::progress::Progress::on_stderr("consumed");
     loop {
         if a.count.is_some_and(|c| count >= c) {
+            progress.finish();
             return Ok(());
         }
         let records = match consumer.poll(Duration::from_millis(500)) {
             Ok(r) => r,
             // SIGINT/SIGTERM: stop; the caller commits what was printed.
-            Err(Error::Wakeup) => return Ok(()),
+            Err(Error::Wakeup) => {
+                progress.finish();
+                return Ok(());
+            }
             Err(e) => return Err(fail("polling", e)),
         };
+        let before = count;
         for r in &records {
             if a.count.is_some_and(|c| count >= c) {
                 break;
@@ -272,6 +278,7 @@ fn poll_loop(
         }
         crate::output::write_stdout(&buf)?;
         buf.clear();
+        progress.add(count - before);
         if a.group.is_some() && !records.is_empty() {
             // Kept in `printed` until the commit succeeds, so a signal
             // during it leaves them for the final commit.
@@ -290,7 +297,10 @@ fn poll_loop(
                         }
                     }
                 }
-                Err(Error::Wakeup) => return Ok(()),
+                Err(Error::Wakeup) => {
+                    progress.finish();
+                    return Ok(());
+                }
                 // The group moved on under us; those records come again to
                 // their new owner.
                 Err(e @ (Error::CommitFailed(_) | Error::RebalanceInProgress)) => {
@@ -306,6 +316,7 @@ fn poll_loop(
                     .iter()
                     .all(|tp| consumer.current_lag(tp).is_some_and(|lag| lag <= 0))
             {
+                progress.finish();
                 return Ok(());
             }
         }

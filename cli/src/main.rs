@@ -9,6 +9,7 @@ mod groups;
 mod offset;
 mod output;
 mod produce;
+mod progress;
 mod props;
 
 use std::process::ExitCode;

@@ -49,6 +49,7 @@ pub fn run(ctx: &Ctx, a: ProduceArgs) -> CliResult {
     let failed = Arc::new(AtomicU64::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let mut sent = 0u64;
+    let mut progress = crate::progress::Progress::on_stderr("produced");
     let mut send_line = |line: &str| {
         let (key, value) = match a.key_sep.as_deref().and_then(|s| line.split_once(s)) {
             Some((k, v)) => (Some(Bytes::copy_from_slice(k.as_bytes())), v),
@@ -68,6 +69,7 @@ pub fn run(ctx: &Ctx, a: ProduceArgs) -> CliResult {
             }
         });
         sent += 1;
+        progress.add(1);
     };
     let mut read = |reader: &mut dyn BufRead, name: &str| -> CliResult {
         for line in reader.lines() {
@@ -86,6 +88,7 @@ pub fn run(ctx: &Ctx, a: ProduceArgs) -> CliResult {
         }
     }
     producer.flush();
+    progress.finish();
     producer.close(Duration::from_secs(30));
     let failed = failed.load(Ordering::SeqCst);
     if failed > 0 {

@@ -476,3 +476,101 @@ fn groups_list_and_delete() {
         "{listed}"
     );
 }
+
+/// `groups describe` shows the same committed offsets, log ends and lag per
+/// partition as the Java tool's `kafka-consumer-groups.sh --describe`.
+#[test]
+fn group_lag_matches_kafka_consumer_groups_sh() {
+    if harness::skip_on(
+        harness::is_tansu(),
+        "compares with Apache Kafka's kafka-consumer-groups.sh; runs in the Apache Kafka stages",
+    ) {
+        return;
+    }
+    let Some(kafka) = harness::kafka_cluster() else {
+        harness::skip("needs the harness's Apache Kafka distribution for kafka-consumer-groups.sh");
+        return;
+    };
+    let topic = harness::unique_topic("cli-lag-java");
+    let group = harness::unique_topic("cli-lag-java-group");
+    harness::create_topic(&topic, 2);
+    for (partition, n) in [("0", 10), ("1", 6)] {
+        let input: String = (0..n).map(|i| format!("v{i}\n")).collect();
+        ok(&["produce", "-t", &topic, "-p", partition], &input);
+    }
+    ok(
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "-o",
+            "beginning",
+            "-c",
+            "5",
+        ],
+        "",
+    );
+    let d = json(&["groups", "describe", &group, "-t", &topic]);
+
+    let out = Command::new(kafka.info().kafka_home.join("bin/kafka-consumer-groups.sh"))
+        .args(["--bootstrap-server", &harness::bootstrap()])
+        .args(["--describe", "--group", &group])
+        .env("KAFKA_HEAP_OPTS", "-Xmx256m")
+        .output()
+        .expect("running kafka-consumer-groups.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+    let number = |s: &str| -> serde_json::Value {
+        s.parse::<i64>().map_or(serde_json::Value::Null, Into::into)
+    };
+    let mut java: Vec<(
+        String,
+        i64,
+        serde_json::Value,
+        serde_json::Value,
+        serde_json::Value,
+    )> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 6 && w[0] == group)
+        .map(|w| {
+            (
+                w[1].to_string(),
+                w[2].parse().expect("partition"),
+                number(w[3]),
+                number(w[4]),
+                number(w[5]),
+            )
+        })
+        .collect();
+    java.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut ours: Vec<_> = d["offsets"]
+        .as_array()
+        .expect("offsets")
+        .iter()
+        .map(|r| {
+            (
+                r["topic"].as_str().expect("topic").to_string(),
+                r["partition"].as_i64().expect("partition"),
+                r["committed"].clone(),
+                r["log_end"].clone(),
+                r["lag"].clone(),
+            )
+        })
+        .collect();
+    ours.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    assert_eq!(ours, java, "prozess {d}\njava:\n{text}");
+    let total: i64 = java.iter().filter_map(|r| r.4.as_i64()).sum();
+    assert_eq!(d["total_lag"], total);
+    // Five records were read and committed; the partitions without a
+    // commit are left out by both tools (the group has no members).
+    let committed: i64 = java.iter().filter_map(|r| r.2.as_i64()).sum();
+    assert_eq!(committed, 5, "{d}");
+}

@@ -251,12 +251,36 @@ const NODE: &str = r#"echo $$ > "$0"
 exec "$1/bin/kafka-server-start.sh" "$2"
 "#;
 
+/// Choices for [`KafkaCluster::start_with`] beyond the node count.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Run StandardAuthorizer with `allow.everyone.if.no.acl.found=false`:
+    /// only the super users User:ANONYMOUS (the PLAINTEXT, controller and
+    /// inter-broker listeners) and User:admin (OAUTHBEARER with subject
+    /// "admin") may do anything without ACLs; [`SASL_USER`] needs them.
+    pub authorizer: bool,
+    /// The Kafka distribution; `None`: [`kafka_home`].
+    pub kafka_home: Option<PathBuf>,
+}
+
 impl KafkaCluster {
     /// Starts a cluster of `nodes` nodes under `parent` (a directory of its
     /// own is made there) and waits until it answers metadata with all its
     /// brokers.
     pub fn start(nodes: usize, parent: &Path) -> Result<KafkaCluster> {
-        let home = kafka_home()?;
+        KafkaCluster::start_with(nodes, parent, &ClusterOptions::default())
+    }
+
+    /// [`KafkaCluster::start`] with `options`.
+    pub fn start_with(
+        nodes: usize,
+        parent: &Path,
+        options: &ClusterOptions,
+    ) -> Result<KafkaCluster> {
+        let home = match &options.kafka_home {
+            Some(h) => h.clone(),
+            None => kafka_home()?,
+        };
         if which("java").is_none() {
             return Err(HarnessError::new(
                 "java is not on PATH (Debian: apt-get install openjdk-17-jre-headless)",
@@ -311,7 +335,7 @@ impl KafkaCluster {
             tls,
         };
         for n in &info.nodes {
-            fs::write(&n.config, node_config(&info, n))?;
+            fs::write(&n.config, node_config(&info, n, options))?;
         }
         let cluster = KafkaCluster {
             info,
@@ -595,7 +619,7 @@ pub fn metadata_brokers(addr: &str) -> Result<Vec<i32>> {
     Ok(ids)
 }
 
-fn node_config(info: &ClusterInfo, n: &NodeInfo) -> String {
+fn node_config(info: &ClusterInfo, n: &NodeInfo, options: &ClusterOptions) -> String {
     let count = info.nodes.len();
     let rf = count.min(3);
     let voters: Vec<String> = info
@@ -672,6 +696,14 @@ listener.name.{l}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.
 listener.name.{l}.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"admin\";
 "
         ));
+    }
+    if options.authorizer {
+        c.push_str(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:admin
+allow.everyone.if.no.acl.found=false
+",
+        );
     }
     c
 }

@@ -30,7 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use admin::{create_topic, create_topic_on, wait_for_topic};
 pub use broker::{Broker, ProxiedBroker};
-pub use kafka::{KafkaCluster, Listener};
+pub use kafka::{ClusterOptions, KafkaCluster, Listener};
 pub use proxy::FaultProxy;
 
 /// Environment variable naming an existing cluster to test against.

@@ -49,6 +49,15 @@ pub fn throttle_time_ms(body: &ResponseBody) -> Option<i32> {
         R::ConsumerGroupDescribe(r) => r.throttle_time_ms,
         R::GetTelemetrySubscriptions(r) => r.throttle_time_ms,
         R::DescribeTopicPartitions(r) => r.throttle_time_ms,
+        R::OffsetDelete(r) => r.throttle_time_ms,
+        R::CreateAcls(r) => r.throttle_time_ms,
+        R::DescribeAcls(r) => r.throttle_time_ms,
+        R::DeleteAcls(r) => r.throttle_time_ms,
+        R::DescribeLogDirs(r) => r.throttle_time_ms,
+        R::ElectLeaders(r) => r.throttle_time_ms,
+        R::DescribeProducers(r) => r.throttle_time_ms,
+        R::ListTransactions(r) => r.throttle_time_ms,
+        R::DescribeTransactions(r) => r.throttle_time_ms,
         R::SaslHandshake(_) | R::SaslAuthenticate(_) | R::WriteTxnMarkers(_) => return None,
     };
     Some(ms)
@@ -93,6 +102,12 @@ pub fn client_throttles(api: ApiKey, version: i16) -> bool {
         ApiKey::DeleteGroups => 1,
         ApiKey::ListPartitionReassignments => 0,
         ApiKey::DescribeTopicPartitions => 0,
+        ApiKey::OffsetDelete => 0,
+        ApiKey::CreateAcls => 1,
+        ApiKey::DescribeAcls => 1,
+        ApiKey::DeleteAcls => 1,
+        ApiKey::DescribeLogDirs => 1,
+        ApiKey::ElectLeaders => 0,
         _ => return false,
     };
     version >= from

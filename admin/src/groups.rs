@@ -17,12 +17,12 @@ use super::{
     MemberDescription, MemberSubscription,
 };
 
-fn group_resource(id: &str) -> String {
+pub(crate) fn group_resource(id: &str) -> String {
     format!("group '{id}'")
 }
 
 /// What a coordinator answered for one group.
-enum GroupAnswer<T> {
+pub(crate) enum GroupAnswer<T> {
     Done(Result<T, AdminError>),
     /// Coordinator moved, loading or unavailable: look it up again.
     Retry,
@@ -44,16 +44,101 @@ fn answer_for<T>(
     }
 }
 
-type BuildGroups<'f> = &'f dyn Fn(&[String], i16) -> RequestBody;
-type ParseGroups<'f, T> =
-    &'f dyn Fn(&ClientResponse) -> Result<Vec<(String, GroupAnswer<T>)>, AdminError>;
+/// Filters and timeout of [`AdminClient::list_groups_with`] (Java's
+/// `ListGroupsOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListGroupsOptions {
+    /// Only groups in these states ("Stable", "Empty", ...; case as the
+    /// broker names them); empty: any state.
+    pub states: Vec<String>,
+    /// Only groups of these types ("classic", "consumer", "share"); empty:
+    /// any type.
+    pub types: Vec<String>,
+    /// The call's timeout; `None`: `default.api.timeout`.
+    pub timeout: Option<Duration>,
+}
+
+impl ListGroupsOptions {
+    /// Consumer groups of both protocols (types "classic" and "consumer"),
+    /// as Java's `ListGroupsOptions.forConsumerGroups()`.
+    pub fn for_consumer_groups() -> Self {
+        ListGroupsOptions {
+            types: vec!["classic".to_string(), "consumer".to_string()],
+            ..Default::default()
+        }
+    }
+
+    /// Only groups in these states.
+    pub fn in_states<S: Into<String>>(mut self, states: impl IntoIterator<Item = S>) -> Self {
+        self.states = states.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only groups of these types.
+    pub fn with_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The call's timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Builds a request for these groups (one group unless batched) and version.
+pub(crate) type BuildGroups<'f> = &'f dyn Fn(&[String], i16) -> RequestBody;
+/// Reads each group's answer out of a response to a request for these groups.
+pub(crate) type ParseGroups<'f, T> =
+    &'f dyn Fn(&ClientResponse, &[String]) -> Result<Vec<(String, GroupAnswer<T>)>, AdminError>;
+
+/// Which coordinator [`AdminClient::group_operation`] looks up for its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CoordinatorType {
+    /// A consumer group's (FindCoordinator key type 0).
+    Group,
+    /// A transactional id's (key type 1).
+    Transaction,
+}
+
+impl CoordinatorType {
+    fn key_type(self) -> i8 {
+        match self {
+            CoordinatorType::Group => 0,
+            CoordinatorType::Transaction => 1,
+        }
+    }
+}
+
+/// How [`AdminClient::group_operation`] groups its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Batching {
+    /// One request per coordinator, naming all its groups.
+    PerCoordinator,
+    /// One request per group (APIs that name a single group).
+    PerGroup,
+}
 
 impl<C: KafkaClient> AdminClient<C> {
     /// The consumer groups of the cluster (every broker lists the groups it
     /// coordinates), sorted by id. Uses `default.api.timeout`.
     pub fn list_groups(&mut self) -> Result<Vec<GroupListing>, AdminError> {
+        let options = ListGroupsOptions::default();
+        self.list_groups_with(&options)
+    }
+
+    /// The groups of the cluster that match `options`' state and type
+    /// filters (ListGroups v4+ for states, v5+ for types: an older broker
+    /// fails the call with UnsupportedVersion rather than ignoring a filter),
+    /// sorted by id, within `options.timeout` (default
+    /// `default.api.timeout`).
+    pub fn list_groups_with(
+        &mut self,
+        options: &ListGroupsOptions,
+    ) -> Result<Vec<GroupListing>, AdminError> {
         const OP: &str = "list_groups";
-        let timeout = self.config.default_api_timeout;
+        let timeout = options.timeout.unwrap_or(self.config.default_api_timeout);
         let deadline = Instant::now() + timeout;
         let snapshot = self.fetch_metadata_retrying(OP, Topics::None, deadline, timeout)?;
         let mut pending: BTreeSet<NodeId> = snapshot.brokers.iter().map(|b| b.id).collect();
@@ -64,7 +149,11 @@ impl<C: KafkaClient> AdminClient<C> {
                 .iter()
                 .map(|&n| {
                     Call::new(Target::Node(n), ApiKey::ListGroups, |_| {
-                        RequestBody::ListGroups(ListGroupsRequest::default())
+                        RequestBody::ListGroups(ListGroupsRequest {
+                            states_filter: options.states.clone(),
+                            types_filter: options.types.clone(),
+                            ..Default::default()
+                        })
                     })
                 })
                 .collect();
@@ -87,6 +176,14 @@ impl<C: KafkaClient> AdminClient<C> {
                             ));
                         }
                         let v = response.api_version;
+                        if (!options.states.is_empty() && v < 4)
+                            || (!options.types.is_empty() && v < 5)
+                        {
+                            return Err(AdminError::unsupported(
+                                "ListGroups with state (v4+) or type (v5+) filters",
+                                node,
+                            ));
+                        }
                         for g in &body.groups {
                             groups.insert(
                                 g.group_id.clone(),
@@ -140,7 +237,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 ..Default::default()
             })
         };
-        let parse = |response: &ClientResponse| {
+        let parse = |response: &ClientResponse, _: &[String]| {
             let ResponseBody::DescribeGroups(body) = &response.body else {
                 return Err(unexpected(response, "DescribeGroups"));
             };
@@ -161,6 +258,8 @@ impl<C: KafkaClient> AdminClient<C> {
             &ids,
             timeout,
             ApiKey::DescribeGroups,
+            Batching::PerCoordinator,
+            CoordinatorType::Group,
             &build,
             &parse,
         )
@@ -182,7 +281,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 ..Default::default()
             })
         };
-        let parse = |response: &ClientResponse| {
+        let parse = |response: &ClientResponse, _: &[String]| {
             let ResponseBody::DeleteGroups(body) = &response.body else {
                 return Err(unexpected(response, "DeleteGroups"));
             };
@@ -203,6 +302,8 @@ impl<C: KafkaClient> AdminClient<C> {
             &ids,
             timeout,
             ApiKey::DeleteGroups,
+            Batching::PerCoordinator,
+            CoordinatorType::Group,
             &build,
             &parse,
         );
@@ -216,12 +317,15 @@ impl<C: KafkaClient> AdminClient<C> {
     /// Runs a per-group request at each group's coordinator until every
     /// group has an answer (or the timeout), looking coordinators up again
     /// after coordinator errors. Results in the order of `ids`.
-    fn group_operation<T>(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn group_operation<T>(
         &mut self,
         operation: &'static str,
         ids: &[String],
         timeout: Duration,
         api: ApiKey,
+        batching: Batching,
+        coordinator: CoordinatorType,
         build: BuildGroups<'_>,
         parse: ParseGroups<'_, T>,
     ) -> Vec<Result<T, AdminError>> {
@@ -229,7 +333,8 @@ impl<C: KafkaClient> AdminClient<C> {
         let mut results: HashMap<String, Result<T, AdminError>> = HashMap::new();
         let mut pending: Vec<String> = ids.to_vec();
         while !pending.is_empty() {
-            let lookups = self.find_coordinators(operation, &pending, deadline, timeout);
+            let lookups =
+                self.find_coordinators(operation, coordinator, &pending, deadline, timeout);
             let mut retry = Vec::new();
             let mut by_node: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
             for (id, lookup) in pending.drain(..).zip(lookups) {
@@ -241,7 +346,13 @@ impl<C: KafkaClient> AdminClient<C> {
                     GroupAnswer::Retry => retry.push(id),
                 }
             }
-            let batches: Vec<(NodeId, Vec<String>)> = by_node.into_iter().collect();
+            let batches: Vec<(NodeId, Vec<String>)> = match batching {
+                Batching::PerCoordinator => by_node.into_iter().collect(),
+                Batching::PerGroup => by_node
+                    .into_iter()
+                    .flat_map(|(node, groups)| groups.into_iter().map(move |g| (node, vec![g])))
+                    .collect(),
+            };
             let calls = batches
                 .iter()
                 .map(|(node, groups)| {
@@ -250,7 +361,7 @@ impl<C: KafkaClient> AdminClient<C> {
                 .collect();
             let responses = self.execute(operation, calls, deadline, timeout);
             for ((node, groups), response) in batches.into_iter().zip(responses) {
-                match response.and_then(|r| parse(&r)) {
+                match response.and_then(|r| parse(&r, &groups)) {
                     Ok(answers) => {
                         let mut answers: HashMap<String, GroupAnswer<T>> =
                             answers.into_iter().collect();
@@ -307,6 +418,7 @@ impl<C: KafkaClient> AdminClient<C> {
     fn find_coordinators(
         &mut self,
         operation: &'static str,
+        coordinator: CoordinatorType,
         ids: &[String],
         deadline: Instant,
         timeout: Duration,
@@ -316,7 +428,7 @@ impl<C: KafkaClient> AdminClient<C> {
             .map(|id| {
                 Call::new(Target::Any, ApiKey::FindCoordinator, move |version| {
                     let mut req = FindCoordinatorRequest {
-                        key_type: 0,
+                        key_type: coordinator.key_type(),
                         ..Default::default()
                     };
                     if version >= 4 {
@@ -437,7 +549,7 @@ fn decode_embedded<T>(
     }
 }
 
-fn group_id_list<S: AsRef<str>>(ids: &[S]) -> Result<Vec<String>, AdminError> {
+pub(crate) fn group_id_list<S: AsRef<str>>(ids: &[S]) -> Result<Vec<String>, AdminError> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for id in ids {

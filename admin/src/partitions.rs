@@ -18,7 +18,7 @@ use super::{AdminClient, AdminError};
 /// Java's `NewPartitions`.
 ///
 /// ```
-/// use prozess::admin::NewPartitions;
+/// use prozess_admin::NewPartitions;
 ///
 /// // Grow to 6 partitions, placed by the controller.
 /// let grow = NewPartitions::increase_to(6);
@@ -87,9 +87,9 @@ impl<C: KafkaClient> AdminClient<C> {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use prozess::admin::{AdminClient, NewPartitions};
+    /// use prozess_admin::{AdminClient, NewPartitions};
     ///
-    /// # fn main() -> Result<(), prozess::admin::AdminError> {
+    /// # fn main() -> Result<(), prozess_admin::AdminError> {
     /// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
     /// let results = admin.create_partitions(
     ///     &[("orders", NewPartitions::increase_to(6))],

@@ -22,10 +22,14 @@
 //! - The admin client keeps its own view of topics from its own Metadata
 //!   requests; the network client's metadata only supplies broker addresses.
 
+mod acls;
 mod cluster;
+mod cluster_ops;
 mod configs;
+mod consumer_groups;
 mod driver;
 mod error;
+mod group_offsets;
 mod groups;
 mod offsets;
 mod partitions;
@@ -36,17 +40,35 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_group_offsets;
+#[cfg(test)]
 mod tests_more;
 
 use std::time::Duration;
 
 use prozess_network::{KafkaClient, NetworkClient, NetworkConfig, SecurityConfig};
 
+pub use acls::{
+    AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+    CreateAclResult, DeleteAclsResult, DeletedAcls, PatternType, ResourcePattern, ResourceType,
+};
+pub use cluster_ops::{
+    DescribeTransactionResult, ElectionType, LogDirDescription, ProducerState, ReplicaInfo,
+    TransactionDescription, TransactionListing,
+};
 pub use configs::{
     AlterConfigOp, AlterConfigOpType, AlterConfigsResult, Config, ConfigEntry, ConfigResource,
     ConfigResourceType, ConfigSource, ConfigSynonym, DescribeConfigsResult,
 };
+pub use consumer_groups::{
+    ConsumerGroupDescription, ConsumerGroupMemberDescription, DescribeConsumerGroupResult,
+};
 pub use error::AdminError;
+pub use group_offsets::{
+    GroupOffsetsResult, ListConsumerGroupOffsetsResult, ListConsumerGroupOffsetsSpec,
+    MemberToRemove, PartitionResults, RemoveMembersFromConsumerGroupResult,
+};
+pub use groups::ListGroupsOptions;
 pub use partitions::{CreatePartitionsResult, NewPartitions};
 /// A consumer group member's decoded assignment: the consumer's own
 /// `ConsumerProtocolAssignment` type, under the Java admin client's name.
@@ -54,6 +76,8 @@ pub use prozess_consumer::group::consumer_protocol::Assignment as MemberAssignme
 /// A consumer group member's decoded subscription: the consumer's own
 /// `ConsumerProtocolSubscription` type.
 pub use prozess_consumer::group::consumer_protocol::Subscription as MemberSubscription;
+/// A committed offset (the consumer's type).
+pub use prozess_network::OffsetAndMetadata;
 pub use records::DeleteRecordsResult;
 pub use types::{
     ClusterDescription, CreateTopicResult, DeleteGroupResult, DeleteTopicResult, GroupDescription,
@@ -206,10 +230,10 @@ fn security_error(e: prozess_network::SecurityConfigError) -> AdminError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use prozess::admin::{AdminClient, NewTopic, OffsetSpec};
-/// use prozess::TopicPartition;
+/// use prozess_admin::{AdminClient, NewTopic, OffsetSpec};
+/// use prozess_network::TopicPartition;
 ///
-/// # fn main() -> Result<(), prozess::admin::AdminError> {
+/// # fn main() -> Result<(), prozess_admin::AdminError> {
 /// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
 /// // Create a topic (or accept that it exists) and wait until it is usable.
 /// admin.ensure_topic(

@@ -105,10 +105,10 @@ impl<C: KafkaClient> AdminClient<C> {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use prozess::admin::AdminClient;
-    /// use prozess::TopicPartition;
+    /// use prozess_admin::AdminClient;
+    /// use prozess_network::TopicPartition;
     ///
-    /// # fn main() -> Result<(), prozess::admin::AdminError> {
+    /// # fn main() -> Result<(), prozess_admin::AdminError> {
     /// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
     /// let results = admin.delete_records(
     ///     &[(TopicPartition::new("orders", 0), 100), (TopicPartition::new("orders", 1), -1)],

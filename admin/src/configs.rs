@@ -69,7 +69,7 @@ impl ConfigResourceType {
 /// `ConfigResource`).
 ///
 /// ```
-/// use prozess::admin::ConfigResource;
+/// use prozess_admin::ConfigResource;
 ///
 /// let topic = ConfigResource::topic("orders");
 /// let broker = ConfigResource::broker(1);
@@ -274,7 +274,7 @@ impl AlterConfigOpType {
 /// One change of `incremental_alter_configs` (Java's `AlterConfigOp`).
 ///
 /// ```
-/// use prozess::admin::AlterConfigOp;
+/// use prozess_admin::AlterConfigOp;
 ///
 /// let ops = [
 ///     AlterConfigOp::set("retention.ms", "3600000"),
@@ -471,9 +471,9 @@ impl<C: KafkaClient> AdminClient<C> {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use prozess::admin::{AdminClient, ConfigResource};
+    /// use prozess_admin::{AdminClient, ConfigResource};
     ///
-    /// # fn main() -> Result<(), prozess::admin::AdminError> {
+    /// # fn main() -> Result<(), prozess_admin::AdminError> {
     /// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
     /// let results = admin.describe_configs(
     ///     &[ConfigResource::topic("orders"), ConfigResource::broker(1)],
@@ -535,9 +535,9 @@ impl<C: KafkaClient> AdminClient<C> {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use prozess::admin::{AdminClient, AlterConfigOp, ConfigResource};
+    /// use prozess_admin::{AdminClient, AlterConfigOp, ConfigResource};
     ///
-    /// # fn main() -> Result<(), prozess::admin::AdminError> {
+    /// # fn main() -> Result<(), prozess_admin::AdminError> {
     /// let mut admin = AdminClient::from_bootstrap("localhost:9092")?;
     /// let results = admin.incremental_alter_configs(
     ///     &[(
