@@ -135,7 +135,7 @@ pub struct ConsumerConfig {
     pub send_buffer_bytes: i32,
     /// `receive.buffer.bytes` (default -1: the OS default, which keeps
     /// Linux's receive-buffer auto-tuning; Java's 65536 turns it off and
-    /// costs a large fetch five times the reads).
+    /// costs large fetches about six times the reads).
     pub receive_buffer_bytes: i32,
     /// `security.protocol` (default PLAINTEXT) and the `sasl.*`/`ssl.*`
     /// settings, mapped and checked by `prozess_network::security` (shared

@@ -498,7 +498,12 @@ mod tests {
     /// incomplete frame or returned frames; the socket is non-blocking, so
     /// a read may find nothing yet (a deadline guards against a hang, it
     /// is not what the test measures).
-    fn read_until(conn: &mut Connection, frames: &mut Vec<Bytes>, want_frames: usize, buffered: usize) {
+    fn read_until(
+        conn: &mut Connection,
+        frames: &mut Vec<Bytes>,
+        want_frames: usize,
+        buffered: usize,
+    ) {
         let give_up = Instant::now() + Duration::from_secs(10);
         loop {
             let out = conn.read(64 * 1024 * 1024, Instant::now());
@@ -525,7 +530,9 @@ mod tests {
         let mut conn = Connection::new(Token(0), addr, stream, now, now);
 
         let body = |len: usize, seed: u8| -> Vec<u8> {
-            (0..len).map(|i| (i as u8).wrapping_mul(seed) ^ seed).collect()
+            (0..len)
+                .map(|i| (i as u8).wrapping_mul(seed) ^ seed)
+                .collect()
         };
         let framed = |b: &[u8]| -> Vec<u8> {
             let mut v = (b.len() as i32).to_be_bytes().to_vec();

@@ -693,7 +693,11 @@ mod tests {
         let c = ProducerConfig::default();
         let n = crate::producer::network_config(&c).unwrap();
         assert_eq!(n.send_buffer, None, "send.buffer.bytes default");
-        assert_eq!(n.receive_buffer, Some(32_768), "receive.buffer.bytes default");
+        assert_eq!(
+            n.receive_buffer,
+            Some(32_768),
+            "receive.buffer.bytes default"
+        );
         let c = ProducerConfig::from_properties([
             ("bootstrap.servers", "b:9092"),
             ("send.buffer.bytes", "131072"),
