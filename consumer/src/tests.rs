@@ -1391,6 +1391,31 @@ fn consumer_can_move_to_another_thread() {
     assert_send::<crate::ConsumerRecords<String, String>>();
 }
 
+/// receive.buffer.bytes defaults to the OS default (no SO_RCVBUF, so Linux
+/// auto-tunes the receive buffer); a value the user sets is still applied.
+#[test]
+fn socket_buffers_default_to_the_os_and_honour_what_is_set() {
+    use crate::consumer::network_config;
+    let c = ConsumerConfig::from_properties([("bootstrap.servers", "b:9092")]).unwrap();
+    let n = network_config(&c).unwrap();
+    assert_eq!(n.receive_buffer, None, "receive.buffer.bytes default");
+    assert_eq!(n.send_buffer, Some(131_072), "send.buffer.bytes default");
+    let c = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "b:9092"),
+        ("receive.buffer.bytes", "65536"),
+        ("send.buffer.bytes", "-1"),
+    ])
+    .unwrap();
+    let n = network_config(&c).unwrap();
+    assert_eq!(n.receive_buffer, Some(65_536));
+    assert_eq!(n.send_buffer, None);
+    let e = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "b:9092"),
+        ("receive.buffer.bytes", "-2"),
+    ]);
+    assert!(e.is_err(), "below -1 is refused");
+}
+
 #[test]
 fn network_config_carries_security_settings() {
     use crate::consumer::network_config;

@@ -127,7 +127,9 @@ impl Default for NetworkConfig {
             // librdkafka's receive.message.max.bytes default.
             max_response_size: 100_000_000,
             send_buffer: Some(128 * 1024),
-            receive_buffer: Some(64 * 1024),
+            // None, not Java's 64 KiB: a fixed SO_RCVBUF turns off the
+            // kernel's receive-buffer auto-tuning (README, Configuration).
+            receive_buffer: None,
             connections_max_idle: Duration::from_millis(540_000),
             allow_auto_create_topics: true,
             client_software_name: "prozess".to_string(),

@@ -1547,6 +1547,54 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    /// receive.buffer.bytes: by default no SO_RCVBUF is set (the socket
+    /// keeps the OS default, and with it Linux's auto-tuning); a size the
+    /// user sets is applied (Linux reports it doubled), also below the OS
+    /// default.
+    #[test]
+    fn socket_buffers_are_set_only_when_configured() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fresh = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .unwrap();
+        let os_default = (
+            fresh.recv_buffer_size().unwrap(),
+            fresh.send_buffer_size().unwrap(),
+        );
+
+        let mut config = NetworkConfig::new([addr.to_string()]);
+        config.send_buffer = None;
+        assert_eq!(config.receive_buffer, None, "the default");
+        let client = NetworkClient::new(config).unwrap();
+        let stream = client.open_socket(addr).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        // Unlocked buffers may only have grown since (the kernel expands
+        // the send buffer once the connection is established).
+        let (rcv, snd) = (
+            sock.recv_buffer_size().unwrap(),
+            sock.send_buffer_size().unwrap(),
+        );
+        assert!(rcv >= os_default.0, "SO_RCVBUF {rcv} < {}", os_default.0);
+        assert!(snd >= os_default.1, "SO_SNDBUF {snd} < {}", os_default.1);
+
+        let mut config = NetworkConfig::new([addr.to_string()]);
+        config.receive_buffer = Some(16 * 1024);
+        config.send_buffer = Some(24 * 1024);
+        let client = NetworkClient::new(config).unwrap();
+        let stream = client.open_socket(addr).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        let (rcv, snd) = (
+            sock.recv_buffer_size().unwrap(),
+            sock.send_buffer_size().unwrap(),
+        );
+        assert!((16 * 1024..=32 * 1024).contains(&rcv), "SO_RCVBUF {rcv}");
+        assert!((24 * 1024..=48 * 1024).contains(&snd), "SO_SNDBUF {snd}");
+    }
+
     #[test]
     fn tries_every_resolved_address_before_failing() {
         // The listener accepts in the kernel; the test only needs TCP to connect.
