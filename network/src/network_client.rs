@@ -109,6 +109,8 @@ pub struct NetworkClient {
     setup_timeout: ExponentialBackoff,
     /// Built once from `config.tls` for SSL and SASL_SSL.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Per-node request/response figures.
+    metrics: crate::NetworkMetrics,
 }
 
 impl std::fmt::Debug for NetworkClient {
@@ -182,6 +184,7 @@ impl NetworkClient {
             pending: Vec::new(),
             rng: XorShiftRng::from_time(),
             tls,
+            metrics: crate::NetworkMetrics::default(),
         })
     }
 
@@ -532,15 +535,16 @@ impl NetworkClient {
         if self.config.security_protocol.uses_sasl() {
             return self.start_sasl(node, now);
         }
-        self.mark_ready(node);
+        self.mark_ready(node, now);
         Ok(())
     }
 
     /// The handshake is complete: the connection takes requests.
-    fn mark_ready(&mut self, node: NodeId) {
+    fn mark_ready(&mut self, node: NodeId, now: Instant) {
         let Some(conn) = self.connections.get_mut(&node) else {
             return;
         };
+        self.metrics.record_connect(node, now);
         tracing::debug!(node, addr = %conn.addr, "connection ready");
         conn.state = ConnectionState::Ready;
         conn.setup_deadline = None;
@@ -673,7 +677,7 @@ impl NetworkClient {
             SaslStep::Send(bytes) => self.send_sasl_bytes(node, bytes, now),
             SaslStep::Done => {
                 tracing::debug!(node, "SASL authentication complete");
-                self.mark_ready(node);
+                self.mark_ready(node, now);
                 Ok(())
             }
         }
@@ -713,12 +717,15 @@ impl NetworkClient {
             bytes = pieces.iter().map(Bytes::len).sum::<usize>(),
             "sending request"
         );
+        let bytes = pieces.iter().map(Bytes::len).sum::<usize>();
         conn.enqueue_pieces(pieces, (!expects).then_some(correlation_id));
+        self.metrics.record_request(node, bytes, now);
         conn.in_flight.push_back(InFlightRequest {
             correlation_id,
             api_key,
             api_version: version,
             deadline: now + timeout,
+            sent_at: now,
             owner,
             expects_response: expects,
         });
@@ -875,10 +882,14 @@ impl NetworkClient {
         }
         // Decode before taking the request off the queue, so a decode error
         // reports it with the connection's other in-flight requests.
+        let frame_len = frame.len();
         let (_, body) = decode_response_frame(frame, req.api_key, req.api_version)?;
         let Some(req) = conn.pop_expected_response() else {
             return Ok(());
         };
+        let latency = now.saturating_duration_since(req.sent_at);
+        self.metrics
+            .record_response(node, frame_len, latency, now);
         if let Some(throttle) =
             crate::throttle::client_throttle_time(req.api_key, req.api_version, &body)
         {
@@ -891,6 +902,7 @@ impl NetworkClient {
                 "throttled by the broker's quota; holding off requests on this connection"
             );
             conn.throttle(now + throttle);
+            self.metrics.record_throttle(node, throttle, now);
         }
         tracing::debug!(
             node,
@@ -964,6 +976,9 @@ impl NetworkClient {
             tracing::debug!(node, error = %e, "deregistering a closed socket failed");
         }
         let during_setup = conn.state != ConnectionState::Ready;
+        if !during_setup {
+            self.metrics.record_disconnect(node, now);
+        }
         let cause = self.with_broker_context(node, conn.addr, cause, during_setup);
         let mut in_flight = Vec::new();
         for r in conn.in_flight.drain(..) {
@@ -1418,6 +1433,10 @@ impl KafkaClient for NetworkClient {
 
     fn connection_errors(&self) -> Vec<(String, NetworkError)> {
         NetworkClient::connection_errors(self)
+    }
+
+    fn network_metrics(&self) -> Option<&crate::NetworkMetrics> {
+        Some(&self.metrics)
     }
 
     fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {
