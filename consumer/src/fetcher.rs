@@ -66,6 +66,8 @@ struct InFlightFetch {
     correlation_id: i32,
     version: i16,
     data: FetchRequestData,
+    /// When it was sent (for fetch-latency).
+    sent_at: Instant,
 }
 
 /// First Fetch version with topic ids instead of names.
@@ -206,6 +208,7 @@ impl Fetcher {
                             correlation_id,
                             version,
                             data,
+                            sent_at: now,
                         },
                     );
                     sent += 1;
@@ -285,6 +288,27 @@ impl Fetcher {
             rack_id: self.config.client_rack.clone(),
             ..Default::default()
         }
+    }
+
+    /// If `event` answers a fetch in flight: when that fetch was sent, and
+    /// the names of the topic ids it used (for the fetch metrics).
+    pub fn sent_fetch(&self, event: &ClientEvent) -> Option<(Instant, HashMap<Uuid, String>)> {
+        let ClientEvent::Response(r) = event else {
+            return None;
+        };
+        let f = self
+            .in_flight
+            .get(&r.node)
+            .filter(|f| f.correlation_id == r.correlation_id)?;
+        let mut names = HashMap::new();
+        if f.version >= TOPIC_ID_VERSION {
+            for (tp, d) in &f.data.session_partitions {
+                names
+                    .entry(d.topic_id)
+                    .or_insert_with(|| tp.topic.clone());
+            }
+        }
+        Some((f.sent_at, names))
     }
 
     /// Handles a network event if it concerns a fetch. Returns true if it did.

@@ -446,6 +446,131 @@ impl NetworkMetrics {
     }
 }
 
+/// The `brokers` object of a librdkafka-style statistics document (its
+/// STATISTICS.md names: `name`, `nodeid`, `nodename`, `state`,
+/// `waitresp_cnt`, `tx`, `txbytes`, `rx`, `rxbytes`, `connects`,
+/// `disconnects`, `rtt` in microseconds and `throttle` in milliseconds as
+/// window stats with `min`-less `max`/`avg`/`p99`/`cnt`), and the top-level
+/// `tx`, `txbytes`, `rx`, `rxbytes` totals added to `top`.
+pub fn brokers_statistics<C: crate::KafkaClient + ?Sized>(
+    client: &C,
+    now: Instant,
+    top: &mut serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let mut brokers = Map::new();
+    let Some(metrics) = client.network_metrics() else {
+        return Value::Object(brokers);
+    };
+    let brokers_md = client.metadata().brokers();
+    let mut ids: Vec<NodeId> = brokers_md.keys().copied().collect();
+    ids.extend(metrics.nodes.keys().copied());
+    ids.sort_unstable();
+    ids.dedup();
+    let (mut tx, mut txb, mut rx, mut rxb) = (0u64, 0f64, 0u64, 0f64);
+    for id in ids {
+        let node = metrics.nodes.get(&id);
+        let nodename = match brokers_md.get(&id) {
+            Some(b) => format!("{}:{}", b.host, b.port),
+            None if id < 0 => "bootstrap".to_string(),
+            // A dedicated group coordinator connection (`i32::MAX - broker`).
+            None if id > NodeId::MAX / 2 => match brokers_md.get(&(NodeId::MAX - id)) {
+                Some(b) => format!("GroupCoordinator@{}:{}", b.host, b.port),
+                None => "GroupCoordinator".to_string(),
+            },
+            None => "unknown".to_string(),
+        };
+        let name = format!("{nodename}/{id}");
+        let window = |s: Option<&WindowedStat>, scale: f64, p99: f64| {
+            let (avg, max, cnt) = match s {
+                Some(s) => (s.avg(now), s.max(now), s.window_count(now)),
+                None => (f64::NAN, f64::NAN, 0),
+            };
+            let int = |v: f64| if v.is_nan() { 0 } else { (v * scale).round() as i64 };
+            json!({ "avg": int(avg), "max": int(max), "p99": int(p99), "cnt": cnt })
+        };
+        let requests = node.map_or(0, |n| n.requests.total_count());
+        let responses = node.map_or(0, |n| n.responses.total_count());
+        let req_bytes = node.map_or(0.0, |n| n.requests.total());
+        let resp_bytes = node.map_or(0.0, |n| n.responses.total());
+        tx += requests;
+        rx += responses;
+        txb += req_bytes;
+        rxb += resp_bytes;
+        let up = node.is_some_and(|n| n.up);
+        brokers.insert(
+            name.clone(),
+            json!({
+                "name": name,
+                "nodeid": id,
+                "nodename": nodename,
+                "state": if up { "UP" } else { "DOWN" },
+                "waitresp_cnt": client.in_flight_count(id),
+                "tx": requests,
+                "txbytes": req_bytes as u64,
+                "rx": responses,
+                "rxbytes": resp_bytes as u64,
+                "connects": node.map_or(0, |n| n.connects),
+                "disconnects": node.map_or(0, |n| n.disconnects),
+                "rtt": window(node.map(|n| &n.latency), 1000.0, node.map_or(0.0, |n| n.rtt_p99())),
+                "throttle": window(node.map(|n| &n.throttle), 1.0, 0.0),
+            }),
+        );
+    }
+    top.insert("tx".into(), tx.into());
+    top.insert("txbytes".into(), (txb as u64).into());
+    top.insert("rx".into(), rx.into());
+    top.insert("rxbytes".into(), (rxb as u64).into());
+    Value::Object(brokers)
+}
+
+/// Microseconds since `start` (the `ts` of a statistics document: a
+/// monotonic clock, as librdkafka's) and wall-clock seconds (`time`).
+pub fn statistics_times(start: Instant, now: Instant) -> (u64, u64) {
+    let ts = now.saturating_duration_since(start).as_micros() as u64;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (ts, time)
+}
+
+/// When the next statistics document is due: one per `interval` (0: never),
+/// counted from the client's start, skipping intervals that passed unseen.
+#[derive(Debug, Clone, Copy)]
+pub struct StatisticsTimer {
+    interval: Duration,
+    next: Option<Instant>,
+}
+
+impl StatisticsTimer {
+    /// A timer for `statistics.interval.ms` starting at `now`.
+    pub fn new(interval: Duration, now: Instant) -> Self {
+        StatisticsTimer {
+            interval,
+            next: (!interval.is_zero()).then(|| now + interval),
+        }
+    }
+
+    /// When the next document is due (`None`: statistics are off).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// True (once) when a document is due at `now`; moves to the next
+    /// interval after `now`.
+    pub fn due(&mut self, now: Instant) -> bool {
+        let Some(next) = self.next else {
+            return false;
+        };
+        if now < next {
+            return false;
+        }
+        let behind = now.saturating_duration_since(next).as_nanos() / self.interval.as_nanos();
+        self.next = Some(next + self.interval * (behind as u32 + 1));
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,5 +649,20 @@ mod tests {
             Some(50.5)
         );
         assert_eq!(n.nodes().next().unwrap().1.rtt_p99(), 99.0);
+    }
+
+    #[test]
+    fn statistics_timer_fires_once_per_interval() {
+        let t0 = Instant::now();
+        let mut t = StatisticsTimer::new(secs(1), t0);
+        assert!(!t.due(t0));
+        assert!(t.due(t0 + secs(1)));
+        assert!(!t.due(t0 + secs(1)));
+        // Two and a half intervals later: one document, the next at 4 s.
+        assert!(t.due(t0 + Duration::from_millis(3500)));
+        assert_eq!(t.deadline(), Some(t0 + secs(4)));
+        let mut off = StatisticsTimer::new(Duration::ZERO, t0);
+        assert!(!off.due(t0 + secs(100)));
+        assert_eq!(off.deadline(), None);
     }
 }
