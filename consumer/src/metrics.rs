@@ -61,7 +61,8 @@ pub struct ConsumerMetrics {
 
 /// A duration in (fractional) milliseconds, the unit of Java's latencies.
 pub fn millis(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    // From nanoseconds: whole milliseconds stay exact.
+    d.as_nanos() as f64 / 1e6
 }
 
 impl ConsumerMetrics {

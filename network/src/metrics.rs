@@ -346,7 +346,7 @@ impl NetworkMetrics {
     pub fn record_response(&mut self, node: NodeId, bytes: usize, latency: Duration, now: Instant) {
         let n = self.node(node, now);
         n.responses.record(bytes as f64, now);
-        let ms = latency.as_secs_f64() * 1000.0;
+        let ms = latency.as_nanos() as f64 / 1e6;
         n.latency.record(ms, now);
         if n.recent_rtt.len() < RTT_KEEP {
             n.recent_rtt.push(ms);

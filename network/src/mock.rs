@@ -712,6 +712,10 @@ impl KafkaClient for MockClient {
             }
             return false;
         }
+        if !s.connected {
+            self.metrics.record_connect(node, now);
+        }
+        let s = self.status(node);
         s.connected = true;
         s.failed = false;
         self.is_ready(node, now)
