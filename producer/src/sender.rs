@@ -1846,4 +1846,6 @@ mod tests {
             );
         }
     }
+
+    mod metrics_tests;
 }
