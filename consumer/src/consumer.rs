@@ -602,11 +602,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 self.coordinator.handle_event(&event, now);
                 continue;
             }
-            let fetch = self.fetcher.sent_fetch(&event);
+            if let Some(sent) = self.fetcher.fetch_sent_at(&event) {
+                let f = &self.fetcher;
+                let names = |id: &_| f.in_flight_topic_name(event.node(), id);
+                self.metrics.record_fetch(&event, sent, names, now);
+            }
             if self.fetcher.handle_event(&event, &mut metadata_update) {
-                if let Some((sent, names)) = fetch {
-                    self.metrics.record_fetch(&event, sent, &names, now);
-                }
                 continue;
             }
             if self.offset_fetcher.handle_event(

@@ -290,25 +290,25 @@ impl Fetcher {
         }
     }
 
-    /// If `event` answers a fetch in flight: when that fetch was sent, and
-    /// the names of the topic ids it used (for the fetch metrics).
-    pub fn sent_fetch(&self, event: &ClientEvent) -> Option<(Instant, HashMap<Uuid, String>)> {
+    /// If `event` answers a fetch in flight: when that fetch was sent.
+    pub fn fetch_sent_at(&self, event: &ClientEvent) -> Option<Instant> {
         let ClientEvent::Response(r) = event else {
             return None;
         };
-        let f = self
-            .in_flight
+        self.in_flight
             .get(&r.node)
-            .filter(|f| f.correlation_id == r.correlation_id)?;
-        let mut names = HashMap::new();
-        if f.version >= TOPIC_ID_VERSION {
-            for (tp, d) in &f.data.session_partitions {
-                names
-                    .entry(d.topic_id)
-                    .or_insert_with(|| tp.topic.clone());
-            }
-        }
-        Some((f.sent_at, names))
+            .filter(|f| f.correlation_id == r.correlation_id)
+            .map(|f| f.sent_at)
+    }
+
+    /// The name of topic `id` in the fetch in flight to `node`.
+    pub fn in_flight_topic_name(&self, node: NodeId, id: &Uuid) -> Option<&str> {
+        let f = self.in_flight.get(&node)?;
+        f.data
+            .session_partitions
+            .iter()
+            .find(|(_, d)| d.topic_id == *id)
+            .map(|(tp, _)| tp.topic.as_str())
     }
 
     /// Handles a network event if it concerns a fetch. Returns true if it did.

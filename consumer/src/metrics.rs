@@ -45,7 +45,8 @@ pub struct ConsumerMetrics {
     fetch_bytes: WindowedStat,
     /// Fetch request latency (ms).
     fetch_latency: WindowedStat,
-    partitions: HashMap<TopicPartition, PartitionCounts>,
+    /// Per topic, per partition (looked up by `&str` without allocating).
+    partitions: HashMap<String, HashMap<i32, PartitionCounts>>,
     topic_records: HashMap<String, WindowedStat>,
     /// Rebalance latency (ms), one event per completed rebalance.
     rebalance_latency: WindowedStat,
@@ -116,16 +117,7 @@ impl ConsumerMetrics {
         let mut total = 0usize;
         for (tp, n) in per_partition {
             total += n;
-            match self.partitions.get_mut(tp) {
-                Some(c) => c.records += n as u64,
-                None => {
-                    let c = PartitionCounts {
-                        records: n as u64,
-                        bytes: 0,
-                    };
-                    self.partitions.insert(tp.clone(), c);
-                }
-            }
+            self.counts(&tp.topic, tp.partition).records += n as u64;
             match self.topic_records.get_mut(&tp.topic) {
                 Some(s) => s.record(n as f64, now),
                 None => {
@@ -142,11 +134,11 @@ impl ConsumerMetrics {
 
     /// A fetch response arrived (`event`), `sent` being when its request was
     /// sent: latency, and record bytes per response and per partition.
-    pub fn record_fetch(
+    pub fn record_fetch<'a>(
         &mut self,
         event: &ClientEvent,
         sent: Instant,
-        names: &HashMap<prozess_protocol::Uuid, String>,
+        names: impl Fn(&prozess_protocol::Uuid) -> Option<&'a str>,
         now: Instant,
     ) {
         let ClientEvent::Response(r) = event else {
@@ -158,7 +150,7 @@ impl ConsumerMetrics {
         let mut bytes = 0usize;
         for t in &resp.responses {
             let topic = if t.topic.is_empty() {
-                names.get(&t.topic_id).map(String::as_str)
+                names(&t.topic_id)
             } else {
                 Some(t.topic.as_str())
             };
@@ -166,14 +158,31 @@ impl ConsumerMetrics {
                 let n = p.records.as_ref().map_or(0, |b| b.len());
                 bytes += n;
                 if let (Some(topic), true) = (topic, n > 0) {
-                    let tp = TopicPartition::new(topic, p.partition_index);
-                    self.partitions.entry(tp).or_default().bytes += n as u64;
+                    self.counts(topic, p.partition_index).bytes += n as u64;
                 }
             }
         }
         self.fetch_bytes.record(bytes as f64, now);
         self.fetch_latency
             .record(millis(now.saturating_duration_since(sent)), now);
+    }
+
+    /// The counts of `topic`-`partition`, created on first use (the only
+    /// allocation, once per partition).
+    fn counts(&mut self, topic: &str, partition: i32) -> &mut PartitionCounts {
+        if !self.partitions.contains_key(topic) {
+            self.partitions.insert(topic.to_string(), HashMap::new());
+        }
+        let t = self.partitions.get_mut(topic).expect("inserted above");
+        t.entry(partition).or_default()
+    }
+
+    fn partition_counts(&self, tp: &TopicPartition) -> PartitionCounts {
+        self.partitions
+            .get(&tp.topic)
+            .and_then(|t| t.get(&tp.partition))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Observes the membership after a group step: a rebalance under way
@@ -301,14 +310,15 @@ impl ConsumerMetrics {
         top.insert("time".into(), time.into());
         let brokers = brokers_statistics(client, now, &mut top);
         top.insert("brokers".into(), brokers);
-        let total: u64 = self.partitions.values().map(|c| c.records).sum();
-        let total_bytes: u64 = self.partitions.values().map(|c| c.bytes).sum();
+        let all = || self.partitions.values().flat_map(|t| t.values());
+        let total: u64 = all().map(|c| c.records).sum();
+        let total_bytes: u64 = all().map(|c| c.bytes).sum();
         top.insert("rxmsgs".into(), total.into());
         top.insert("rxmsg_bytes".into(), total_bytes.into());
         let mut topics: Map<String, Value> = Map::new();
         for tp in subs.assigned_partitions() {
             let s = subs.state(&tp);
-            let counts = self.partitions.get(&tp).copied().unwrap_or_default();
+            let counts = self.partition_counts(&tp);
             let leader = client.metadata().leader_for(&tp).unwrap_or(-1);
             let position = s.and_then(|s| s.position.as_ref()).map_or(-1001, |p| p.offset);
             let fetch_state = match s {
