@@ -367,10 +367,16 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
 
     /// Calls the statistics handler when a document is due.
     fn maybe_emit_statistics(&mut self, now: Instant) {
-        if self.statistics.handler.is_none() || self.client.is_none() || !self.statistics.timer.due(now) {
+        if self.statistics.handler.is_none()
+            || self.client.is_none()
+            || !self.statistics.timer.due(now)
+        {
             return;
         }
-        let doc = self.metrics.statistics(&self.metric_sources(), now).to_string();
+        let doc = self
+            .metrics
+            .statistics(&self.metric_sources(), now)
+            .to_string();
         if let Some(h) = self.statistics.handler.as_mut() {
             h(&doc);
         }
@@ -540,7 +546,9 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             self.net().metadata_mut().request_update();
         }
         if let Ok(records) = &result {
-            let parts = records.partitions().map(|tp| (tp, records.records(tp).len()));
+            let parts = records
+                .partitions()
+                .map(|tp| (tp, records.records(tp).len()));
             self.metrics.record_consumed(parts, now);
         }
         result

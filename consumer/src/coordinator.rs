@@ -573,8 +573,10 @@ impl ConsumerCoordinator {
                     }
                     (InFlight::Commit(c), ResponseBody::OffsetCommit(resp)) => {
                         let sent = c.sent_at.unwrap_or(now);
-                        self.commit_latency
-                            .record(crate::metrics::millis(now.saturating_duration_since(sent)), now);
+                        self.commit_latency.record(
+                            crate::metrics::millis(now.saturating_duration_since(sent)),
+                            now,
+                        );
                         self.handle_commit(c, resp)
                     }
                     (InFlight::OffsetFetch { id, partitions }, ResponseBody::OffsetFetch(resp)) => {

@@ -111,8 +111,8 @@ pub use deserializer::{
 };
 pub use error::{Error, Result};
 pub use metrics::StatisticsHandler;
-pub use prozess_network::{MetricName, Metrics};
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
+pub use prozess_network::{MetricName, Metrics};
 pub use prozess_network::{TopicPartition, WakeupHandle};
 pub use rebalance_listener::{ConsumerRebalanceListener, NoOpRebalanceListener};
 pub use record::{ConsumerRecord, ConsumerRecords, Header, TimestampType};

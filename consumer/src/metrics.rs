@@ -250,7 +250,10 @@ impl ConsumerMetrics {
         let (mut lag_max, mut lead_min) = (f64::NAN, f64::NAN);
         for tp in subs.assigned_partitions() {
             let partition = tp.partition.to_string();
-            let tags = [("topic", tp.topic.as_str()), ("partition", partition.as_str())];
+            let tags = [
+                ("topic", tp.topic.as_str()),
+                ("partition", partition.as_str()),
+            ];
             if let Some(lag) = subs.partition_lag(&tp, read_committed) {
                 m.add_tagged(f, "records-lag", &tags, lag as f64);
                 lag_max = lag_max.max(lag as f64);
@@ -273,7 +276,11 @@ impl ConsumerMetrics {
         m.add(c, "rebalance-latency-avg", self.rebalance_latency.avg(now));
         m.add(c, "rebalance-latency-max", self.rebalance_latency.max(now));
         m.add(c, "rebalance-latency-total", self.rebalance_latency.total());
-        m.add(c, "rebalance-total", self.rebalance_latency.total_count() as f64);
+        m.add(
+            c,
+            "rebalance-total",
+            self.rebalance_latency.total_count() as f64,
+        );
         m.add(c, "failed-rebalance-total", self.failed_rebalances as f64);
         m.add(c, "assigned-partitions", subs.num_assigned() as f64);
 
@@ -320,7 +327,9 @@ impl ConsumerMetrics {
             let s = subs.state(&tp);
             let counts = self.partition_counts(&tp);
             let leader = client.metadata().leader_for(&tp).unwrap_or(-1);
-            let position = s.and_then(|s| s.position.as_ref()).map_or(-1001, |p| p.offset);
+            let position = s
+                .and_then(|s| s.position.as_ref())
+                .map_or(-1001, |p| p.offset);
             let fetch_state = match s {
                 Some(s) if s.paused => "stopped",
                 Some(s) => match s.fetch_state {

@@ -72,7 +72,11 @@ fn producer_metrics_count_what_was_sent() {
     assert_eq!(m.get(g, "record-error-total"), Some(0.0));
     assert_eq!(m.get(g, "record-retry-total"), Some(0.0));
     assert_eq!(
-        m.get_tagged("producer-topic-metrics", "record-send-total", &[("topic", &topic)]),
+        m.get_tagged(
+            "producer-topic-metrics",
+            "record-send-total",
+            &[("topic", &topic)]
+        ),
         Some(N as f64)
     );
     assert!(m.get(g, "batch-size-avg").is_some_and(|v| v > 0.0));
@@ -83,7 +87,10 @@ fn producer_metrics_count_what_was_sent() {
     assert_eq!(last["client_id"], "metrics-it-producer");
     assert_eq!(last["txmsgs"], N as u64);
     assert_eq!(last["msg_cnt"], 0);
-    assert_eq!(last["topics"][&topic]["partitions"]["0"]["txmsgs"], N as u64);
+    assert_eq!(
+        last["topics"][&topic]["partitions"]["0"]["txmsgs"],
+        N as u64
+    );
     let up = last["brokers"]
         .as_object()
         .unwrap()
@@ -131,7 +138,9 @@ fn consumer_metrics_count_what_was_consumed() {
     assert_eq!(m.get(f, "records-lag-max"), Some(0.0));
     let p0 = [("topic", topic.as_str()), ("partition", "0")];
     assert_eq!(m.get_tagged(f, "records-lag", &p0), Some(0.0));
-    assert!(m.get("consumer-metrics", "response-total").is_some_and(|v| v >= 1.0));
+    assert!(m
+        .get("consumer-metrics", "response-total")
+        .is_some_and(|v| v >= 1.0));
     // A document written after the last record was handed out.
     let start = Instant::now();
     let mut last = serde_json::Value::Null;

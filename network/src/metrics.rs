@@ -409,8 +409,18 @@ impl NetworkMetrics {
                 out.add_tagged(&node_group, name, &tags, *v);
                 totals[i] += v;
             }
-            out.add_tagged(&node_group, "request-latency-avg", &tags, n.latency.avg(now));
-            out.add_tagged(&node_group, "request-latency-max", &tags, n.latency.max(now));
+            out.add_tagged(
+                &node_group,
+                "request-latency-avg",
+                &tags,
+                n.latency.avg(now),
+            );
+            out.add_tagged(
+                &node_group,
+                "request-latency-max",
+                &tags,
+                n.latency.max(now),
+            );
             lat_sum += n.latency.window_sum(now);
             lat_count += n.latency.window_count(now);
             latency_max = latency_max.max(n.latency.max(now));
@@ -486,7 +496,13 @@ pub fn brokers_statistics<C: crate::KafkaClient + ?Sized>(
                 Some(s) => (s.avg(now), s.max(now), s.window_count(now)),
                 None => (f64::NAN, f64::NAN, 0),
             };
-            let int = |v: f64| if v.is_nan() { 0 } else { (v * scale).round() as i64 };
+            let int = |v: f64| {
+                if v.is_nan() {
+                    0
+                } else {
+                    (v * scale).round() as i64
+                }
+            };
             json!({ "avg": int(avg), "max": int(max), "p99": int(p99), "cnt": cnt })
         };
         let requests = node.map_or(0, |n| n.requests.total_count());
@@ -637,9 +653,15 @@ mod tests {
         let mut m = Metrics::new("c");
         n.add_to(&mut m, "consumer", t0 + secs(30));
         assert_eq!(m.get("consumer-metrics", "request-total"), Some(100.0));
-        assert_eq!(m.get("consumer-metrics", "incoming-byte-total"), Some(2000.0));
+        assert_eq!(
+            m.get("consumer-metrics", "incoming-byte-total"),
+            Some(2000.0)
+        );
         assert_eq!(m.get("consumer-metrics", "connection-count"), Some(1.0));
-        assert_eq!(m.get("consumer-metrics", "request-latency-max"), Some(100.0));
+        assert_eq!(
+            m.get("consumer-metrics", "request-latency-max"),
+            Some(100.0)
+        );
         assert_eq!(
             m.get_tagged(
                 "consumer-node-metrics",

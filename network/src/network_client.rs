@@ -888,8 +888,7 @@ impl NetworkClient {
             return Ok(());
         };
         let latency = now.saturating_duration_since(req.sent_at);
-        self.metrics
-            .record_response(node, frame_len, latency, now);
+        self.metrics.record_response(node, frame_len, latency, now);
         if let Some(throttle) =
             crate::throttle::client_throttle_time(req.api_key, req.api_version, &body)
         {

@@ -217,7 +217,10 @@ impl SenderMetrics {
         let brokers = brokers_statistics(client, now, &mut top);
         top.insert("brokers".into(), brokers);
         top.insert("txmsgs".into(), (self.records.total() as u64).into());
-        top.insert("txmsg_bytes".into(), (self.batch_size.total() as u64).into());
+        top.insert(
+            "txmsg_bytes".into(),
+            (self.batch_size.total() as u64).into(),
+        );
         let mut topics: Map<String, Value> = Map::new();
         let mut tps: Vec<_> = self.partitions.iter().collect();
         tps.sort_by(|a, b| a.0.cmp(b.0));

@@ -237,7 +237,13 @@ impl<K, V> KafkaProducer<K, V> {
     /// maxima without events in it are NaN, as in Java. After `close`: the
     /// figures the I/O thread left.
     pub fn metrics(&self) -> prozess_network::Metrics {
-        let finished = || *self.shared.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let finished = || {
+            *self
+                .shared
+                .finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
         let last = || {
             self.metrics
                 .last

@@ -190,7 +190,11 @@ impl<C: KafkaClient> Sender<C> {
 
     /// Java's producer metrics at `now`.
     pub fn metrics_snapshot(&mut self, now: Instant) -> prozess_network::Metrics {
-        let client_id = self.exchange.as_ref().map_or("", |(_, id)| id.as_str()).to_string();
+        let client_id = self
+            .exchange
+            .as_ref()
+            .map_or("", |(_, id)| id.as_str())
+            .to_string();
         let buffer = (
             self.accumulator.config().buffer_memory,
             self.accumulator.used_memory(),
@@ -202,7 +206,11 @@ impl<C: KafkaClient> Sender<C> {
 
     /// The statistics document at `now` (librdkafka's names).
     pub fn statistics_document(&mut self, now: Instant) -> serde_json::Value {
-        let client_id = self.exchange.as_ref().map_or("", |(_, id)| id.as_str()).to_string();
+        let client_id = self
+            .exchange
+            .as_ref()
+            .map_or("", |(_, id)| id.as_str())
+            .to_string();
         let in_flight: usize = self
             .in_flight
             .values()
@@ -516,7 +524,8 @@ impl<C: KafkaClient> Sender<C> {
                     batch.attempts += 1;
                     batch.last_attempt = Some(now);
                     let (n, size) = (batch.record_count(), batch.estimated_size());
-                    self.stats(now).record_batch(&batch.tp, n, encoded_len, size, now);
+                    self.stats(now)
+                        .record_batch(&batch.tp, n, encoded_len, size, now);
                     by_tp.insert(batch.tp.clone(), batch);
                 }
                 Err(e) => {
@@ -806,7 +815,8 @@ impl<C: KafkaClient> Sender<C> {
         } else if batch.attempts > self.config.retries {
             self.fail_in_flight(batch, err);
         } else {
-            self.stats(now).record_retries(&batch.tp, batch.record_count(), now);
+            self.stats(now)
+                .record_retries(&batch.tp, batch.record_count(), now);
             batch.last_error = Some(err);
             self.accumulator.reenqueue(batch, now);
         }
@@ -830,8 +840,11 @@ impl<C: KafkaClient> Sender<C> {
     /// gap (or may even have been written): later batches of its partition
     /// would be out of order, so the epoch is bumped and sequences restart.
     fn fail_batch(&mut self, batch: ProducerBatch, err: Error) {
-        let now = self.pass_now.unwrap_or_else(|| batch.last_attempt.unwrap_or(batch.created));
-        self.stats(now).record_errors(&batch.tp, batch.record_count(), now);
+        let now = self
+            .pass_now
+            .unwrap_or_else(|| batch.last_attempt.unwrap_or(batch.created));
+        self.stats(now)
+            .record_errors(&batch.tp, batch.record_count(), now);
         if let Some(t) = &self.transactions {
             t.lock()
                 .unwrap_or_else(|e| e.into_inner())

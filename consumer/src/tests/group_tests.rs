@@ -1090,7 +1090,10 @@ fn every_call_hands_the_client_back_to_the_heartbeat_thread() {
 #[test]
 fn rebalances_are_counted_in_metrics_and_statistics() {
     let (mut c, clock, _log) = joined(
-        &[("enable.auto.commit", "false"), ("statistics.interval.ms", "1000")],
+        &[
+            ("enable.auto.commit", "false"),
+            ("statistics.interval.ms", "1000"),
+        ],
         false,
     );
     let g = "consumer-coordinator-metrics";

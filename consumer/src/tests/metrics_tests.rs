@@ -38,7 +38,10 @@ fn fetch_metrics_count_records_bytes_and_latency() {
     let t0 = time.now();
     let client = MockClient::new_with_cluster_at(&[0], &[("t", 1)], t0).with_time(time.clone());
     let mut c = timed_consumer(&[], client, &time);
-    let (b1, b2) = (batch(0, 3, Compression::None), batch(3, 4, Compression::None));
+    let (b1, b2) = (
+        batch(0, 3, Compression::None),
+        batch(3, 4, Compression::None),
+    );
     c.poll(Duration::ZERO).unwrap(); // fetch 1 leaves at t0
     time.advance(Duration::from_millis(20));
     let id = last_fetch(&mut c);
@@ -83,7 +86,11 @@ fn fetch_metrics_count_records_bytes_and_latency() {
     assert_eq!(m.get(g, "request-total"), Some(3.0));
     assert_eq!(m.get(g, "request-latency-max"), Some(40.0));
     assert_eq!(
-        m.get_tagged("consumer-node-metrics", "response-total", &[("node-id", "node-0")]),
+        m.get_tagged(
+            "consumer-node-metrics",
+            "response-total",
+            &[("node-id", "node-0")]
+        ),
         Some(2.0)
     );
     assert!(m.iter().all(|(n, _)| n.tags["client-id"] == "c1"));
@@ -122,7 +129,11 @@ fn commit_latency_and_committed_offsets() {
     assert_eq!(m.get(g, "commit-latency-avg"), Some(15.0));
     assert_eq!(m.get(g, "commit-latency-max"), Some(15.0));
     assert_eq!(m.get(g, "assigned-partitions"), Some(1.0));
-    assert_eq!(m.get(g, "rebalance-total"), Some(0.0), "assign() is no rebalance");
+    assert_eq!(
+        m.get(g, "rebalance-total"),
+        Some(0.0),
+        "assign() is no rebalance"
+    );
 }
 
 #[test]
@@ -131,25 +142,38 @@ fn one_statistics_document_per_interval_with_librdkafka_names() {
     let t0 = time.now();
     let mut client = MockClient::new_with_cluster_at(&[0], &[("t", 1)], t0).with_time(time.clone());
     let b = batch(0, 3, Compression::None);
-    client.prepare_response(fetch_from(0, 0), fetch_response(vec![part(0, b.clone(), 10)], 0));
+    client.prepare_response(
+        fetch_from(0, 0),
+        fetch_response(vec![part(0, b.clone(), 10)], 0),
+    );
     let mut c = timed_consumer(&[("statistics.interval.ms", "1000")], client, &time);
     let docs: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = docs.clone();
     c.set_statistics_handler(move |json| sink.lock().unwrap().push(json.to_string()));
     assert_eq!(poll_until(&mut c, 3).len(), 3);
-    assert!(docs.lock().unwrap().is_empty(), "none before the first interval");
+    assert!(
+        docs.lock().unwrap().is_empty(),
+        "none before the first interval"
+    );
     time.advance(Duration::from_millis(1000));
     c.poll(Duration::ZERO).unwrap();
     c.poll(Duration::ZERO).unwrap();
     assert_eq!(docs.lock().unwrap().len(), 1, "exactly one per interval");
     time.advance(Duration::from_millis(2500));
     c.poll(Duration::ZERO).unwrap();
-    assert_eq!(docs.lock().unwrap().len(), 2, "one for the intervals passed unseen");
+    assert_eq!(
+        docs.lock().unwrap().len(),
+        2,
+        "one for the intervals passed unseen"
+    );
 
     let doc: serde_json::Value = serde_json::from_str(&docs.lock().unwrap()[0]).unwrap();
     assert_eq!(doc["type"], "consumer");
     assert_eq!(doc["client_id"], "c1");
-    assert_eq!(doc["ts"], 1_000_000, "microseconds since the consumer started");
+    assert_eq!(
+        doc["ts"], 1_000_000,
+        "microseconds since the consumer started"
+    );
     assert_eq!(doc["rxmsgs"], 3);
     let p = &doc["topics"]["t"]["partitions"]["0"];
     assert_eq!(p["partition"], 0);

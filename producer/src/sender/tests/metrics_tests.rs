@@ -109,18 +109,35 @@ fn send_error_and_latency_metrics_match_the_work_done() {
     assert_eq!(get("records-per-request-avg"), 4.5);
     let all = (sizes[0] + sizes[1] + failed_size) as f64;
     assert_eq!(get("batch-size-avg"), all / 3.0);
-    assert_eq!(get("batch-size-max"), *sizes.iter().chain([&failed_size]).max().unwrap() as f64);
+    assert_eq!(
+        get("batch-size-max"),
+        *sizes.iter().chain([&failed_size]).max().unwrap() as f64
+    );
     assert_eq!(get("produce-throttle-time-avg"), 4.0);
     assert_eq!(get("produce-throttle-time-max"), 8.0);
     assert_eq!(get("request-latency-avg"), 20.0);
     assert_eq!(get("request-latency-max"), 25.0);
     assert_eq!(get("buffer-total-bytes"), (1 << 20) as f64);
-    assert_eq!(get("buffer-available-bytes"), (1 << 20) as f64, "all released");
-    let t = [("topic", "t")];
-    assert_eq!(m.get_tagged("producer-topic-metrics", "record-send-total", &t), Some(9.0));
-    assert_eq!(m.get_tagged("producer-topic-metrics", "record-error-total", &t), Some(4.0));
     assert_eq!(
-        m.get_tagged("producer-node-metrics", "request-latency-max", &[("node-id", "node-1")]),
+        get("buffer-available-bytes"),
+        (1 << 20) as f64,
+        "all released"
+    );
+    let t = [("topic", "t")];
+    assert_eq!(
+        m.get_tagged("producer-topic-metrics", "record-send-total", &t),
+        Some(9.0)
+    );
+    assert_eq!(
+        m.get_tagged("producer-topic-metrics", "record-error-total", &t),
+        Some(4.0)
+    );
+    assert_eq!(
+        m.get_tagged(
+            "producer-node-metrics",
+            "request-latency-max",
+            &[("node-id", "node-1")]
+        ),
         Some(25.0)
     );
 }
@@ -148,8 +165,9 @@ fn one_statistics_document_per_interval() {
     let exchange = Arc::new(MetricsExchange::default());
     let docs: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = docs.clone();
-    *exchange.handler.lock().unwrap() =
-        Some(Box::new(move |json: &str| sink.lock().unwrap().push(json.to_string())));
+    *exchange.handler.lock().unwrap() = Some(Box::new(move |json: &str| {
+        sink.lock().unwrap().push(json.to_string())
+    }));
     s.set_metrics_exchange(exchange.clone(), "p1".into(), Duration::from_millis(1000));
     let acc = s.accumulator.clone();
     for i in 0..3 {
