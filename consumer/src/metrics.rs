@@ -58,6 +58,7 @@ pub struct ConsumerMetrics {
     poll_idle_ratio: WindowedStat,
     last_poll_start: Option<Instant>,
     since_last_poll_ms: f64,
+    last_seen: Option<Instant>,
 }
 
 /// A duration in (fractional) milliseconds, the unit of Java's latencies.
@@ -83,6 +84,7 @@ impl ConsumerMetrics {
             poll_idle_ratio: WindowedStat::new(now),
             last_poll_start: None,
             since_last_poll_ms: 0.0,
+            last_seen: None,
         }
     }
 
@@ -95,10 +97,16 @@ impl ConsumerMetrics {
         self.last_poll_start = Some(now);
     }
 
-    /// A poll ends (Java's `recordPollEnd`: the idle ratio is the time in
+    /// The poll loop's latest `now` (the end time of the poll, without a
+    /// clock read of its own).
+    pub fn note_time(&mut self, now: Instant) {
+        self.last_seen = Some(now);
+    }
+
+    /// A poll ends at the last noted time (Java's `recordPollEnd`: the idle ratio is the time in
     /// poll over the time in poll plus the time since the previous poll).
-    pub fn record_poll_end(&mut self, now: Instant) {
-        let Some(start) = self.last_poll_start else {
+    pub fn record_poll_end(&mut self) {
+        let (Some(start), Some(now)) = (self.last_poll_start, self.last_seen) else {
             return;
         };
         let in_poll = millis(now.saturating_duration_since(start));
