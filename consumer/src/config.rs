@@ -137,6 +137,9 @@ pub struct ConsumerConfig {
     /// Linux's receive-buffer auto-tuning; Java's 65536 turns it off and
     /// costs large fetches about six times the reads).
     pub receive_buffer_bytes: i32,
+    /// `statistics.interval.ms` (librdkafka's; default 0 = no statistics):
+    /// how often the statistics handler gets a JSON document.
+    pub statistics_interval: Duration,
     /// `security.protocol` (default PLAINTEXT) and the `sasl.*`/`ssl.*`
     /// settings, mapped and checked by `prozess_network::security` (shared
     /// with the producer and the admin client; `Debug` hides secrets).
@@ -181,6 +184,7 @@ impl Default for ConsumerConfig {
             // Not Java's 65536: a fixed SO_RCVBUF disables the kernel's
             // auto-tuning (README, Configuration).
             receive_buffer_bytes: -1,
+            statistics_interval: Duration::ZERO,
             security: SecurityConfig::default(),
         }
     }
@@ -408,6 +412,7 @@ impl ConsumerConfig {
             "connections.max.idle.ms" => self.connections_max_idle = parse_ms(key, v, 0)?,
             "send.buffer.bytes" => self.send_buffer_bytes = parse_i32(key, v, -1)?,
             "receive.buffer.bytes" => self.receive_buffer_bytes = parse_i32(key, v, -1)?,
+            "statistics.interval.ms" => self.statistics_interval = parse_ms(key, v, 0)?,
             // See prozess_network::security for the keys; combinations are
             // checked by validate().
             k if k == "security.protocol" || prozess_network::security::is_security_key(k) => {
@@ -575,6 +580,9 @@ impl ConsumerConfigBuilder {
     setter!(
         /// `check.crcs`.
         check_crcs, check_crcs, bool);
+    setter!(
+        /// `statistics.interval.ms` (0: off).
+        statistics_interval, statistics_interval, Duration);
 
     /// Sets any property by its Java name; an error is reported by `build`.
     pub fn set(mut self, key: &str, value: &str) -> Self {

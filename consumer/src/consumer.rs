@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use prozess_network::{
-    ClientEvent, KafkaClient, NetworkClient, NetworkConfig, PartitionMetadata, TopicPartition,
-    WakeupHandle,
+    ClientEvent, KafkaClient, Metrics, NetworkClient, NetworkConfig, PartitionMetadata,
+    TopicPartition, WakeupHandle,
 };
 
 use crate::config::{ConsumerConfig, IsolationLevel, OffsetResetStrategy};
@@ -97,6 +97,10 @@ pub struct KafkaConsumer<K, V, C: KafkaClient = NetworkClient> {
     heartbeat_starter: Option<heartbeat_thread::Starter<C>>,
     /// A failed authentication, returned by the running (or next) call.
     auth_failures: crate::auth_failure::AuthenticationFailures,
+    /// Java's consumer metrics (see [`KafkaConsumer::metrics`]).
+    metrics: crate::metrics::ConsumerMetrics,
+    /// `statistics.interval.ms` and the handler of the documents.
+    statistics: crate::metrics::Statistics,
 }
 
 impl<K, V> KafkaConsumer<K, V, NetworkClient> {
@@ -215,6 +219,8 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             heartbeat_starter: None,
             in_poll: false,
             auth_failures: Default::default(),
+            metrics: crate::metrics::ConsumerMetrics::new(now),
+            statistics: crate::metrics::Statistics::new(config.statistics_interval, now),
             client: Some(client),
             config,
         }
@@ -324,6 +330,59 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         }
     }
 
+    /// The consumer's metrics now, with the Java client's group and metric
+    /// names (`consumer-fetch-manager-metrics`, `consumer-coordinator-metrics`,
+    /// `consumer-metrics`, `consumer-node-metrics`). Rates are over Java's
+    /// window (two samples of 30 s); averages and maxima without events in
+    /// it are NaN, as in Java.
+    pub fn metrics(&mut self) -> Metrics {
+        self.unpark();
+        let now = (self.clock)();
+        let m = self.metrics.snapshot(&self.metric_sources(), now);
+        self.park();
+        m
+    }
+
+    /// Sets the handler of the statistics documents (librdkafka's
+    /// `stats_cb`): with `statistics.interval.ms` > 0 it gets one JSON
+    /// document per interval, called from `poll` on the polling thread.
+    pub fn set_statistics_handler(&mut self, handler: impl FnMut(&str) + Send + 'static) {
+        self.statistics.handler = Some(Box::new(handler));
+    }
+
+    fn metric_sources(&self) -> crate::metrics::Sources<'_, C> {
+        crate::metrics::Sources {
+            client_id: &self.config.client_id,
+            subs: &self.subscriptions,
+            read_committed: self.config.isolation_level == IsolationLevel::ReadCommitted,
+            coordinator: &self.coordinator,
+            group_state: self.group_mode().then(|| match self.membership.as_ref() {
+                Some(m) if m.rebalance_in_progress() => "rebalancing",
+                Some(m) if m.generation_if_stable().is_some() => "up",
+                _ => "init",
+            }),
+            client: self.client.as_ref().expect(UNPARKED),
+        }
+    }
+
+    /// Calls the statistics handler when a document is due.
+    fn maybe_emit_statistics(&mut self, now: Instant) {
+        self.metrics.note_time(now);
+        if self.statistics.handler.is_none()
+            || self.client.is_none()
+            || !self.statistics.timer.due(now)
+        {
+            return;
+        }
+        let doc = self
+            .metrics
+            .statistics(&self.metric_sources(), now)
+            .to_string();
+        if let Some(h) = self.statistics.handler.as_mut() {
+            h(&doc);
+        }
+    }
+
     /// A handle other threads may use to interrupt a blocking call.
     pub fn wakeup_handle(&self) -> WakeupHandle {
         self.wakeup.clone()
@@ -398,7 +457,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
     /// Fetches records, waiting up to `timeout` for some to arrive. Returns at
     /// most `max.poll.records`; positions move past exactly the records returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
-        self.call(|c| c.poll_once(timeout))
+        self.call(|c| {
+            let r = c.poll_once(timeout);
+            // The time of the poll loop's last pass: no clock read of its own.
+            c.metrics.record_poll_end();
+            r
+        })
     }
 
     fn poll_once(&mut self, timeout: Duration) -> Result<ConsumerRecords<K, V>> {
@@ -413,6 +477,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             ));
         }
         let start = (self.clock)();
+        self.metrics.record_poll_start(start);
         let deadline = start + timeout;
         if self.group_mode() {
             if let Some(m) = self.membership.as_mut() {
@@ -426,6 +491,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             }
             self.auth_failures.check()?;
             let now = (self.clock)();
+            self.maybe_emit_statistics(now);
             self.group_poll(now)?;
             self.coordinator_poll(now);
             self.update_fetch_positions(now)?;
@@ -479,6 +545,12 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         if outcome.metadata_update_needed {
             self.net().metadata_mut().request_update();
         }
+        if let Ok(records) = &result {
+            let parts = records
+                .partitions()
+                .map(|tp| (tp, records.records(tp).len()));
+            self.metrics.record_consumed(parts, now);
+        }
         result
     }
 
@@ -496,6 +568,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
             self.coordinator.next_deadline(),
             self.committed_retry_at,
             group_deadline,
+            self.statistics.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -536,6 +609,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 );
                 self.coordinator.handle_event(&event, now);
                 continue;
+            }
+            if let Some(sent) = self.fetcher.fetch_sent_at(&event) {
+                let f = &self.fetcher;
+                let names = |id: &_| f.in_flight_topic_name(event.node(), id);
+                self.metrics.record_fetch(&event, sent, names, now);
             }
             if self.fetcher.handle_event(&event, &mut metadata_update) {
                 continue;

@@ -66,6 +66,8 @@ struct PendingCommit {
     offsets: Offsets,
     generation: Generation,
     callback: Option<OffsetCommitCallback>,
+    /// When its OffsetCommit was sent (for commit-latency).
+    sent_at: Option<Instant>,
 }
 
 enum InFlight {
@@ -102,6 +104,10 @@ pub struct ConsumerCoordinator {
     /// [`ConsumerCoordinator::use_group_coordinator`]): no lookups of our own.
     external_lookup: bool,
     feedback: Vec<CoordinatorFeedback>,
+    /// OffsetCommit latency (ms), Java's commit sensor.
+    commit_latency: prozess_network::WindowedStat,
+    /// The last offset acknowledged per partition.
+    last_committed: HashMap<TopicPartition, i64>,
 }
 
 impl std::fmt::Debug for ConsumerCoordinator {
@@ -151,7 +157,19 @@ impl ConsumerCoordinator {
             auto_commit_interval,
             external_lookup: false,
             feedback: Vec::new(),
+            commit_latency: prozess_network::WindowedStat::new(now),
+            last_committed: HashMap::new(),
         }
+    }
+
+    /// OffsetCommit latencies (ms), one event per response.
+    pub fn commit_latency(&self) -> &prozess_network::WindowedStat {
+        &self.commit_latency
+    }
+
+    /// The last offset of `tp` the coordinator acknowledged.
+    pub fn last_committed(&self, tp: &TopicPartition) -> Option<i64> {
+        self.last_committed.get(tp).copied()
     }
 
     /// The group id.
@@ -255,6 +273,7 @@ impl ConsumerCoordinator {
             offsets,
             generation: self.generation.clone(),
             callback: Some(callback),
+            sent_at: None,
         };
         self.complete_commit(commit, Err(error));
     }
@@ -277,6 +296,7 @@ impl ConsumerCoordinator {
             offsets,
             generation: self.generation.clone(),
             callback,
+            sent_at: None,
         };
         if self.group_id.is_none() {
             self.complete_commit(commit, Err(Error::InvalidGroupId));
@@ -290,6 +310,11 @@ impl ConsumerCoordinator {
     }
 
     fn complete_commit(&mut self, commit: PendingCommit, result: Result<(), Error>) {
+        if result.is_ok() {
+            for (tp, om) in &commit.offsets {
+                self.last_committed.insert(tp.clone(), om.offset);
+            }
+        }
         match commit.callback {
             Some(cb) => self
                 .completed_callbacks
@@ -458,7 +483,8 @@ impl ConsumerCoordinator {
 
     fn send_pending<C: KafkaClient>(&mut self, client: &mut C, node: NodeId, now: Instant) {
         let group = self.group_id.clone().unwrap_or_default();
-        while let Some(commit) = self.pending_commits.pop_front() {
+        while let Some(mut commit) = self.pending_commits.pop_front() {
+            commit.sent_at = Some(now);
             let request = self.commit_request(&group, &commit.offsets, &commit.generation);
             match client.send(node, RequestBody::OffsetCommit(request), now) {
                 Ok(corr) => {
@@ -546,6 +572,11 @@ impl ConsumerCoordinator {
                         self.handle_find_coordinator(resp, now)
                     }
                     (InFlight::Commit(c), ResponseBody::OffsetCommit(resp)) => {
+                        let sent = c.sent_at.unwrap_or(now);
+                        self.commit_latency.record(
+                            crate::metrics::millis(now.saturating_duration_since(sent)),
+                            now,
+                        );
                         self.handle_commit(c, resp)
                     }
                     (InFlight::OffsetFetch { id, partitions }, ResponseBody::OffsetFetch(resp)) => {

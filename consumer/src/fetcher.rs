@@ -66,6 +66,8 @@ struct InFlightFetch {
     correlation_id: i32,
     version: i16,
     data: FetchRequestData,
+    /// When it was sent (for fetch-latency).
+    sent_at: Instant,
 }
 
 /// First Fetch version with topic ids instead of names.
@@ -206,6 +208,7 @@ impl Fetcher {
                             correlation_id,
                             version,
                             data,
+                            sent_at: now,
                         },
                     );
                     sent += 1;
@@ -285,6 +288,27 @@ impl Fetcher {
             rack_id: self.config.client_rack.clone(),
             ..Default::default()
         }
+    }
+
+    /// If `event` answers a fetch in flight: when that fetch was sent.
+    pub fn fetch_sent_at(&self, event: &ClientEvent) -> Option<Instant> {
+        let ClientEvent::Response(r) = event else {
+            return None;
+        };
+        self.in_flight
+            .get(&r.node)
+            .filter(|f| f.correlation_id == r.correlation_id)
+            .map(|f| f.sent_at)
+    }
+
+    /// The name of topic `id` in the fetch in flight to `node`.
+    pub fn in_flight_topic_name(&self, node: NodeId, id: &Uuid) -> Option<&str> {
+        let f = self.in_flight.get(&node)?;
+        f.data
+            .session_partitions
+            .iter()
+            .find(|(_, d)| d.topic_id == *id)
+            .map(|(tp, _)| tp.topic.as_str())
     }
 
     /// Handles a network event if it concerns a fetch. Returns true if it did.

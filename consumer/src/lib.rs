@@ -95,6 +95,7 @@ pub mod fetch_collector;
 pub mod fetch_session;
 pub mod fetcher;
 pub mod group;
+pub mod metrics;
 pub mod offset_fetcher;
 pub mod offsets;
 pub mod rebalance_listener;
@@ -109,7 +110,9 @@ pub use deserializer::{
     JsonDeserializer, StringDeserializer, UnitDeserializer, VecDeserializer,
 };
 pub use error::{Error, Result};
+pub use metrics::StatisticsHandler;
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
+pub use prozess_network::{MetricName, Metrics};
 pub use prozess_network::{TopicPartition, WakeupHandle};
 pub use rebalance_listener::{ConsumerRebalanceListener, NoOpRebalanceListener};
 pub use record::{ConsumerRecord, ConsumerRecords, Header, TimestampType};

@@ -1498,3 +1498,4 @@ fn committed_offset_lookup_is_retried_after_a_retriable_error() {
 
 mod epoch_tests;
 mod group_tests;
+mod metrics_tests;

@@ -218,6 +218,12 @@ pub trait KafkaClient {
         Vec::new()
     }
 
+    /// The per-node request/response figures (counts, bytes, latency,
+    /// throttle, connects); `None` for clients that keep none.
+    fn network_metrics(&self) -> Option<&crate::NetworkMetrics> {
+        None
+    }
+
     /// The node id under which to talk to group coordinator `broker`, whose
     /// address FindCoordinator gave as `host:port`.
     ///

@@ -52,6 +52,8 @@ pub(crate) struct InFlightRequest {
     pub api_key: ApiKey,
     pub api_version: i16,
     pub deadline: Instant,
+    /// When it was queued (for the request-latency metrics).
+    pub sent_at: Instant,
     pub owner: RequestOwner,
     /// False for Produce acks=0: done once written.
     pub expects_response: bool,
@@ -478,6 +480,7 @@ mod tests {
             api_key: ApiKey::Produce,
             api_version: 9,
             deadline: now,
+            sent_at: now,
             owner: RequestOwner::User,
             expects_response: false,
         });

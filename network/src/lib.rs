@@ -11,6 +11,8 @@
 //! - [`metadata`]: [`Metadata`], sans-IO: brokers, topics, leaders and epochs,
 //!   and when to refresh.
 //! - [`mock`]: [`mock::MockClient`] for unit tests of the layers above.
+//! - [`metrics`]: [`Metrics`] snapshots keyed by Java's metric names, the
+//!   windowed stat behind rates, and per-node request figures.
 //! - [`config`], [`backoff`], [`wakeup`], [`sasl`], [`tls`], [`error`].
 //! - [`security`]: the Java/librdkafka `security.protocol`, `sasl.*` and
 //!   `ssl.*` properties mapped onto [`NetworkConfig`], shared by the
@@ -35,6 +37,7 @@ mod connection;
 pub mod error;
 pub mod group_metadata;
 pub mod metadata;
+pub mod metrics;
 pub mod mock;
 pub mod network_client;
 pub mod sasl;
@@ -56,6 +59,7 @@ pub use metadata::{
     Broker, LeaderAndEpoch, Metadata, MetadataRequestSpec, MetadataSnapshot, PartitionMetadata,
     TopicMetadata, MAX_TOPIC_NAME_LEN,
 };
+pub use metrics::{MetricName, Metrics, NetworkMetrics, WindowedStat};
 pub use network_client::NetworkClient;
 pub use sasl::{
     OAuthBearerLogin, OAuthBearerToken, OAuthBearerTokenProvider, Password, RefreshConfig,

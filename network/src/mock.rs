@@ -151,6 +151,8 @@ pub struct MockClient {
     polls: usize,
     /// Polls a connection started by `ready()` needs (0: ready at once).
     setup_polls: usize,
+    /// Request counts and latencies (no bytes: nothing is encoded).
+    metrics: crate::NetworkMetrics,
 }
 
 impl fmt::Debug for MockClient {
@@ -201,6 +203,7 @@ impl MockClient {
             advance_on_poll: false,
             polls: 0,
             setup_polls: 0,
+            metrics: crate::NetworkMetrics::default(),
         }
     }
 
@@ -718,6 +721,10 @@ impl KafkaClient for MockClient {
             }
             return false;
         }
+        if !s.connected {
+            self.metrics.record_connect(node, now);
+        }
+        let s = self.status(node);
         s.connected = true;
         s.failed = false;
         self.is_ready(node, now)
@@ -796,6 +803,7 @@ impl KafkaClient for MockClient {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(0);
         let timeout = request.timeout.unwrap_or(self.request_timeout);
+        self.metrics.record_request(node, 0, now);
         self.requests.push(SentRequest {
             node,
             correlation_id,
@@ -877,6 +885,18 @@ impl KafkaClient for MockClient {
         }
         let mut out = std::mem::take(&mut self.ready_events);
         self.on_delivered(&out, now);
+        for e in &out {
+            if let ClientEvent::Response(r) = e {
+                let sent = self
+                    .requests
+                    .iter()
+                    .rev()
+                    .find(|q| q.node == r.node && q.correlation_id == r.correlation_id)
+                    .map_or(now, |q| q.sent_at);
+                let latency = now.saturating_duration_since(sent);
+                self.metrics.record_response(r.node, 0, latency, now);
+            }
+        }
         for (node, cause) in std::mem::take(&mut self.pending_disconnects) {
             self.close_node(node, cause, true, &mut out);
         }
@@ -903,6 +923,10 @@ impl KafkaClient for MockClient {
 
     fn wakeup_handle(&self) -> WakeupHandle {
         self.wakeup.clone()
+    }
+
+    fn network_metrics(&self) -> Option<&crate::NetworkMetrics> {
+        Some(&self.metrics)
     }
 
     fn close(&mut self, node: NodeId) {

@@ -118,6 +118,8 @@ pub struct NetworkClient {
     setup_timeout: ExponentialBackoff,
     /// Built once from `config.tls` for SSL and SASL_SSL.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Per-node request/response figures.
+    metrics: crate::NetworkMetrics,
 }
 
 impl std::fmt::Debug for NetworkClient {
@@ -192,6 +194,7 @@ impl NetworkClient {
             pending: Vec::new(),
             rng: XorShiftRng::from_time(),
             tls,
+            metrics: crate::NetworkMetrics::default(),
         })
     }
 
@@ -555,15 +558,16 @@ impl NetworkClient {
         if self.config.security_protocol.uses_sasl() {
             return self.start_sasl(node, now);
         }
-        self.mark_ready(node);
+        self.mark_ready(node, now);
         Ok(())
     }
 
     /// The handshake is complete: the connection takes requests.
-    fn mark_ready(&mut self, node: NodeId) {
+    fn mark_ready(&mut self, node: NodeId, now: Instant) {
         let Some(conn) = self.connections.get_mut(&node) else {
             return;
         };
+        self.metrics.record_connect(node, now);
         if std::mem::take(&mut conn.reauthenticating) {
             tracing::debug!(node, addr = %conn.addr, "re-authenticated (KIP-368); resuming requests");
         } else {
@@ -724,7 +728,7 @@ impl NetworkClient {
                 if let Some(conn) = self.connections.get_mut(&node) {
                     conn.reauth_at = reauth_at;
                 }
-                self.mark_ready(node);
+                self.mark_ready(node, now);
                 Ok(())
             }
         }
@@ -794,12 +798,15 @@ impl NetworkClient {
             bytes = pieces.iter().map(Bytes::len).sum::<usize>(),
             "sending request"
         );
+        let bytes = pieces.iter().map(Bytes::len).sum::<usize>();
         conn.enqueue_pieces(pieces, (!expects).then_some(correlation_id));
+        self.metrics.record_request(node, bytes, now);
         conn.in_flight.push_back(InFlightRequest {
             correlation_id,
             api_key,
             api_version: version,
             deadline: now + timeout,
+            sent_at: now,
             owner,
             expects_response: expects,
         });
@@ -956,10 +963,13 @@ impl NetworkClient {
         }
         // Decode before taking the request off the queue, so a decode error
         // reports it with the connection's other in-flight requests.
+        let frame_len = frame.len();
         let (_, body) = decode_response_frame(frame, req.api_key, req.api_version)?;
         let Some(req) = conn.pop_expected_response() else {
             return Ok(());
         };
+        let latency = now.saturating_duration_since(req.sent_at);
+        self.metrics.record_response(node, frame_len, latency, now);
         if let Some(throttle) =
             crate::throttle::client_throttle_time(req.api_key, req.api_version, &body)
         {
@@ -972,6 +982,7 @@ impl NetworkClient {
                 "throttled by the broker's quota; holding off requests on this connection"
             );
             conn.throttle(now + throttle);
+            self.metrics.record_throttle(node, throttle, now);
         }
         tracing::debug!(
             node,
@@ -1048,6 +1059,9 @@ impl NetworkClient {
         // connection had been set up.
         let authenticating = conn.state != ConnectionState::Ready;
         let during_setup = authenticating && !conn.reauthenticating;
+        if !during_setup {
+            self.metrics.record_disconnect(node, now);
+        }
         let cause = self.with_broker_context(node, conn.addr, cause, authenticating);
         let mut in_flight = Vec::new();
         for r in conn.in_flight.drain(..) {
@@ -1518,6 +1532,10 @@ impl KafkaClient for NetworkClient {
 
     fn connection_errors(&self) -> Vec<(String, NetworkError)> {
         NetworkClient::connection_errors(self)
+    }
+
+    fn network_metrics(&self) -> Option<&crate::NetworkMetrics> {
+        Some(&self.metrics)
     }
 
     fn coordinator_node(&mut self, broker: NodeId, host: &str, port: u16) -> NodeId {

@@ -1214,6 +1214,17 @@ impl RecordAccumulator {
         !self.lock().incomplete.is_empty()
     }
 
+    /// Records in batches not yet drained (statistics' `msg_cnt`, with
+    /// those in flight).
+    pub fn queued_records(&self) -> usize {
+        self.lock()
+            .batches
+            .values()
+            .flat_map(|d| d.iter())
+            .map(ProducerBatch::record_count)
+            .sum()
+    }
+
     /// Bytes of `buffer.memory` in use.
     pub fn used_memory(&self) -> usize {
         self.lock().used_memory

@@ -212,6 +212,9 @@ pub struct ProducerConfig {
     pub reconnect_backoff_max: Duration,
     /// `connections.max.idle.ms` (default 9 min).
     pub connections_max_idle: Duration,
+    /// `statistics.interval.ms` (librdkafka's; default 0 = no statistics):
+    /// how often the statistics handler gets a JSON document.
+    pub statistics_interval: Duration,
     /// `send.buffer.bytes` (default -1: the OS default, which keeps Linux's
     /// send-buffer auto-tuning; Java's 131072 turns it off and costs ten
     /// times the writes with 1 MB batches).
@@ -268,6 +271,7 @@ impl Default for ProducerConfig {
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_millis(1000),
             connections_max_idle: Duration::from_millis(540_000),
+            statistics_interval: Duration::ZERO,
             // Not Java's 131072: a fixed SO_SNDBUF disables the kernel's
             // auto-tuning (README, Configuration).
             send_buffer_bytes: -1,
@@ -484,6 +488,7 @@ impl ProducerConfigBuilder {
             "reconnect.backoff.ms" => c.reconnect_backoff = parse_ms(key, value)?,
             "reconnect.backoff.max.ms" => c.reconnect_backoff_max = parse_ms(key, value)?,
             "connections.max.idle.ms" => c.connections_max_idle = parse_ms(key, value)?,
+            "statistics.interval.ms" => c.statistics_interval = parse_ms(key, value)?,
             "send.buffer.bytes" => c.send_buffer_bytes = parse_buffer_size(key, value)?,
             "receive.buffer.bytes" => c.receive_buffer_bytes = parse_buffer_size(key, value)?,
             "partitioner.class" => c.partitioner = PartitionerKind::parse(value)?,
@@ -539,6 +544,11 @@ impl ProducerConfigBuilder {
     /// `acks`.
     pub fn acks(mut self, acks: Acks) -> Self {
         self.config.acks = acks;
+        self
+    }
+    /// `statistics.interval.ms` (0: off).
+    pub fn statistics_interval(mut self, d: Duration) -> Self {
+        self.config.statistics_interval = d;
         self
     }
     /// `linger.ms`.

@@ -44,6 +44,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod metadata;
+pub mod metrics;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
@@ -56,6 +57,7 @@ pub mod transactions;
 pub use config::{Acks, CompressionType, PartitionerKind, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Callback, DeliveryFuture};
 pub use error::{Error, Result};
+pub use metrics::StatisticsHandler;
 pub use partitioner::{
     murmur2, to_positive, DefaultPartitioner, ManualPartitioner, PartitionLoad, Partitioner,
     RandomPartitioner, RoundRobinPartitioner, TopicPartitions,

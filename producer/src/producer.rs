@@ -64,6 +64,8 @@ pub struct KafkaProducer<K, V> {
     io_thread: Mutex<Option<JoinHandle<()>>>,
     /// `transactional.id` set: the transaction state shared with the sender.
     transactions: Option<SharedTransactions>,
+    /// Metrics snapshots and the statistics handler, served by the I/O thread.
+    metrics: Arc<crate::metrics::MetricsExchange>,
 }
 
 impl<K, V> std::fmt::Debug for KafkaProducer<K, V> {
@@ -195,6 +197,12 @@ impl<K, V> KafkaProducer<K, V> {
         if let Some(t) = &transactions {
             sender.set_transactions(t.clone());
         }
+        let metrics = Arc::new(crate::metrics::MetricsExchange::default());
+        sender.set_metrics_exchange(
+            metrics.clone(),
+            config.client_id.clone(),
+            config.statistics_interval,
+        );
         let thread_shared = shared.clone();
         let thread_accumulator = accumulator.clone();
         let name = if config.client_id.is_empty() {
@@ -218,7 +226,59 @@ impl<K, V> KafkaProducer<K, V> {
             shared,
             io_thread: Mutex::new(Some(handle)),
             transactions,
+            metrics,
         })
+    }
+
+    /// The producer's metrics now, with the Java client's group and metric
+    /// names (`producer-metrics`, `producer-topic-metrics`,
+    /// `producer-node-metrics`), taken by the I/O thread on its next pass.
+    /// Rates are over Java's window (two samples of 30 s); averages and
+    /// maxima without events in it are NaN, as in Java. After `close`: the
+    /// figures the I/O thread left.
+    pub fn metrics(&self) -> prozess_network::Metrics {
+        let finished = || {
+            *self
+                .shared
+                .finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        let last = || {
+            self.metrics
+                .last
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| prozess_network::Metrics::new(self.config.client_id.clone()))
+        };
+        if finished() {
+            return last();
+        }
+        self.metrics.request();
+        self.wakeup.wakeup();
+        // The I/O thread answers within one pass; a pass blocks at most
+        // until its next deadline, and the wake-up ends that wait.
+        loop {
+            if let Some(m) = self.metrics.wait(Duration::from_millis(100)) {
+                return m;
+            }
+            if finished() {
+                return last();
+            }
+            self.wakeup.wakeup();
+        }
+    }
+
+    /// Sets the handler of the statistics documents (librdkafka's
+    /// `stats_cb`): with `statistics.interval.ms` > 0 it gets one JSON
+    /// document per interval, called on the producer's I/O thread.
+    pub fn set_statistics_handler(&self, handler: impl FnMut(&str) + Send + 'static) {
+        *self
+            .metrics
+            .handler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(handler));
     }
 
     /// The configuration.
@@ -628,6 +688,7 @@ fn io_loop<C: KafkaClient>(
     if sender.has_pending() {
         sender.abort_all(leftover);
     }
+    sender.leave_last_metrics(Instant::now());
     *shared.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
     shared.finished_cond.notify_all();
     tracing::debug!("producer I/O thread finished");

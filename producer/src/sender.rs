@@ -129,6 +129,16 @@ pub struct Sender<C: KafkaClient> {
     txn_request: Option<i32>,
     /// When to look for topics idle past `metadata.max.idle.ms` next.
     next_idle_sweep: Option<Instant>,
+    /// Java's producer metrics, from the first pass on.
+    metrics: Option<crate::metrics::SenderMetrics>,
+    /// Snapshots for `KafkaProducer::metrics`, the statistics handler and
+    /// its timer, and the client id they are tagged with.
+    exchange: Option<(Arc<crate::metrics::MetricsExchange>, String)>,
+    statistics: Option<prozess_network::metrics::StatisticsTimer>,
+    statistics_interval: Duration,
+    /// The `now` of the current pass (for counters recorded where no
+    /// `now` is passed).
+    pass_now: Option<Instant>,
 }
 
 impl<C: KafkaClient> Sender<C> {
@@ -152,6 +162,98 @@ impl<C: KafkaClient> Sender<C> {
             transactions: None,
             txn_request: None,
             next_idle_sweep: None,
+            metrics: None,
+            exchange: None,
+            statistics: None,
+            statistics_interval: Duration::ZERO,
+            pass_now: None,
+        }
+    }
+
+    /// Publishes metrics snapshots through `exchange` and calls its
+    /// statistics handler every `statistics_interval` (0: never).
+    pub fn set_metrics_exchange(
+        &mut self,
+        exchange: Arc<crate::metrics::MetricsExchange>,
+        client_id: String,
+        statistics_interval: Duration,
+    ) {
+        self.exchange = Some((exchange, client_id));
+        self.statistics_interval = statistics_interval;
+    }
+
+    /// The counters, created with windows starting at the first `now`.
+    fn stats(&mut self, now: Instant) -> &mut crate::metrics::SenderMetrics {
+        self.metrics
+            .get_or_insert_with(|| crate::metrics::SenderMetrics::new(now))
+    }
+
+    /// Java's producer metrics at `now`.
+    pub fn metrics_snapshot(&mut self, now: Instant) -> prozess_network::Metrics {
+        let client_id = self
+            .exchange
+            .as_ref()
+            .map_or("", |(_, id)| id.as_str())
+            .to_string();
+        let buffer = (
+            self.accumulator.config().buffer_memory,
+            self.accumulator.used_memory(),
+        );
+        self.stats(now);
+        let m = self.metrics.as_ref().expect("created above");
+        m.snapshot(&client_id, buffer, &self.client, now)
+    }
+
+    /// The statistics document at `now` (librdkafka's names).
+    pub fn statistics_document(&mut self, now: Instant) -> serde_json::Value {
+        let client_id = self
+            .exchange
+            .as_ref()
+            .map_or("", |(_, id)| id.as_str())
+            .to_string();
+        let in_flight: usize = self
+            .in_flight
+            .values()
+            .flat_map(|f| f.batches.values())
+            .map(|b| b.record_count())
+            .sum();
+        let queued = (
+            self.accumulator.queued_records() + in_flight,
+            self.accumulator.used_memory(),
+            self.accumulator.config().buffer_memory,
+        );
+        self.stats(now);
+        let m = self.metrics.as_ref().expect("created above");
+        m.statistics(&client_id, queued, &self.client, now)
+    }
+
+    /// Leaves a final snapshot for `KafkaProducer::metrics` after close.
+    pub fn leave_last_metrics(&mut self, now: Instant) {
+        if let Some((exchange, _)) = self.exchange.clone() {
+            let m = self.metrics_snapshot(now);
+            *exchange.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+        }
+    }
+
+    /// Answers a metrics request and calls the statistics handler when due.
+    fn serve_metrics(&mut self, now: Instant) {
+        let Some((exchange, _)) = self.exchange.clone() else {
+            return;
+        };
+        if exchange.take_wanted() {
+            let m = self.metrics_snapshot(now);
+            exchange.publish(m);
+        }
+        let interval = self.statistics_interval;
+        let timer = self
+            .statistics
+            .get_or_insert_with(|| prozess_network::metrics::StatisticsTimer::new(interval, now));
+        if timer.due(now) {
+            let doc = self.statistics_document(now).to_string();
+            let mut handler = exchange.handler.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(h) = handler.as_mut() {
+                h(&doc);
+            }
         }
     }
 
@@ -191,7 +293,12 @@ impl<C: KafkaClient> Sender<C> {
         // Before the batches are looked at: an append after that look must
         // wake the poll below.
         self.accumulator.set_sender_polling(true);
-        let timeout = self.send_producer_data(now);
+        self.pass_now = Some(now);
+        self.serve_metrics(now);
+        let mut timeout = self.send_producer_data(now);
+        if let Some(at) = self.statistics.and_then(|t| t.deadline()) {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
         let events = self.client.poll(timeout, now);
         self.accumulator.set_sender_polling(false);
         self.handle_events(events, now);
@@ -405,6 +512,7 @@ impl<C: KafkaClient> Sender<C> {
             batch.transactional = self.transactions.is_some();
             match batch.encoded() {
                 Ok(records) => {
+                    let encoded_len = records.len();
                     topics
                         .entry(batch.tp.topic.clone())
                         .or_default()
@@ -415,6 +523,9 @@ impl<C: KafkaClient> Sender<C> {
                         });
                     batch.attempts += 1;
                     batch.last_attempt = Some(now);
+                    let (n, size) = (batch.record_count(), batch.estimated_size());
+                    self.stats(now)
+                        .record_batch(&batch.tp, n, encoded_len, size, now);
                     by_tp.insert(batch.tp.clone(), batch);
                 }
                 Err(e) => {
@@ -460,6 +571,8 @@ impl<C: KafkaClient> Sender<C> {
         };
         match sent {
             Ok(corr) => {
+                let records = by_tp.values().map(ProducerBatch::record_count).sum();
+                self.stats(now).record_request(records, now);
                 self.in_flight.insert(corr, InFlight { batches: by_tp });
             }
             Err(e) => {
@@ -473,6 +586,7 @@ impl<C: KafkaClient> Sender<C> {
 
     /// Handles what the client's poll reported.
     pub fn handle_events(&mut self, events: Vec<ClientEvent>, now: Instant) {
+        self.pass_now = Some(now);
         for event in events {
             match event {
                 ClientEvent::Response(resp) => {
@@ -608,6 +722,7 @@ impl<C: KafkaClient> Sender<C> {
         resp: ProduceResponse,
         now: Instant,
     ) {
+        self.stats(now).record_throttle(resp.throttle_time_ms, now);
         for topic in resp.responses {
             for p in topic.partition_responses {
                 let tp = TopicPartition::new(topic.name.clone(), p.index);
@@ -705,6 +820,8 @@ impl<C: KafkaClient> Sender<C> {
         } else if batch.attempts > self.config.retries {
             self.fail_in_flight(batch, err);
         } else {
+            self.stats(now)
+                .record_retries(&batch.tp, batch.record_count(), now);
             batch.last_error = Some(err);
             self.accumulator.reenqueue(batch, now);
         }
@@ -728,6 +845,11 @@ impl<C: KafkaClient> Sender<C> {
     /// gap (or may even have been written): later batches of its partition
     /// would be out of order, so the epoch is bumped and sequences restart.
     fn fail_batch(&mut self, batch: ProducerBatch, err: Error) {
+        let now = self
+            .pass_now
+            .unwrap_or_else(|| batch.last_attempt.unwrap_or(batch.created));
+        self.stats(now)
+            .record_errors(&batch.tp, batch.record_count(), now);
         if let Some(t) = &self.transactions {
             t.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1752,4 +1874,6 @@ mod tests {
             );
         }
     }
+
+    mod metrics_tests;
 }

@@ -315,6 +315,11 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
         };
         let events = m.poll(unparked(&mut self.client), now, &topics);
         let reported = events.iter().any(|e| matches!(e, GroupEvent::Fatal(_)));
+        let assigned = events
+            .iter()
+            .any(|e| matches!(e, GroupEvent::Assigned { .. }));
+        self.metrics
+            .record_group_step(m.rebalance_in_progress(), assigned, reported, now);
         self.update_topics_of_interest();
         let result = self.handle_group_events(events);
         let now = (self.clock)();

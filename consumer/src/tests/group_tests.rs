@@ -1086,3 +1086,46 @@ fn every_call_hands_the_client_back_to_the_heartbeat_thread() {
     c.close(Duration::ZERO).ok();
     assert!(!c.is_parked(), "closed: nothing is parked");
 }
+
+#[test]
+fn rebalances_are_counted_in_metrics_and_statistics() {
+    let (mut c, clock, _log) = joined(
+        &[
+            ("enable.auto.commit", "false"),
+            ("statistics.interval.ms", "1000"),
+        ],
+        false,
+    );
+    let g = "consumer-coordinator-metrics";
+    let m = c.metrics();
+    assert_eq!(m.get(g, "rebalance-total"), Some(1.0));
+    assert_eq!(m.get(g, "failed-rebalance-total"), Some(0.0));
+    assert_eq!(m.get(g, "assigned-partitions"), Some(2.0));
+    let docs: Log = Arc::default();
+    let sink = docs.clone();
+    c.set_statistics_handler(move |json| sink.lock().unwrap().push(json.to_string()));
+    let client = c.client_mut();
+    client.prepare_response(
+        is(ApiKey::Heartbeat),
+        heartbeat(ErrorCode::RebalanceInProgress),
+    );
+    client.prepare_response(is(ApiKey::JoinGroup), join_response(2, "m1", "m1"));
+    client.prepare_response(is(ApiKey::SyncGroup), sync_response(&[1]));
+    clock.advance(Duration::from_millis(3_100)); // past heartbeat.interval.ms
+    poll_until(&mut c, |c| c.assignment() == vec![tp(1)]);
+    let m = c.metrics();
+    assert_eq!(m.get(g, "rebalance-total"), Some(2.0));
+    assert_eq!(m.get(g, "assigned-partitions"), Some(1.0));
+    assert!(m.get(g, "rebalance-latency-max").is_some_and(|v| v >= 0.0));
+
+    // The next document (the 3.1 s advance passed three intervals: one
+    // document for them) shows the group.
+    clock.advance(Duration::from_millis(1_000));
+    poll_until(&mut c, |_| docs.lock().unwrap().len() >= 2);
+    let docs = docs.lock().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(docs.last().unwrap()).unwrap();
+    assert_eq!(doc["cgrp"]["rebalance_cnt"], 2);
+    assert_eq!(doc["cgrp"]["assignment_size"], 1);
+    assert_eq!(doc["cgrp"]["state"], "up");
+    assert!(doc["topics"]["t"]["partitions"].get("1").is_some());
+}
