@@ -150,6 +150,12 @@ fn describe_and_alter_topic_configs() {
     {
         return skip("the broker has no DescribeConfigs or IncrementalAlterConfigs");
     }
+    // Tansu 0.6 describes an unknown topic with no entries, gives every value
+    // the source DEFAULT_CONFIG and lists no default after a delete.
+    let check_all = !harness::skip_on(
+        harness::is_tansu(),
+        "unknown-topic errors, config sources and defaults after a delete not checked: Tansu describes none of them (runs in full on Apache Kafka)",
+    );
     let mut admin = admin();
     let topic = harness::unique_topic("admin-configs");
     admin
@@ -168,9 +174,7 @@ fn describe_and_alter_topic_configs() {
         let results = admin
             .describe_configs(&[resource.clone(), missing], TIMEOUT)
             .expect("describe_configs");
-        // Tansu 0.6 describes an unknown topic with no entries, and gives
-        // every value the source DEFAULT_CONFIG.
-        if !harness::is_tansu() {
+        if check_all {
             let err = results[1].result.as_ref().unwrap_err();
             assert!(err.is_unknown_topic(), "{err}");
         }
@@ -190,7 +194,7 @@ fn describe_and_alter_topic_configs() {
 
     let (value, source) = retention(&mut admin).expect("retention.ms listed");
     assert_eq!(value, "3600000");
-    if !harness::is_tansu() {
+    if check_all {
         assert_eq!(source, ConfigSource::DynamicTopicConfig);
     }
     alter(&mut admin, AlterConfigOp::set("retention.ms", "7200000"));
@@ -198,9 +202,13 @@ fn describe_and_alter_topic_configs() {
     assert_eq!(value, "7200000");
     alter(&mut admin, AlterConfigOp::delete("retention.ms"));
     // Kafka lists the default again, Tansu no entry.
-    if let Some((value, source)) = retention(&mut admin) {
+    let after = retention(&mut admin);
+    if check_all {
+        let (value, source) = after.expect("retention.ms default listed");
         assert_ne!(value, "7200000", "override removed");
         assert_ne!(source, ConfigSource::DynamicTopicConfig);
+    } else if let Some((value, _)) = after {
+        assert_ne!(value, "7200000", "override removed");
     }
     let _ = admin.delete_topics(&[&topic], TIMEOUT);
 }

@@ -143,7 +143,10 @@ fn list_offsets_earliest_on_an_empty_topic_is_zero() {
         .list_offsets(&[(TopicPartition::new(&topic, 0), OffsetSpec::Latest)])
         .expect("list_offsets latest");
     let info = latest[0].result.as_ref().expect("latest offset");
-    if !harness::is_tansu() {
+    if !harness::skip_on(
+        harness::is_tansu(),
+        "the latest offset of an empty log not checked: Tansu answers it from its last batch (BROKERS.md)",
+    ) {
         assert_eq!(info.offset, 0);
     }
     admin.delete_topics(&[&topic], TIMEOUT).expect("delete");
