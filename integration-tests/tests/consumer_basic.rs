@@ -145,7 +145,10 @@ fn committed_metadata_round_trips() {
     offsets.insert(tp.clone(), OffsetAndMetadata::with_metadata(2, "batch-1"));
     c.commit_sync_offsets(offsets).unwrap();
     let committed = c.committed([&tp]).unwrap()[&tp].clone().expect("committed");
-    assert_eq!((committed.offset, committed.metadata.as_str()), (2, "batch-1"));
+    assert_eq!(
+        (committed.offset, committed.metadata.as_str()),
+        (2, "batch-1")
+    );
     c.close(T).unwrap();
 }
 

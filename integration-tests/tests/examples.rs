@@ -6,10 +6,8 @@
 //! - Every example answers `--help`/`-h` with its usage and exit code 0, and
 //!   an unknown argument with the usage on stderr and exit code 2.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use prozess::consumer::{ConsumerConfig, KafkaConsumer, StringDeserializer, TopicPartition};
