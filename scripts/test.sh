@@ -6,7 +6,9 @@
 #                cluster (PLAINTEXT, SASL_PLAINTEXT, SSL, mutual TLS, SASL_SSL
 #                listeners), started here with `prozess-broker --kafka 1`;
 #   3. kafka-3   the tests that need several brokers (integration-tests/tests/
-#                kafka_cluster.rs: failover, leader changes) on a 3-node cluster.
+#                kafka_cluster.rs: failover, leader changes) and the
+#                transaction tests (transactions.rs, consumer_transactions.rs)
+#                on a 3-node cluster.
 # It installs what the tests need first (install-*.sh): the Tansu binary, the
 # librdkafka peer, and the Kafka distribution (PROZESS_KAFKA_HOME, else
 # ../shared/kafka's tarball; Java 17). Without a Kafka distribution the Kafka
@@ -188,7 +190,9 @@ else
       failed_stages+=("kafka-1 start"); total_failed=$((total_failed + 1))
     fi
     if start_kafka 3; then
-      run_stage kafka-3 run_test_binaries "$executables" integration-tests/kafka_cluster -- --include-ignored "${filters[@]}"
+      run_stage kafka-3 run_test_binaries "$executables" integration-tests/kafka_cluster \
+        integration-tests/transactions integration-tests/consumer_transactions \
+        -- --include-ignored "${filters[@]}"
       stop_kafka
     else
       failed_stages+=("kafka-3 start"); total_failed=$((total_failed + 1))
