@@ -361,6 +361,7 @@ impl<K, V, C: KafkaClient> KafkaConsumer<K, V, C> {
                 Some(m) if m.generation_if_stable().is_some() => "up",
                 _ => "init",
             }),
+            heartbeats: self.membership.as_ref().map(|m| m.heartbeat_stats()),
             client: self.client.as_ref().expect(UNPARKED),
         }
     }

@@ -291,6 +291,9 @@ impl ConsumerMetrics {
         );
         m.add(c, "failed-rebalance-total", self.failed_rebalances as f64);
         m.add(c, "assigned-partitions", subs.num_assigned() as f64);
+        if let Some(h) = src.heartbeats {
+            h.add_to(&mut m, now);
+        }
 
         let g = CONSUMER_GROUP;
         m.add(g, "time-between-poll-avg", self.time_between_poll.avg(now));
@@ -315,6 +318,7 @@ impl ConsumerMetrics {
             coordinator,
             group_state,
             client,
+            heartbeats: _,
         } = *src;
         let (ts, time) = statistics_times(self.created, now);
         let mut top = Map::new();
@@ -392,6 +396,8 @@ pub struct Sources<'a, C: ?Sized> {
     /// The group membership's state (librdkafka's `cgrp.state`), if a
     /// group member.
     pub group_state: Option<&'a str>,
+    /// The group member's heartbeats (None: no group).
+    pub heartbeats: Option<&'a HeartbeatStats>,
     pub client: &'a C,
 }
 
@@ -420,5 +426,52 @@ impl Statistics {
     /// When the poll loop must wake for the next document.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.handler.as_ref().and(self.timer.deadline())
+    }
+}
+
+/// Heartbeats of a group member, for Java's heartbeat metrics
+/// (consumer-coordinator-metrics heartbeat-rate, heartbeat-total,
+/// heartbeat-response-time-max, last-heartbeat-seconds-ago). At most one
+/// heartbeat is in flight, so the last send time is the answered one's.
+#[derive(Debug, Clone)]
+pub struct HeartbeatStats {
+    /// Response times (ms), one event per answered heartbeat.
+    responses: WindowedStat,
+    last_sent: Option<Instant>,
+}
+
+impl HeartbeatStats {
+    /// No heartbeat yet.
+    pub fn new(now: Instant) -> Self {
+        HeartbeatStats {
+            responses: WindowedStat::new(now),
+            last_sent: None,
+        }
+    }
+
+    /// A heartbeat went out.
+    pub fn sent(&mut self, now: Instant) {
+        self.last_sent = Some(now);
+    }
+
+    /// The coordinator answered the heartbeat sent last.
+    pub fn received(&mut self, now: Instant) {
+        if let Some(sent) = self.last_sent {
+            self.responses
+                .record(millis(now.saturating_duration_since(sent)), now);
+        }
+    }
+
+    /// Adds the heartbeat metrics to `m` (Java's names and meanings: the
+    /// seconds count from the last heartbeat sent; NaN before the first).
+    pub fn add_to(&self, m: &mut Metrics, now: Instant) {
+        let c = COORDINATOR_GROUP;
+        m.add(c, "heartbeat-rate", self.responses.count_rate(now));
+        m.add(c, "heartbeat-total", self.responses.total_count() as f64);
+        m.add(c, "heartbeat-response-time-max", self.responses.max(now));
+        let ago = self
+            .last_sent
+            .map_or(f64::NAN, |t| now.saturating_duration_since(t).as_secs_f64());
+        m.add(c, "last-heartbeat-seconds-ago", ago);
     }
 }

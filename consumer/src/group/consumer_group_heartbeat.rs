@@ -100,6 +100,7 @@ pub struct ConsumerGroupMembership {
     awaiting_user_poll: bool,
     pending_events: Vec<GroupEvent>,
     failed: Option<GroupError>,
+    heartbeat_stats: crate::metrics::HeartbeatStats,
 }
 
 impl fmt::Debug for ConsumerGroupMembership {
@@ -147,6 +148,7 @@ impl ConsumerGroupMembership {
     pub fn new(config: MembershipConfig, server_assignor: Option<String>, now: Instant) -> Self {
         let lookup = CoordinatorLookup::new(config.group_id.clone(), config.retry_backoff);
         ConsumerGroupMembership {
+            heartbeat_stats: crate::metrics::HeartbeatStats::new(now),
             heartbeat_interval: config.heartbeat_interval,
             config,
             server_assignor,
@@ -350,6 +352,11 @@ impl ConsumerGroupMembership {
     /// (what commits are made under).
     pub fn generation_if_stable(&self) -> Option<Generation> {
         (self.in_group() && self.state == ConsumerMemberState::Stable).then(|| self.generation())
+    }
+
+    /// The member's heartbeats (ConsumerGroupHeartbeat), for metrics.
+    pub fn heartbeat_stats(&self) -> &crate::metrics::HeartbeatStats {
+        &self.heartbeat_stats
     }
 
     /// Joining (or rejoining after a fence): commits wait.
@@ -613,6 +620,7 @@ impl ConsumerGroupMembership {
         match client.send(node, RequestBody::ConsumerGroupHeartbeat(request), now) {
             Ok(corr) => {
                 debug!(group = %self.config.group_id, epoch = self.member_epoch, full, ack = carry_ack, "sending ConsumerGroupHeartbeat");
+                self.heartbeat_stats.sent(now);
                 if self.state == ConsumerMemberState::Unjoined {
                     info!(group = %self.config.group_id, member_id = %self.member_id, "joining the group (consumer protocol)");
                     self.state = ConsumerMemberState::Joining;
@@ -730,6 +738,7 @@ impl ConsumerGroupMembership {
         let code = ErrorCode::from_i16(resp.error_code);
         match code {
             ErrorCode::None => {
+                self.heartbeat_stats.received(now);
                 if let Some(id) = &resp.member_id {
                     if !id.is_empty() && *id != self.member_id {
                         debug!(group = %self.config.group_id, member_id = %id, "the coordinator assigned a member id");

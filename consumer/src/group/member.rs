@@ -125,6 +125,11 @@ impl GroupMember {
         }
     }
 
+    /// The member's heartbeats, for metrics.
+    pub fn heartbeat_stats(&self) -> &crate::metrics::HeartbeatStats {
+        each!(self, m => m.heartbeat_stats())
+    }
+
     /// Whether a rebalance is under way (commits get REBALANCE_IN_PROGRESS).
     pub fn rebalance_in_progress(&self) -> bool {
         each!(self, m => m.rebalance_in_progress())

@@ -1129,3 +1129,36 @@ fn rebalances_are_counted_in_metrics_and_statistics() {
     assert_eq!(doc["cgrp"]["state"], "up");
     assert!(doc["topics"]["t"]["partitions"].get("1").is_some());
 }
+
+#[test]
+fn heartbeats_are_counted_in_metrics() {
+    let (mut c, clock, _log) = joined(&[("enable.auto.commit", "false")], false);
+    let g = "consumer-coordinator-metrics";
+    let m = c.metrics();
+    assert_eq!(m.get(g, "heartbeat-total"), Some(0.0));
+    assert!(m
+        .get(g, "last-heartbeat-seconds-ago")
+        .is_some_and(f64::is_nan));
+    c.client_mut()
+        .prepare_response(is(ApiKey::Heartbeat), heartbeat(ErrorCode::None));
+    clock.advance(Duration::from_millis(3_100)); // past heartbeat.interval.ms
+    poll_until(&mut c, |c| {
+        c.metrics().get(g, "heartbeat-total") == Some(1.0)
+    });
+    let before = c.metrics().get(g, "last-heartbeat-seconds-ago").unwrap();
+    assert!((0.0..1.0).contains(&before), "{before}");
+    clock.advance(Duration::from_millis(2_000));
+    let m = c.metrics();
+    // (Each read of the mock clock may move it on by a millisecond.)
+    let after = m.get(g, "last-heartbeat-seconds-ago").unwrap();
+    assert!(
+        (before + 2.0..before + 2.01).contains(&after),
+        "{before} -> {after}"
+    );
+    // MockClient answers at once (the mock clock's ticks aside).
+    let rt = m.get(g, "heartbeat-response-time-max").unwrap();
+    assert!((0.0..10.0).contains(&rt), "{rt}");
+    // One heartbeat over the sampled time (at least the 30 s window).
+    let rate = m.get(g, "heartbeat-rate").unwrap();
+    assert!(rate > 0.0 && rate <= 1.0 / 30.0, "{rate}");
+}

@@ -21,6 +21,7 @@ pub(crate) struct Heartbeat {
     session_deadline: Instant,
     last_poll: Instant,
     pub(crate) in_flight: bool,
+    pub(crate) stats: crate::metrics::HeartbeatStats,
 }
 
 impl Heartbeat {
@@ -40,6 +41,7 @@ impl Heartbeat {
             session_deadline: now + session_timeout,
             last_poll: now,
             in_flight: false,
+            stats: crate::metrics::HeartbeatStats::new(now),
         }
     }
 
@@ -47,6 +49,7 @@ impl Heartbeat {
     pub(crate) fn sent(&mut self, now: Instant) {
         self.in_flight = true;
         self.next_heartbeat = now + self.heartbeat_interval;
+        self.stats.sent(now);
     }
 
     /// A Heartbeat failed (network or coordinator error): retry after the backoff.
@@ -59,6 +62,7 @@ impl Heartbeat {
     pub(crate) fn received(&mut self, now: Instant) {
         self.in_flight = false;
         self.session_deadline = now + self.session_timeout;
+        self.stats.received(now);
     }
 
     /// A coordinator was found: its session starts now (Java does the same,

@@ -255,6 +255,11 @@ impl GroupMembership {
         self.state == MemberState::Stable && !self.rejoin_needed
     }
 
+    /// The member's heartbeats, for metrics.
+    pub fn heartbeat_stats(&self) -> &crate::metrics::HeartbeatStats {
+        &self.heartbeat.stats
+    }
+
     /// Whether a rebalance is under way or due (commits then fail with
     /// REBALANCE_IN_PROGRESS, as in Java).
     pub fn rebalance_in_progress(&self) -> bool {
