@@ -1,8 +1,9 @@
 //! ACLs through the AdminClient on an Apache Kafka cluster with
 //! StandardAuthorizer (started by this test: the shared cluster has no
 //! authorizer): a SASL user's produce is denied with
-//! TOPIC_AUTHORIZATION_FAILED until create_acls allows it (Describe is
-//! granted first, so the refusal comes from Produce itself); describe_acls
+//! TOPIC_AUTHORIZATION_FAILED until create_acls allows it (without Describe
+//! the metadata refuses the topic; with Describe only, Produce itself is
+//! refused); describe_acls
 //! and delete_acls round-trip. Kafka only.
 
 use std::time::Duration;
@@ -106,6 +107,25 @@ fn acls_decide_whether_a_sasl_user_may_produce() {
             AccessControlEntry::new(&principal, "*", operation, AclPermissionType::Allow),
         )
     };
+    // No ACL: the cluster will not even describe the topic to the user;
+    // the send fails with that at once, naming the topic (Java's
+    // TopicAuthorizationException), not after max.block.ms.
+    let p = producer(&sasl_bootstrap);
+    let denied = p
+        .send(ProducerRecord::with_key(
+            topic.clone(),
+            "k".to_string(),
+            "v".to_string(),
+        ))
+        .get();
+    p.close(Duration::from_secs(5));
+    match denied {
+        Err(e @ prozess::producer::Error::TopicAuthorization { .. }) => {
+            assert!(e.to_string().contains(&topic), "{e}")
+        }
+        other => panic!("a send without Describe on {topic}: {other:?}"),
+    }
+
     let bindings = vec![acl(AclOperation::Describe), acl(AclOperation::Write)];
     // Describe only: the producer sees the topic, and the broker refuses
     // the produce itself.

@@ -96,6 +96,14 @@ pub enum Error {
     /// fail with it. Not retriable; the message names the broker, the
     /// mechanism and the broker's message. Later sends try again.
     Authentication(String),
+    /// The cluster refused to describe the topic to this principal
+    /// (TOPIC_AUTHORIZATION_FAILED in the metadata; Java's
+    /// `TopicAuthorizationException`). Not retriable; a later send asks the
+    /// cluster again (after an ACL is granted it succeeds).
+    TopicAuthorization {
+        /// The topic.
+        topic: String,
+    },
 }
 
 impl Error {
@@ -187,6 +195,10 @@ impl fmt::Display for Error {
             Error::Timeout(d) => write!(f, "timed out after {} ms", d.as_millis()),
             Error::IllegalState(m) => write!(f, "illegal state: {m}"),
             Error::Authentication(m) => f.write_str(m),
+            Error::TopicAuthorization { topic } => write!(
+                f,
+                "not authorized to access topic {topic} (TOPIC_AUTHORIZATION_FAILED)"
+            ),
         }
     }
 }

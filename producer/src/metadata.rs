@@ -18,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use prozess_network::{Metadata, PartitionMetadata, TopicPartition};
+use prozess_protocol::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::partitioner::TopicPartitions;
@@ -87,6 +88,11 @@ struct State {
     /// when one happens fail with it.
     failures: u64,
     failure: Option<Error>,
+    /// Topics the cluster refused to describe (TOPIC_AUTHORIZATION_FAILED),
+    /// each with the count of `topic_errors_seen` when it was published:
+    /// a `send` fails with it only if it came after the `send` began.
+    topic_errors: HashMap<String, u64>,
+    topic_errors_seen: u64,
     /// Why brokers could not be reached, for the timeout error.
     connection_errors: String,
 }
@@ -208,7 +214,10 @@ impl ProducerMetadata {
             return Ok(p);
         }
         // Failures from here on concern this wait too.
-        let failures = self.lock().failures;
+        let (failures, errors_seen) = {
+            let state = self.lock();
+            (state.failures, state.topic_errors_seen)
+        };
         self.register(topic);
         wake();
         let deadline = crate::delivery::deadline_after(Instant::now(), max_block);
@@ -222,6 +231,15 @@ impl ProducerMetadata {
                 if let Some(e) = &state.failure {
                     return Err(e.clone());
                 }
+            }
+            if state
+                .topic_errors
+                .get(topic)
+                .is_some_and(|&n| n > errors_seen)
+            {
+                return Err(Error::TopicAuthorization {
+                    topic: topic.to_string(),
+                });
             }
             let now = Instant::now();
             if now >= deadline {
@@ -339,6 +357,7 @@ impl ProducerMetadata {
         for topic in wanted {
             match metadata.partitions_for(&topic) {
                 Some(p) if !p.is_empty() => {
+                    state.topic_errors.remove(&topic);
                     let mut p = p.to_vec();
                     p.sort_by_key(|m| m.partition);
                     let old = state.topics.get(&topic);
@@ -353,6 +372,20 @@ impl ProducerMetadata {
                         state.topics.insert(topic, Arc::new(info));
                         state.last = None;
                     }
+                }
+                _ if metadata
+                    .topic(&topic)
+                    .is_some_and(|t| t.error == ErrorCode::TopicAuthorizationFailed) =>
+                {
+                    // Waiting sends fail now; the topic leaves the requests
+                    // (as a timed-out one does) and a later send asks anew.
+                    tracing::warn!(topic = %topic, "not authorized to describe the topic (TOPIC_AUTHORIZATION_FAILED)");
+                    state.topic_errors_seen += 1;
+                    let seen = state.topic_errors_seen;
+                    state.topic_errors.insert(topic.clone(), seen);
+                    state.wanted.remove(&topic);
+                    state.unsent.retain(|t| *t != topic);
+                    state.dropped.push(topic);
                 }
                 _ => {}
             }
@@ -449,6 +482,53 @@ mod tests {
         assert_eq!(info.topic_partitions.len(), 2);
         // The out-of-range index is never offered to a partitioner.
         assert_eq!(info.partitioner_view.available, vec![0]);
+    }
+
+    /// A send waiting for a topic the cluster refuses to describe fails at
+    /// once with TopicAuthorization naming it (not after max.block.ms), and
+    /// a later send asks again and gets the partitions once allowed.
+    #[test]
+    fn a_topic_the_cluster_will_not_describe_fails_waiting_sends_at_once() {
+        use prozess_network::MetadataSnapshot;
+        let pm = Arc::new(ProducerMetadata::new());
+        let mut metadata = Metadata::new(
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        );
+        let answer = |metadata: &mut Metadata, allowed: bool| {
+            let mut s = MetadataSnapshot::simple(&[1], &[("secret", 1)]);
+            if !allowed {
+                s.topics[0].error = ErrorCode::TopicAuthorizationFailed;
+                s.topics[0].partitions.clear();
+            }
+            let version = metadata.request_spec().request_version;
+            metadata.update(version, s, Instant::now());
+        };
+        for allowed in [false, true] {
+            let waiting = pm.clone();
+            let send = std::thread::spawn(move || {
+                waiting.wait_for_partitions("secret", Duration::from_secs(600), &|| {})
+            });
+            // The sender's side: the topic is registered, the cluster answers.
+            while pm.take_new_topics() != vec!["secret".to_string()] {
+                std::thread::yield_now();
+            }
+            answer(&mut metadata, allowed);
+            pm.publish(&metadata);
+            let result = send.join().unwrap();
+            if allowed {
+                assert_eq!(result.expect("partitions").partitions.len(), 1);
+            } else {
+                let e = result.err().expect("an authorization error");
+                assert!(
+                    matches!(&e, Error::TopicAuthorization { topic } if topic == "secret"),
+                    "{e:?}"
+                );
+                assert!(e.to_string().contains("secret"), "{e}");
+                assert!(!e.is_retriable());
+            }
+        }
     }
 
     #[test]
