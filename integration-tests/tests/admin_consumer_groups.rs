@@ -111,9 +111,24 @@ fn list_and_describe_kip_848_groups() {
         "state {state}"
     );
 
-    let described = admin
-        .describe_consumer_groups(&[&new_group, &classic_group], TIMEOUT)
-        .expect("describe_consumer_groups");
+    // ConsumerGroupDescribe reads the coordinator's committed state, which
+    // may lag the member's first heartbeats a moment (GROUP_ID_NOT_FOUND
+    // while the group's records commit, seen on a freshly loaded
+    // coordinator): ask again until the group is there.
+    let start = Instant::now();
+    let described = loop {
+        let described = admin
+            .describe_consumer_groups(&[&new_group, &classic_group], TIMEOUT)
+            .expect("describe_consumer_groups");
+        let not_yet =
+            matches!(&described[0].result, Err(e) if e.code() == Some(ErrorCode::GroupIdNotFound));
+        if !not_yet || start.elapsed() > Duration::from_secs(30) {
+            break described;
+        }
+        for m in [&mut new_member, &mut classic_member] {
+            let _ = m.poll(Duration::from_millis(100));
+        }
+    };
     let g = described[0].result.as_ref().expect("the KIP-848 group");
     assert_eq!(g.group_id, new_group);
     assert_eq!(g.members.len(), 1, "{g:?}");

@@ -520,7 +520,7 @@ mod tests {
             if allowed {
                 assert_eq!(result.expect("partitions").partitions.len(), 1);
             } else {
-                let e = result.err().expect("an authorization error");
+                let e = result.expect_err("an authorization error");
                 assert!(
                     matches!(&e, Error::TopicAuthorization { topic } if topic == "secret"),
                     "{e:?}"
