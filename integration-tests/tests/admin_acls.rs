@@ -131,12 +131,29 @@ fn acls_decide_whether_a_sasl_user_may_produce() {
     // the produce itself.
     let created = admin.create_acls(&bindings[..1], T).expect("create_acls");
     created[0].result.as_ref().expect("ACL created");
-    let text = produce_until(&sasl_bootstrap, &topic, |r| match r {
-        Err(e) if e.to_string().contains("TOPIC_AUTHORIZATION_FAILED") => Some(e.to_string()),
-        _ => None,
-    });
-    // The refusal is the broker's code; prozess-producer's error does not
-    // name the topic yet (Java's TopicAuthorizationException lists it).
+    // Once the user may describe the topic (the ACL reaches the authorizer
+    // a moment after create_acls returns), the refusal comes from Produce.
+    let start = std::time::Instant::now();
+    let p = producer(&sasl_bootstrap);
+    while p.partitions_for(&topic).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "Describe never granted"
+        );
+    }
+    let text = match p
+        .send(ProducerRecord::with_key(
+            topic.clone(),
+            "k".to_string(),
+            "v".to_string(),
+        ))
+        .get()
+    {
+        Err(e @ prozess::producer::Error::TopicAuthorization { .. }) => e.to_string(),
+        other => panic!("a send with Describe only on {topic}: {other:?}"),
+    };
+    p.close(Duration::from_secs(5));
+    assert!(text.contains(&topic), "{text}");
     eprintln!("denied produce: {text}");
 
     let created = admin.create_acls(&bindings[1..], T).expect("create_acls");

@@ -96,10 +96,11 @@ pub enum Error {
     /// fail with it. Not retriable; the message names the broker, the
     /// mechanism and the broker's message. Later sends try again.
     Authentication(String),
-    /// The cluster refused to describe the topic to this principal
-    /// (TOPIC_AUTHORIZATION_FAILED in the metadata; Java's
-    /// `TopicAuthorizationException`). Not retriable; a later send asks the
-    /// cluster again (after an ACL is granted it succeeds).
+    /// The cluster refused this principal the topic (TOPIC_AUTHORIZATION_FAILED,
+    /// Java's `TopicAuthorizationException`): in the metadata (no Describe;
+    /// waiting sends fail at once) or for the Produce itself (no Write). Not
+    /// retriable; a later send asks again (after an ACL is granted it
+    /// succeeds).
     TopicAuthorization {
         /// The topic.
         topic: String,

@@ -801,6 +801,12 @@ impl<C: KafkaClient> Sender<C> {
                 tracing::debug!(tp = %batch.tp, error = c.name(), "retriable produce error");
                 self.retry_or_fail(batch, kafka_error(c, message), now);
             }
+            // Java's TopicAuthorizationException: the error names the topic.
+            ErrorCode::TopicAuthorizationFailed => {
+                tracing::warn!(tp = %batch.tp, "produce refused: not authorized to write to the topic");
+                let topic = batch.tp.topic.to_string();
+                self.fail_in_flight(batch, Error::TopicAuthorization { topic });
+            }
             c => {
                 tracing::warn!(tp = %batch.tp, error = c.name(), "produce failed");
                 self.fail_in_flight(batch, kafka_error(c, message));
