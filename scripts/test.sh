@@ -66,7 +66,7 @@ run_stage() {
   total_skipped=$((total_skipped + skipped))
 }
 
-# Writes "package-dir<TAB>target-name<TAB>kind<TAB>executable" for every
+# Writes "package-dir<TAB>target-name<TAB>kind<TAB>executable<TAB>harness|plain" for every
 # executable of the stage-1 build (`cargo test --workspace`) to $1. The Kafka
 # stages run these test binaries themselves: a `cargo test` selecting some of
 # them (`-p`, or `--workspace --test X`) unifies features differently, and
@@ -82,8 +82,11 @@ for line in sys.stdin:
     except ValueError:
         continue
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        # profile.test: a libtest harness (the unit tests of a bin share the
+        # name and the kind of the bin).
+        harness = "harness" if m["profile"]["test"] else "plain"
         print(os.path.dirname(m["manifest_path"]), m["target"]["name"],
-              ",".join(m["target"]["kind"]), m["executable"], sep="\t")
+              ",".join(m["target"]["kind"]), m["executable"], harness, sep="\t")
 ' >"$1"
 }
 
@@ -170,7 +173,7 @@ else
     export PROZESS_KAFKA_HOME="$home"
     executables="$run_dir/executables.tsv"
     list_executables "$executables"
-    broker_exe=$(awk -F'\t' '$2 == "prozess-broker" && $3 == "bin" { print $4; exit }' "$executables")
+    broker_exe=$(awk -F'\t' '$2 == "prozess-broker" && $3 == "bin" && $5 == "plain" { print $4; exit }' "$executables")
     if [ -z "$broker_exe" ]; then
       log "stage 1 built no prozess-broker binary (see its output)"
       exit 1
